@@ -1,0 +1,1 @@
+"""Inference engines compiled from trained DIANet checkpoints (ONNX Runtime, TensorRT, PyTorch)."""

@@ -1,0 +1,1 @@
+"""Training side: dataset readers, dynamic images, synthetic data, DIANet and LOSO training."""
