@@ -97,11 +97,11 @@ def read_video(path: str | Path) -> Iterator[Frame]:
 class VideoWriter:
     """H.264 writer; a context manager so that a crash or Ctrl-C still leaves a playable file."""
 
-    def __init__(self, path: str | Path, fps: float, *, crf: int = 18) -> None:
+    def __init__(self, path: str | Path, fps: float, *, crf: int = 18, preset: str = "medium") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._rate = Fraction(fps).limit_denominator(1001)
-        self._crf = crf
+        self._options = {"crf": str(crf), "preset": preset}  # preset: "veryfast" where encoding is on a hot path
         self._container: av.container.OutputContainer | None = av.open(str(self.path), "w")
         self._stream: av.video.stream.VideoStream | None = None
         self.frames_written = 0
@@ -116,7 +116,7 @@ class VideoWriter:
             stream = self._container.add_stream("libx264", rate=self._rate)
             stream.height, stream.width = image.shape[0] & ~1, image.shape[1] & ~1  # yuv420p needs even sides
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(self._crf)}
+            stream.options = self._options
             self._stream = stream
         image = image[: self._stream.height, : self._stream.width]
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")

@@ -1,0 +1,334 @@
+"""Face tracking and alignment: one path for training clips, offline video and the live camera.
+
+Every frame goes through the same steps:
+
+1. Landmarks: MediaPipe's 468-point face mesh (`realtime.face_mesh`). In stream mode the mesh
+   tracks the face from frame to frame; the face detector runs only to (re)acquire a face and,
+   while tracking, once every `rescore_interval_s` to keep the confidence current.
+2. A similarity transform (scale, rotation, translation) fitted by least squares to six points
+   that expressions do not move: the inner eye corners (133, 362), the nose bridge (168, 6)
+   and the nose tip (1, 4). The outer eye corners are left out on purpose: AU6 / AU7 pull
+   them, and an alignment that follows them would cancel part of the expression.
+3. Smoothing of that transform over time (stream mode only) with a dead band, so that
+   landmark jitter does not appear as facial motion while real head motion is followed
+   (see `_DeadBand` for why not a low-pass filter).
+4. One `cv2.warpAffine` of the frame onto the canonical layout of `realtime.face_regions`
+   (whole face, forehead to chin, inside the crop). Crops are grey by default because the
+   dynamic images are built on grey frames (SAMM and many cameras are grey anyway).
+
+Confidence (the legacy mesh reports none): the BlazeFace score of the tracked face. A face is
+acquired when the detector scores it at least `min_detection_confidence`; while the mesh keeps
+tracking, the last score is carried and refreshed every `rescore_interval_s` seconds of source
+time by matching a fresh detection to the tracked face (its box holds the landmarks' centre).
+If no detection of at least `min_keep_confidence` matches, the track is dropped: the frame
+reports no face and the next frame starts a new acquisition. So `found` means "the mesh
+tracks a face that the detector confirmed within the last interval", and `confidence` is that
+confirmation's score.
+
+Several faces: the face named by `AlignConfig.face` is chosen at acquisition and kept while
+the mesh tracks it (the other faces are hidden from the mesh on the acquiring frame only).
+No face: `AlignedFace(found=False, ...)` with confidence 0. Face lost and found again: a new
+acquisition, which restarts the smoothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from realtime.errors import InputError
+from realtime.face_mesh import FaceDetector, FaceMesh, check_rgb, choose_face, inside, isolate_face
+from realtime.face_regions import CANONICAL_LANDMARKS
+
+log = logging.getLogger(__name__)
+
+ANCHORS = (133, 362, 168, 6, 1, 4)
+"""Mesh points the similarity is fitted to: inner eye corners, nose bridge, nose tip."""
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """How faces are tracked, aligned and smoothed; saved with every checkpoint."""
+
+    size: int = 224  # aligned crop side in px (the networks' input size)
+    grey: bool = True  # dynamic images are built on grey crops
+    static_image_mode: bool = False  # True for unrelated stills, False for streams and clips
+    face: str | int = "largest"  # "largest" | "left" | "right" (as seen in the image) | int index from the left
+    deadband: float = 0.0025  # crop sides (0.56 px at 224) the pose may move before the crop follows; 0 = raw
+    min_detection_confidence: float = 0.5  # detector score to acquire a face (MediaPipe's default)
+    min_keep_confidence: float = 0.2  # lower score that keeps a tracked face (hysteresis: no flicker)
+    min_tracking_confidence: float = 0.5  # MediaPipe's face-presence threshold for the mesh to keep tracking
+    rescore_interval_s: float = 0.5  # detector rerun while tracking: fresh confidence at a few % of the cost
+    default_fps: float = 30.0  # frame rate assumed for frames that come without a time
+
+    def __post_init__(self) -> None:
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 16:
+            raise InputError(f"AlignConfig.size must be an integer of at least 16 px, got {self.size!r}")
+        choose_face([], self.face)  # raises on an unknown choice
+        if isinstance(self.face, int) and self.face < 0:
+            raise InputError(f"AlignConfig.face index must be >= 0, got {self.face}")
+        if not self.default_fps > 0:
+            raise InputError(f"AlignConfig.default_fps must be > 0, got {self.default_fps!r}")
+        for name in ("deadband", "rescore_interval_s"):
+            if not getattr(self, name) >= 0:
+                raise InputError(f"AlignConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("min_detection_confidence", "min_keep_confidence", "min_tracking_confidence"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise InputError(f"AlignConfig.{name} must lie in [0, 1], got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class AlignedFace:
+    """One frame's face: the aligned crop and what it took to make it."""
+
+    found: bool
+    crop: np.ndarray | None  # (size, size) grey uint8, or (size, size, 3) RGB if not grey
+    confidence: float  # 0..1 detector score of the tracked face, 0 when not found
+    transform: np.ndarray | None  # (2, 3) float64 similarity, image px -> crop px (smoothed)
+    landmarks: np.ndarray | None  # (468, 2) float32 in crop px
+    box: tuple[float, float, float, float] | None  # x0, y0, x1, y1 in image px (landmarks' extent)
+
+
+NOT_FOUND = AlignedFace(found=False, crop=None, confidence=0.0, transform=None, landmarks=None, box=None)
+
+
+class FaceAligner:
+    """Tracks one face through a stream (or looks at unrelated stills) and aligns it.
+
+    Holds two MediaPipe graphs; use it as a context manager or call `close()`.
+    """
+
+    def __init__(self, config: AlignConfig = AlignConfig()) -> None:
+        self.config = config
+        self._mesh = FaceMesh(static_image_mode=config.static_image_mode,
+                              min_detection_confidence=config.min_detection_confidence,
+                              min_tracking_confidence=config.min_tracking_confidence)
+        self._detector = FaceDetector(min_score=min(config.min_keep_confidence, config.min_detection_confidence))
+        template = CANONICAL_LANDMARKS[list(ANCHORS)].astype(np.float64) * config.size  # (6, 2) crop px
+        self._template_mean = template.mean(axis=0)
+        self._template_centred = template - self._template_mean
+        self._lever = config.size / 2  # crop px; pose vector u is the image of (lever, 0)
+        self._filter = _DeadBand(config.deadband)
+        self._rgb: np.ndarray | None = None  # (H, W, 3) RGB buffer for grey input
+        self._grey: np.ndarray | None = None  # (H, W) grey buffer for RGB input
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the tracked face and the time line (e.g. before an unrelated clip)."""
+        self._mesh.reset()
+        self._filter.reset()
+        self._tracking = False
+        self._confidence = 0.0
+        self._scored_t = -math.inf
+        self._t: float | None = None
+        self._unit = 1.0  # image px per crop side at acquisition: the filter works in crop sides
+
+    def close(self) -> None:
+        self._mesh.close()
+        self._detector.close()
+
+    def __enter__(self) -> FaceAligner:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def process(self, image: np.ndarray, t_s: float | None = None) -> AlignedFace:
+        """Align the face in one (H, W, 3) RGB or (H, W) grey uint8 frame.
+
+        `t_s`: the frame's time in seconds from the source (paces the detector reruns); None
+        means `1 / default_fps` after the previous frame. Raises InputError for an image of
+        another shape or type.
+        """
+        rgb = self._as_rgb(image)
+        if t_s is not None:
+            self._t = float(t_s)
+        else:
+            self._t = 0.0 if self._t is None else self._t + 1.0 / self.config.default_fps
+        static = self.config.static_image_mode
+        if static or not self._tracking:
+            landmarks = self._acquire(rgb)
+        else:
+            landmarks = self._mesh.process(rgb)
+            if landmarks is None:
+                log.debug("face lost by the mesh at t=%.3f s", self._t)
+                self._tracking = False
+            elif not 0 <= self._t - self._scored_t < self.config.rescore_interval_s:  # due (or time went back)
+                landmarks = self._rescore(rgb, landmarks)
+        if landmarks is None:
+            return NOT_FOUND
+        transform = self._transform(landmarks, smooth=self.config.deadband > 0 and not static)
+        crop_landmarks = cv2.transform(landmarks[:, None, :], transform)[:, 0, :]  # (468, 2) float32
+        x0, y0 = landmarks.min(axis=0)
+        x1, y1 = landmarks.max(axis=0)
+        return AlignedFace(found=True, crop=self.warp(image, transform), confidence=self._confidence,
+                           transform=transform, landmarks=crop_landmarks,
+                           box=(float(x0), float(y0), float(x1), float(y1)))
+
+    def warp(self, image: np.ndarray, transform: np.ndarray) -> np.ndarray:
+        """Crop of `image` under a (2, 3) image -> crop transform, grey or RGB as configured."""
+        size = self.config.size
+        if image.ndim == 2 or not self.config.grey:
+            crop = np.empty((size, size) + image.shape[2:], np.uint8)
+            cv2.warpAffine(image, transform, (size, size), dst=crop, flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+            if image.ndim == 2 and not self.config.grey:
+                crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB)
+            return crop
+        if self._grey is None or self._grey.shape != image.shape[:2]:
+            self._grey = np.empty(image.shape[:2], np.uint8)
+        cv2.cvtColor(image, cv2.COLOR_RGB2GRAY, dst=self._grey)  # one grey frame, then a 1-channel warp
+        return self.warp(self._grey, transform)
+
+    def _as_rgb(self, image: np.ndarray) -> np.ndarray:
+        if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 2:
+            if self._rgb is None or self._rgb.shape[:2] != image.shape:
+                self._rgb = np.empty(image.shape + (3,), np.uint8)
+            return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB, dst=self._rgb)
+        return check_rgb(image)
+
+    def _acquire(self, rgb: np.ndarray) -> np.ndarray | None:
+        config = self.config
+        detections = [d for d in self._detector.detect(rgb) if d.score >= config.min_detection_confidence]
+        chosen = choose_face(detections, config.face)
+        if chosen is None:
+            return None
+        landmarks = self._mesh.process(isolate_face(rgb, detections, chosen))
+        if landmarks is None or not inside(landmarks.mean(axis=0), chosen.box):
+            log.debug("face mesh found no face inside the chosen detection %s", chosen.box)
+            self._mesh.reset()
+            return None
+        self._tracking = not config.static_image_mode
+        self._confidence = chosen.score
+        self._scored_t = self._t
+        self._filter.reset()
+        return landmarks
+
+    def _rescore(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+        centre = landmarks.mean(axis=0)
+        matches = [d for d in self._detector.detect(rgb) if inside(centre, d.box)]
+        if not matches:
+            log.debug("detector no longer confirms the tracked face at t=%.3f s; dropping it", self._t)
+            self._mesh.reset()
+            self._tracking = False
+            return None
+        self._confidence = max(d.score for d in matches)
+        self._scored_t = self._t
+        return landmarks
+
+    def _transform(self, landmarks: np.ndarray, *, smooth: bool) -> np.ndarray:
+        """Least-squares similarity of the anchors onto the template, optionally smoothed.
+
+        The pose is smoothed as (anchor centroid, image of a crop vector of length size / 2),
+        both in image px divided by the image px per crop side at acquisition: four numbers in
+        crop sides, an error in either pair moving the face border in the crop by about as much.
+        """
+        points = landmarks[list(ANCHORS)].astype(np.float64)  # (6, 2) image px
+        mean = points.mean(axis=0)
+        centred = points - mean
+        norm = (centred * centred).sum()
+        q = self._template_centred
+        a = (centred * q).sum() / norm  # scale * cos(angle)
+        b = (centred[:, 0] * q[:, 1] - centred[:, 1] * q[:, 0]).sum() / norm  # scale * sin(angle)
+        if smooth:
+            inv = self._lever / (a * a + b * b)
+            pose = np.array([mean[0], mean[1], a * inv, -b * inv])  # image px
+            if self._filter.empty:
+                self._unit = self.config.size / math.hypot(a, b)
+            pose = self._filter(pose / self._unit) * self._unit
+            mean = pose[:2]
+            m, n = pose[2] / self._lever, -pose[3] / self._lever
+            inv = 1.0 / (m * m + n * n)
+            a, b = m * inv, n * inv
+        tx = self._template_mean[0] - (a * mean[0] - b * mean[1])
+        ty = self._template_mean[1] - (b * mean[0] + a * mean[1])
+        return np.array([[a, -b, tx], [b, a, ty]])
+
+
+class _DeadBand:
+    """Holds the pose still until the measured pose leaves a small ball around it, then drags it.
+
+    For each pair of the pose (anchor centroid; scale-rotation vector), the output stays put
+    while the measurement is within `radius` of it and otherwise moves just enough to bring it
+    back to that distance ("backlash"). A still head gives a perfectly still crop whatever the
+    jitter below the radius; a moving head is followed at its full speed from the first
+    frame, at most `radius` behind, so a steady drift leaves consecutive crops still and never
+    lags more. It needs no time step, so it behaves the same at any frame rate.
+
+    Why not a low-pass (One-Euro) filter: on the talking-face videos in ../shared/data MediaPipe's
+    jitter is small (~0.1-0.3 crop px) next to real small head motion; a One-Euro filter tuned
+    to follow a 2 px/frame drift within half a pixel removed less than half as much rigid-region
+    frame difference as this dead band, and more smoothing lagged the real motion.
+    """
+
+    def __init__(self, radius: float) -> None:
+        self._radius = radius
+        self.reset()
+
+    def reset(self) -> None:
+        self._x: np.ndarray | None = None  # (4,) held pose
+
+    @property
+    def empty(self) -> bool:
+        return self._x is None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self._x is None:
+            self._x = x.copy()
+            return x
+        for i in (0, 2):
+            dx, dy = x[i] - self._x[i], x[i + 1] - self._x[i + 1]
+            distance = math.hypot(dx, dy)
+            if distance > self._radius:
+                pull = 1.0 - self._radius / distance
+                self._x[i] += dx * pull
+                self._x[i + 1] += dy * pull
+        return self._x.copy()
+
+
+def align_frames(images: Iterable[np.ndarray], config: AlignConfig = AlignConfig(),
+                 times: Iterable[float] | None = None) -> tuple[np.ndarray, list[AlignedFace]]:
+    """Align a clip's frames in stream mode, as the live path would see them.
+
+    Returns the crops stacked (T, S, S) grey uint8 ((T, S, S, 3) RGB if not `config.grey`) and
+    each frame's AlignedFace. A frame without a face is cropped with the last transform (the
+    first one for frames before the first face), so the stack has no holes; its AlignedFace
+    still says found=False. `times` are the frames' seconds (default: `1 / default_fps` apart).
+    Raises InputError if no frame has a face, or if `times` and `images` differ in length.
+    """
+    crops: list[np.ndarray | None] = []
+    faces: list[AlignedFace] = []
+    before_first: list[tuple[int, np.ndarray]] = []  # frames before the first face
+    last: np.ndarray | None = None
+    first: np.ndarray | None = None
+    clock = iter(times) if times is not None else None
+    with FaceAligner(config) as aligner:
+        for index, image in enumerate(images):
+            t_s = None if clock is None else next(clock, None)
+            if clock is not None and t_s is None:
+                raise InputError(f"align_frames: fewer times than frames (no time for frame {index})")
+            face = aligner.process(image, t_s)
+            faces.append(face)
+            if face.found:
+                last = face.transform
+                first = last if first is None else first
+                crops.append(face.crop)
+            elif last is not None:
+                crops.append(aligner.warp(image, last))
+            else:
+                before_first.append((index, image))
+                crops.append(None)
+        if clock is not None and next(clock, None) is not None:
+            raise InputError(f"align_frames: more times than the {len(faces)} frames")
+        if first is None:
+            raise InputError(f"align_frames: no face found in any of the {len(faces)} frames")
+        for index, image in before_first:
+            crops[index] = aligner.warp(image, first)
+    return np.stack(crops), faces

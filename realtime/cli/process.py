@@ -1,0 +1,139 @@
+"""`mer-process`: recorded interviews in, one folder of results per video out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from realtime.alignment import AlignConfig
+from realtime.console import console, fail, setup_logging, user_errors
+from realtime.errors import MerError
+from realtime.ground_truth import load_ground_truth
+from realtime.offline import is_complete, process_video
+from realtime.pipeline import PipelineConfig
+from realtime.spot_scoring import SpottingScore, pool, score_spotting
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
+
+
+def parse_face(value: str) -> str | int:
+    """--face: largest | left | right | an index counted from the left (0 = leftmost)."""
+    if value in ("largest", "left", "right"):
+        return value
+    if value.isdigit():
+        return int(value)
+    raise typer.BadParameter(f"{value!r}: use largest, left, right or a face index (0 = leftmost)")
+
+
+def _ground_truth_for(video: Path, given: Path | None) -> Path | None:
+    """The ground truth named on the command line, else a `<stem>_groundtruth.csv` beside the video."""
+    if given is not None:
+        return given
+    beside = video.with_name(f"{video.stem}_groundtruth.csv")
+    return beside if beside.is_file() else None
+
+
+def _scorer(video: Path, gt_path: Path | None, scores: list[SpottingScore]):
+    if gt_path is None:
+        return None
+    truth = load_ground_truth(gt_path, video=video.stem)
+    for problem in truth.problems:
+        log.warning("%s", problem)
+
+    def score(spotted: list[tuple[int, int]]) -> dict:
+        result = score_spotting(spotted, truth.micro_intervals())
+        scores.append(result)
+        return {"ground_truth": str(gt_path), **result.to_dict()}
+
+    return score
+
+
+@app.command()
+def main(
+    videos: Annotated[list[Path], typer.Argument(help="Video files (or folders of frames) to process.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder; each video gets OUT/<video stem>/.")],
+    engine_path: Annotated[Path | None, typer.Option(
+        "--engine", help="Engine folder (mer-build-engine) or model.pt. Without it only spotting runs.")] = None,
+    face: Annotated[str, typer.Option(help="Which face to follow: largest, left, right, or an index "
+                                           "from the left (0 = leftmost).")] = "largest",
+    no_video: Annotated[bool, typer.Option("--no-video", help="Do not write annotated.mp4 (faster).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip videos whose folder says they were finished.")] = False,
+    ground_truth: Annotated[Path | None, typer.Option(
+        "--ground-truth", help="Score spotting against this file: a mer-synth *_groundtruth.csv, or the "
+                               "CAS(ME)^2 / SAMM long-video sheet (rows picked by video stem). Without it a "
+                               "<stem>_groundtruth.csv beside a video is used when present.")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads for the classifier.")] = 1,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Find micro-expressions in recorded videos: when, what, and the evidence for each.
+
+    For each video OUT/<stem>/ gets events.csv (micro-expressions only), movements.csv (macro-
+    expressions, blinks, speech, occlusions), frames.csv, annotated.mp4, timeline.png,
+    events/<n>/ (onset, apex, offset crops and the DI pair), summary.json and report.html.
+    Results are written as they are found; Ctrl-C leaves every file complete and readable.
+    """
+    setup_logging(verbose)
+    with user_errors():
+        engine = None
+        if engine_path is not None:
+            from engines import load
+
+            engine = load(engine_path, threads=threads)
+            console.print(f"classifier: {getattr(engine, 'description', engine_path)}")
+        config = PipelineConfig(align=AlignConfig(face=parse_face(face)))
+    out.mkdir(parents=True, exist_ok=True)
+    scores: list[SpottingScore] = []
+    failed: list[str] = []
+    table = Table(title="mer-process")
+    for column in ("video", "frames", "micro-expressions", "other movements", "fps", "result"):
+        table.add_column(column)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=console, transient=False)
+    try:
+        with progress:
+            overall = progress.add_task("videos", total=len(videos))
+            for video in videos:
+                target = out / video.stem
+                if resume and is_complete(target):
+                    table.add_row(video.name, "", "", "", "", "skipped (finished before)")
+                    progress.advance(overall)
+                    continue
+                task = progress.add_task(f"  {video.name}", total=None)
+                try:
+                    score = _scorer(video, _ground_truth_for(video, ground_truth), scores)
+                    summary = process_video(
+                        video, out, config=config, engine=engine, write_video=not no_video, ground_truth=score,
+                        on_frame=lambda done, total, task=task: progress.update(task, completed=done, total=total))
+                except MerError as exc:
+                    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+                    failed.append(video.name)
+                    table.add_row(video.name, "", "", "", "", "[red]failed[/]")
+                else:
+                    result = "finished" if summary["complete"] else f"[yellow]partial: {summary['error']}[/]"
+                    if "spotting" in summary:
+                        result += f", spotting F1 {summary['spotting']['f1']:.2f}"
+                    table.add_row(video.name, str(summary["frames"]), str(summary["micro_expressions"]),
+                                  str(summary["other_movements"]), str(summary["processing_fps"]), result)
+                progress.remove_task(task)
+                progress.advance(overall)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]: finished files are in {out}; run again with --resume to go on")
+        raise typer.Exit(130)
+    finally:
+        if engine is not None:
+            engine.close()
+    console.print(table)
+    if len(scores) > 1:
+        total = pool(scores)
+        console.print(f"spotting over {len(scores)} videos: precision {total.precision:.3f}, "
+                      f"recall {total.recall:.3f}, F1 {total.f1:.3f}")
+    console.print(f"results: {out.resolve()}  (open <video>/report.html)")
+    if failed and len(failed) == len(videos):
+        fail(f"no video could be processed ({', '.join(failed)})", code=1)

@@ -1,0 +1,180 @@
+"""Recorded videos through the pipeline into one folder each: what `mer-process` runs.
+
+DIR/<video stem>/ gets events.csv, movements.csv, frames.csv, annotated.mp4, events/<n>/*.png,
+then timeline.png, summary.json and report.html. Rows are written as they are found; a video
+that breaks off, an error or Ctrl-C still leaves every file complete and readable, and
+summary.json says whether the video was finished (`complete`), which `--resume` relies on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from realtime.errors import VideoError
+from realtime.overlay import OverlayEvent, OverlayHistory, draw_overlay
+from realtime.pipeline import PipelineConfig, RecognitionPipeline, Step
+from realtime.report import write_report
+from realtime.sinks import CsvStream, write_evidence, write_json
+from realtime.sources import Source, open_source
+from realtime.timeline import write_timeline
+from realtime.video_io import VideoWriter
+
+log = logging.getLogger(__name__)
+
+EVENT_COLUMNS = ("event", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
+                 "duration_ms", "label", "confidence")
+MOVEMENT_COLUMNS = ("kind", "onset_frame", "offset_frame", "onset_s", "offset_s", "duration_ms", "peak_score",
+                    "regions", "reason")
+SUMMARY = "summary.json"
+
+
+def is_complete(folder: Path) -> bool:
+    """Whether a previous run finished this video (what `--resume` skips)."""
+    path = folder / SUMMARY
+    try:
+        return bool(json.loads(path.read_text()).get("complete"))
+    except (OSError, ValueError):
+        return False
+
+
+class RunFolder:
+    """The files of one processed video (or live session), written step by step."""
+
+    def __init__(self, folder: Path, *, classes: tuple[str, ...], regions: tuple[str, ...],
+                 video_fps: float | None) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.classes = classes
+        self.regions = regions
+        self.events = CsvStream(folder / "events.csv", [*EVENT_COLUMNS, *(f"prob_{c}" for c in classes)])
+        self.movements = CsvStream(folder / "movements.csv", MOVEMENT_COLUMNS)
+        self.frames = CsvStream(folder / "frames.csv",
+                                ["frame", "time_s", "face_found", "face_confidence",
+                                 *(f"motion_{r}" for r in regions), "head_motion", "spotter_state"], flush_s=1.0)
+        self.video = VideoWriter(folder / "annotated.mp4", video_fps, preset="veryfast") if video_fps else None
+        self.latencies_ms: list[float] = []
+
+    def write(self, step: Step) -> None:
+        if step.frame is not None and step.motion is not None:
+            motion = step.motion
+            self.frames.write({"frame": step.frame.index, "time_s": step.frame.t_s, "face_found": int(motion.found),
+                               "face_confidence": motion.confidence,
+                               **{f"motion_{r}": motion.regions.get(r, 0.0) for r in self.regions},
+                               "head_motion": motion.head, "spotter_state": step.spotter_state})
+        for closed in step.closed:
+            if closed.crops:
+                write_evidence(self.folder / "events" / str(closed.event.event), closed.crops, closed.dis)
+        for event in step.finished:
+            self.events.write(event.row(self.classes))
+            if event.latency_ms is not None:
+                self.latencies_ms.append(event.latency_ms)
+        for movement in step.movements:
+            self.movements.write({"kind": movement.kind, "onset_frame": movement.onset_frame,
+                                  "offset_frame": movement.offset_frame, "onset_s": movement.onset_s,
+                                  "offset_s": movement.offset_s, "duration_ms": 1000 * movement.duration_s,
+                                  "peak_score": movement.peak_score, "regions": "+".join(movement.regions),
+                                  "reason": movement.reason})
+
+    def close(self) -> None:
+        for stream in (self.events, self.movements, self.frames):
+            stream.close()
+        if self.video is not None:
+            self.video.close()
+
+    def finalise(self, summary: dict) -> None:
+        """After close: summary.json, timeline.png and report.html, from the files written."""
+        write_json(self.folder / SUMMARY, summary)
+        write_timeline(self.folder)
+        write_report(self.folder)
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def process_video(video: Path, out_dir: Path, *, config: PipelineConfig = PipelineConfig(), engine=None,
+                  write_video: bool = True, on_frame: Callable[[int, int | None], None] | None = None,
+                  ground_truth: Callable[[list[tuple[int, int]]], dict] | None = None) -> dict:
+    """Process one video into out_dir/<stem>/ and return its summary (also in summary.json).
+
+    `on_frame(done, total)` reports progress; `ground_truth(spotted intervals)` scores spotting.
+    A video that cannot be opened raises VideoError before anything is written; one that breaks
+    off mid-stream keeps everything found before the break and says so in the summary.
+    """
+    source: Source = open_source(video)
+    folder = out_dir / source.info.name
+    model_note = getattr(engine, "description", "") if engine is not None else "spotting only (no classifier)"
+    summary: dict = {"source": str(video), "complete": False, "interrupted": False, "error": None,
+                     "fps": source.info.fps, "engine": {"description": model_note, "classes": []},
+                     "config": config.to_dict()}
+    started = time.monotonic()
+    frames = found = 0
+    last_t = 0.0
+    spotted: list[tuple[int, int]] = []
+    with source, RecognitionPipeline(config, engine=engine, fps=source.info.fps) as pipeline:
+        summary["engine"]["classes"] = list(pipeline.classes)
+        history = OverlayHistory(pipeline.region_names, model_note=model_note)
+        with RunFolder(folder, classes=pipeline.classes, regions=pipeline.region_names,
+                       video_fps=(source.info.fps or 30.0) if write_video else None) as run:
+
+            def write(step: Step) -> None:
+                run.write(step)
+                for event in step.finished:
+                    spotted.append((event.spot.onset_frame, event.spot.offset_frame))
+                    history.add_event(OverlayEvent(event.event, event.spot.apex_s, event.label or "micro",
+                                                   event.confidence), event.latency_ms)
+                if run.video is not None and step.frame is not None:
+                    face = step.face
+                    state = history.update(step.frame.t_s, step.motion.regions if step.motion else {},
+                                           face_box=face.box if face is not None and face.found else None,
+                                           face_confidence=face.confidence if face is not None else 0.0,
+                                           spotter_state=step.spotter_state)
+                    run.video.write(draw_overlay(step.frame.image, state))
+
+            try:
+                for frame in source:
+                    step = pipeline.process(frame)
+                    write(step)
+                    frames += 1
+                    found += int(step.motion is not None and step.motion.found)
+                    last_t = frame.t_s
+                    if on_frame is not None:
+                        on_frame(frames, source.info.num_frames)
+                summary["complete"] = True
+            except VideoError as exc:
+                log.error("%s", exc)
+                summary["error"] = str(exc)
+            except KeyboardInterrupt:
+                summary["interrupted"] = True
+                raise
+            finally:
+                write(pipeline.finish())
+                run.close()
+                elapsed = time.monotonic() - started
+                summary.update({
+                    "frames": frames, "duration_s": round(last_t, 4),
+                    "face_found_fraction": round(found / frames, 4) if frames else 0.0,
+                    "micro_expressions": run.events.rows, "other_movements": run.movements.rows,
+                    "classifier_fell_behind": pipeline.fell_behind, "unclassified_events": pipeline.unclassified,
+                    "label_latency_ms_p50": _percentile(run.latencies_ms, 50),
+                    "label_latency_ms_p95": _percentile(run.latencies_ms, 95),
+                    "processing_fps": round(frames / elapsed, 2) if elapsed > 0 else None,
+                })
+                if ground_truth is not None:
+                    summary["spotting"] = ground_truth(spotted)
+                run.finalise(summary)
+    return summary

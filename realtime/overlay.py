@@ -1,0 +1,150 @@
+"""The on-screen overlay, drawn the same way into the live window and into annotated.mp4.
+
+Stateless: the pipeline keeps the history (motion traces, recent events) in an `OverlayState`
+and `draw_overlay` paints it onto a copy of the frame. Colours are RGB (frames are RGB).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+GREEN = (60, 220, 60)
+GREY = (160, 160, 160)
+WHITE = (255, 255, 255)
+RED = (235, 60, 60)
+YELLOW = (250, 220, 40)
+TRACE_COLOURS = ((255, 99, 71), (65, 105, 225), (50, 205, 50), (238, 130, 238), (255, 215, 0),
+                 (0, 206, 209), (255, 140, 0), (186, 85, 211), (154, 205, 50), (240, 128, 128))
+HELP_LINE = "q quit   p pause   r record   h help"
+
+
+@dataclass(frozen=True)
+class OverlayEvent:
+    """One labelled micro-expression as the overlay lists it."""
+
+    event: int
+    t_s: float  # apex time
+    label: str
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class OverlayState:
+    """Everything the overlay shows for one frame."""
+
+    t_s: float
+    face_box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 of the tracked face
+    face_confidence: float = 0.0
+    motion: Mapping[str, Sequence[float]] = field(default_factory=dict)  # region -> recent values, oldest first
+    motion_scale: float = 1.0  # motion value drawn at full trace height
+    spotter_state: str = ""
+    events: Sequence[OverlayEvent] = ()  # most recent last
+    fps: float | None = None
+    dropped_frames: int = 0
+    latency_ms: float | None = None  # event closed -> label shown
+    recording: bool = False
+    paused: bool = False
+    model_note: str = ""  # e.g. "synthetic demo model"
+    show_help: bool = False
+
+
+def _text(image: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, int, int] = WHITE,
+          scale: float = 0.45) -> None:
+    cv2.putText(image, text, org, FONT, scale, (0, 0, 0), 3, cv2.LINE_AA)  # outline for any background
+    cv2.putText(image, text, org, FONT, scale, colour, 1, cv2.LINE_AA)
+
+
+def _traces(image: np.ndarray, state: OverlayState, top: int, height: int) -> None:
+    """Scrolling motion trace per facial region along the bottom of the frame."""
+    width = image.shape[1]
+    panel = image[top:top + height]
+    panel[:] = (panel * 0.35).astype(np.uint8)  # darken so the traces read on any face
+    for i, (region, values) in enumerate(state.motion.items()):
+        if len(values) < 2:
+            continue
+        v = np.asarray(values, np.float32)
+        xs = np.linspace(0, width - 1, len(v))
+        ys = height - 4 - np.clip(v / max(state.motion_scale, 1e-6), 0, 1) * (height - 12)
+        points = np.stack([xs, ys + top], axis=1).astype(np.int32)
+        colour = TRACE_COLOURS[i % len(TRACE_COLOURS)]
+        cv2.polylines(image, [points], False, colour, 1, cv2.LINE_AA)
+        _text(image, region, (4 + 78 * (i % 8), top + 12 + 12 * (i // 8)), colour, 0.35)
+
+
+def draw_overlay(image: np.ndarray, state: OverlayState, *, trace_height: int = 70) -> np.ndarray:
+    """(H, W, 3) RGB uint8 frame -> a new frame with the overlay."""
+    out = image.copy()
+    height, width = out.shape[:2]
+    if state.face_box is not None:
+        x0, y0, x1, y1 = (int(round(v)) for v in state.face_box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), GREEN, 2)
+        _text(out, f"face {state.face_confidence:.2f}", (x0, max(12, y0 - 6)), GREEN)
+    status = [f"t {state.t_s:7.2f}s"]
+    if state.fps is not None:
+        status.append(f"{state.fps:5.1f} fps")
+    status.append(f"dropped {state.dropped_frames}")
+    if state.latency_ms is not None:
+        status.append(f"label latency {state.latency_ms:.0f} ms")
+    _text(out, "  ".join(status), (6, 16))
+    _text(out, f"spotter: {state.spotter_state}", (6, 34), YELLOW)
+    if state.recording:
+        cv2.circle(out, (width - 14, 14), 6, RED, -1)
+        _text(out, "REC", (width - 52, 19), RED)
+    if state.paused:
+        _text(out, "PAUSED", (width // 2 - 30, 20), RED, 0.6)
+    for row, event in enumerate(reversed(list(state.events)[-4:])):
+        confidence = "" if event.confidence is None else f" {event.confidence:.2f}"
+        _text(out, f"#{event.event} {event.t_s:6.2f}s {event.label}{confidence}", (6, 54 + 18 * row), RED, 0.5)
+    if state.model_note:
+        _text(out, state.model_note, (6, height - trace_height - 10), GREY, 0.4)
+    _traces(out, state, height - trace_height, trace_height)
+    if state.show_help:
+        _text(out, HELP_LINE, (width - 8 - 7 * len(HELP_LINE), height - trace_height - 10), GREY, 0.4)
+    return out
+
+
+class OverlayHistory:
+    """Keeps what the overlay scrolls and lists (motion traces, recent events, fps) across frames."""
+
+    def __init__(self, regions: Sequence[str], *, trace_s: float = 6.0, fps_window: int = 60,
+                 model_note: str = "", motion_scale: float = 30.0, show_help: bool = False) -> None:
+        self._trace_s = trace_s
+        self._motion: dict[str, deque[float]] = {r: deque() for r in regions}
+        self._times: deque[float] = deque()
+        self._clock: deque[float] = deque(maxlen=fps_window)  # wall-clock times of recent frames
+        self._events: deque[OverlayEvent] = deque(maxlen=8)
+        self._latency_ms: float | None = None
+        self._model_note = model_note
+        self._motion_scale = motion_scale  # region speed (aligned px/s) drawn at full trace height
+        self._show_help = show_help  # the key help line, for the live window only
+
+    def add_event(self, event: OverlayEvent, latency_ms: float | None) -> None:
+        self._events.append(event)
+        if latency_ms is not None:
+            self._latency_ms = latency_ms
+
+    def update(self, t_s: float, regions: Mapping[str, float], *, face_box: tuple[float, float, float, float] | None,
+               face_confidence: float, spotter_state: str, dropped_frames: int = 0, recording: bool = False,
+               paused: bool = False) -> OverlayState:
+        self._times.append(t_s)
+        for name, values in self._motion.items():
+            values.append(float(regions.get(name, 0.0)))
+        while self._times and self._times[0] < t_s - self._trace_s:
+            self._times.popleft()
+            for values in self._motion.values():
+                values.popleft()
+        self._clock.append(time.monotonic())
+        fps = (len(self._clock) - 1) / (self._clock[-1] - self._clock[0]) if len(self._clock) > 1 and \
+            self._clock[-1] > self._clock[0] else None
+        return OverlayState(t_s=t_s, face_box=face_box, face_confidence=face_confidence, motion=self._motion,
+                            motion_scale=self._motion_scale, spotter_state=spotter_state, events=tuple(self._events),
+                            fps=fps, dropped_frames=dropped_frames, latency_ms=self._latency_ms,
+                            recording=recording, paused=paused, model_note=self._model_note,
+                            show_help=self._show_help)

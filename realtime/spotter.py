@@ -1,0 +1,413 @@
+"""Spotting micro-expressions in a stream of facial motion, and locating their phases.
+
+Why this design (../shared/notes/spotting.md measured the alternatives): a threshold relative
+to the video's maximum is set by the macro-expressions and misses the micro ones, and a k-frame
+difference turns the edges of every slow movement into short bursts. Here:
+
+- Out-and-back score per cell. With D(t) the cell's accumulated residual displacement, P the
+  movement over the L seconds before t and N over the L seconds after,
+  s = (|P| + |N| - |P + N|) / 2. A movement that leaves neutral and comes back within L scores
+  its displacement from neutral (s(t) = g(t) for a profile g shorter than L), so the score's
+  excursion *is* the movement's interval; a one-way movement (the rise or the fall of a
+  macro-expression, a slow drift) scores zero, whatever its speed.
+- Thresholds in units of the person's own noise: a rolling median and MAD of the score over the
+  last `noise_window_s` seconds. Onset and offset are where the score re-enters the noise band.
+- What is not a micro-expression goes to a separate log (`Movement`): movements that are too
+  long or too large, or sit inside a one-way movement (macro); eye-dominated ones (blink); ones
+  with the face lost or barely tracked (occlusion); mouth movements repeated like syllables
+  (speech).
+
+Streaming: the score at t needs the motion up to t + L, and an event is decided once its
+offset is followed by `end_s` of quiet, so every event comes out `lookahead_s` (about 0.5 s)
+after its offset, and live and offline runs go through the same `process` calls.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from realtime.errors import InputError
+from realtime.motion import CellGrid, FrameMotion
+from training.apex import apex_from_motion
+
+MOUTH_REGIONS = ("mouth", "chin", "cheek_left", "cheek_right")  # where speech moves the face
+_MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution -> its standard deviation
+
+
+def out_and_back(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """(|P| + |N| - |P + N|) / 2 per cell for movements P, N (..., 2): the part that came back.
+
+    Zero when P and N point the same way (a one-way movement, however curved in time), |P| when
+    N = -P (out and back), and never more than min(|P|, |N|).
+    """
+    return (np.linalg.norm(before, axis=-1) + np.linalg.norm(after, axis=-1)
+            - np.linalg.norm(before + after, axis=-1)) / 2
+
+
+@dataclass(frozen=True)
+class SpotterConfig:
+    """Every time in seconds (any frame rate); scores in units of the person's own noise."""
+
+    window_s: float = 0.4  # L: a movement out and back within L scores fully; >= the longest ME (0.5 s) would
+    #                        also admit 1 s macro-expressions, 0.4 s is what tuning kept
+    noise_window_s: float = 8.0  # rolling noise estimate: long enough that events are a minority in it
+    warmup_s: float = 1.0  # no detection before this much score history (the noise estimate needs it)
+    top_cells: int = 3  # score = mean of the k highest cells: an action unit moves a few cells
+    threshold: float = 8.0  # peak score, noise units, for a movement to count
+    band: float = 2.0  # noise band: onset/offset where the score re-enters it
+    end_s: float = 0.04  # quiet time after the offset that closes a movement (2 flow steps)
+    min_duration_s: float = 0.04  # shortest micro-expression
+    max_duration_s: float = 0.5  # longest micro-expression
+    max_amplitude_px: float = 4.0  # larger peak displacements (aligned-crop px, face ~150 px wide) are macro
+    one_way_ratio: float = 1.0  # net displacement across the event > ratio * peak -> inside a one-way (macro) movement
+    one_way_margin_s: float = 0.15  # how far before onset / after offset the net displacement is taken
+    blink_eye_share: float = 0.5  # share of the peak score on eye cells above which it is a blink
+    speech_window_s: float = 1.5  # mouth movements closer than this to another one are speech
+    min_confidence: float = 0.5  # tracking confidence below this is occlusion
+    occlusion_margin_s: float = 0.1  # a lost or doubtful face this close to an event makes it occlusion
+    per_cell: bool = False
+    cell_stats_every_s: float = 0.25
+
+    def __post_init__(self) -> None:
+        for name in ("window_s", "noise_window_s", "end_s", "max_duration_s", "threshold", "band"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"SpotterConfig.{name}={getattr(self, name)}: must be positive")
+        if self.band >= self.threshold:
+            raise InputError(f"SpotterConfig: band={self.band} must be below threshold={self.threshold}")
+
+    @property
+    def lookahead_s(self) -> float:
+        """How long after its offset an event comes out: L of future motion, then `end_s` of quiet."""
+        return self.window_s + self.end_s
+
+
+@dataclass(frozen=True)
+class SpotEvent:
+    """A micro-expression candidate: inclusive 0-based frame indices of the source, and times."""
+
+    onset_frame: int
+    apex_frame: int
+    offset_frame: int
+    onset_s: float
+    apex_s: float
+    offset_s: float
+    peak_score: float  # peak out-and-back score in noise units
+    amplitude_px: float  # peak displacement from neutral, aligned-crop px
+    regions: tuple[str, ...]  # facial regions that moved, strongest first
+
+    @property
+    def duration_s(self) -> float:
+        return self.offset_s - self.onset_s
+
+
+MOVEMENT_KINDS = ("macro", "blink", "occlusion", "speech")
+
+
+@dataclass(frozen=True)
+class Movement:
+    """Any other movement; logged separately, never a micro-expression result."""
+
+    kind: str  # one of MOVEMENT_KINDS
+    onset_frame: int
+    offset_frame: int
+    onset_s: float
+    offset_s: float
+    peak_score: float  # noise units (0 for a face lost without motion)
+    regions: tuple[str, ...]
+    reason: str  # why it is not a micro-expression, for the log
+
+    @property
+    def duration_s(self) -> float:
+        return self.offset_s - self.onset_s
+
+
+@dataclass
+class _Segment:
+    """A stretch of scores above the noise band, being followed."""
+
+    start: int  # index into the score history of the first sample above the band
+    onset_s: float
+    peak: int
+    end: int | None = None  # first sample back inside the band
+    offset_s: float | None = None
+
+
+class Spotter:
+    """Stage: per-frame `FrameMotion` in, closed events (`SpotEvent` or `Movement`) out."""
+
+    def __init__(self, grid: CellGrid, config: SpotterConfig = SpotterConfig()) -> None:
+        self.config = config
+        self.grid = grid
+        self._mouth = np.array([r in MOUTH_REGIONS for r in grid.regions])
+        self._k = min(config.top_cells, len(grid.regions))
+        self.reset()
+
+    def reset(self) -> None:
+        c = self.config
+        self._keep_s = c.window_s + c.max_duration_s * 2 + c.one_way_margin_s + c.speech_window_s + 2.0
+        self._t: list[float] = []  # sample times (flow steps, and the first frame of each tracked run)
+        self._d: list[np.ndarray] = []  # (C, 2) float64 accumulated residual displacement at each sample
+        self._total = np.zeros((len(self.grid.regions), 2), np.float64)
+        self._frames: deque[tuple[int, float, bool, float]] = deque()  # index, t_s, found, confidence
+        self._scored = 0  # samples whose score is known
+        self._st: list[float] = []  # score history: times
+        self._sv: list[float] = []  # aggregate score, px
+        self._sz: list[float] = []  # score in noise units
+        self._cells: list[np.ndarray] = []  # (C,) per-cell score, px
+        self._noise: deque[tuple[float, float]] = deque()  # (t, score) within noise_window_s
+        self._chist: deque[tuple[float, np.ndarray]] = deque()
+        self._cstats: tuple[float, np.ndarray, np.ndarray] | None = None
+        self._segment: _Segment | None = None
+        self._mouth_times: deque[float] = deque()  # apex times of recent mouth movements
+        self._lost_since: tuple[int, float] | None = None
+        self._last_frame: tuple[int, float] | None = None
+        self._anchor = True  # the next tracked frame starts a run of samples
+        self.state = "warming up"
+
+    # ------------------------------------------------------------------ input
+    def process(self, motion: FrameMotion) -> list[SpotEvent | Movement]:
+        """Take one frame's motion; return the events that closed with it (time order)."""
+        if self._last_frame is not None and motion.t_s <= self._last_frame[1]:
+            raise InputError(f"frame {motion.index}: time {motion.t_s:.6f} s does not increase "
+                             f"(previous frame {self._last_frame[0]} at {self._last_frame[1]:.6f} s)")
+        out: list[SpotEvent | Movement] = []
+        self._frames.append((motion.index, motion.t_s, motion.found, motion.confidence))
+        self._last_frame = (motion.index, motion.t_s)
+        if not motion.found:
+            if self._lost_since is None:
+                self._lost_since = (motion.index, motion.t_s)
+            self._anchor = True
+            self.state = "face lost"
+        else:
+            if self._lost_since is not None:
+                out += self._close_gap(motion)
+            if motion.cells is not None:
+                self._total = self._total + motion.cells
+                self._t.append(motion.t_s)
+                self._d.append(self._total.copy())
+            elif self._anchor:  # first frame of a tracked run: the displacement is held across the gap
+                self._t.append(motion.t_s)
+                self._d.append(self._total.copy())
+            self._anchor = False
+        out += self._advance(motion.t_s)
+        self._trim(motion.t_s)
+        return out
+
+    def finish(self) -> list[SpotEvent | Movement]:
+        """End of stream: decide what is still open (with the motion there is) and return it."""
+        out: list[SpotEvent | Movement] = []
+        if self._lost_since is not None and self._last_frame is not None:
+            out.append(self._gap_movement(self._lost_since, self._last_frame))
+            self._lost_since = None
+        if self._t:
+            out += self._advance(self._t[-1] + self.config.window_s + 1e-9, final=True)
+        self.state = "finished"
+        return sorted(out, key=lambda e: e.onset_s)
+
+    # ------------------------------------------------------------------ scoring
+    def _interp(self, t: float) -> np.ndarray:
+        """Accumulated displacement at time t, linear between samples, held beyond them."""
+        i = bisect.bisect_left(self._t, t)
+        if i == 0:
+            return self._d[0]
+        if i >= len(self._t):
+            return self._d[-1]
+        t0, t1 = self._t[i - 1], self._t[i]
+        w = (t - t0) / (t1 - t0)
+        return self._d[i - 1] * (1 - w) + self._d[i] * w
+
+    def _advance(self, now: float, final: bool = False) -> list[SpotEvent | Movement]:
+        out: list[SpotEvent | Movement] = []
+        c = self.config
+        while self._scored < len(self._t) and (self._t[self._scored] + c.window_s <= now or final):
+            t = self._t[self._scored]
+            d = self._d[self._scored]
+            p = d - self._interp(t - c.window_s)  # (C, 2) movement over the L s before t
+            n = self._interp(t + c.window_s) - d  # (C, 2) movement over the L s after t
+            cells = out_and_back(p, n)
+            value = float(np.partition(cells, -self._k)[-self._k:].mean())
+            if c.per_cell:
+                cz = self._cell_z(t, cells)
+                z = self._normalise(t, float(np.partition(cz, -self._k)[-self._k:].mean()))
+            else:
+                z = self._normalise(t, value)
+            self._st.append(t)
+            self._sv.append(value)
+            self._sz.append(z)
+            self._cells.append(cells)
+            self._scored += 1
+            out += self._follow(len(self._st) - 1)
+        return out
+
+    def _cell_z(self, t: float, cells: np.ndarray) -> np.ndarray:
+        c = self.config
+        self._chist.append((t, cells))
+        while self._chist[0][0] < t - c.noise_window_s:
+            self._chist.popleft()
+        if self._cstats is None or t - self._cstats[0] >= c.cell_stats_every_s:
+            values = np.stack([v for _, v in self._chist])  # (n, C)
+            med = np.median(values, axis=0)
+            spread = _MAD_TO_SIGMA * np.median(np.abs(values - med), axis=0)
+            self._cstats = (t, med, np.maximum(spread, 1e-4))
+        _, med, spread = self._cstats
+        return (cells - med) / spread
+
+    def _normalise(self, t: float, value: float) -> float:
+        """Score in noise units against the last `noise_window_s` of scores (NaN while warming up)."""
+        c = self.config
+        self._noise.append((t, value))
+        while self._noise and self._noise[0][0] < t - c.noise_window_s:
+            self._noise.popleft()
+        if t - self._noise[0][0] < c.warmup_s and self._st and self._st[0] > t - c.warmup_s:
+            return float("nan")
+        values = np.fromiter((v for _, v in self._noise), np.float64, len(self._noise))
+        median = float(np.median(values))
+        spread = _MAD_TO_SIGMA * float(np.median(np.abs(values - median)))
+        return (value - median) / max(spread, 1e-3 * max(median, 1e-6))
+
+    # ------------------------------------------------------------------ segments
+    def _follow(self, j: int) -> list[SpotEvent | Movement]:
+        c = self.config
+        z = self._sz[j]
+        above = z > c.band  # NaN (warming up) is never above
+        seg = self._segment
+        if seg is None:
+            self.state = "idle" if z == z else "warming up"
+            if above:
+                onset = self._crossing(j - 1, j) if j > 0 else self._st[j]
+                self._segment = _Segment(start=j, onset_s=onset, peak=j)
+                self.state = "movement"
+            return []
+        if above:
+            if seg.end is not None:  # back above within end_s: the same movement goes on
+                seg.end, seg.offset_s = None, None
+            if z > self._sz[seg.peak]:
+                seg.peak = j
+            return []
+        if seg.end is None:
+            seg.end, seg.offset_s = j, self._crossing(j, j - 1)
+        if self._st[j] - self._st[seg.end] + 1e-9 < c.end_s and self._st[j] - seg.offset_s < c.end_s:
+            return []
+        self._segment = None
+        self.state = "idle"
+        return self._decide(seg)
+
+    def _crossing(self, below: int, above: int) -> float:
+        """Time between two samples where the score crosses the band (linear)."""
+        zb, za = self._sz[below], self._sz[above]
+        if zb != zb:  # NaN: warming up
+            return self._st[above]
+        w = (self.config.band - zb) / (za - zb) if za != zb else 0.0
+        return self._st[below] + w * (self._st[above] - self._st[below])
+
+    def _decide(self, seg: _Segment) -> list[SpotEvent | Movement]:
+        """Classify a closed segment: micro-expression, other movement, or noise (dropped)."""
+        c = self.config
+        peak_z = self._sz[seg.peak]
+        if peak_z < c.threshold:
+            return []
+        onset_s, offset_s = seg.onset_s, seg.offset_s
+        cells = self._cells[seg.peak]
+        amplitude = self._sv[seg.peak]
+        regions = self._regions(cells)
+        duration = offset_s - onset_s
+        before = self._interp(onset_s - c.one_way_margin_s)
+        after = self._interp(offset_s + c.one_way_margin_s)
+        net = float(np.linalg.norm(after - before, axis=1)[np.argsort(cells)[-self._k:]].mean())
+        eye_share = float(cells[self.grid.eye].sum() / max(cells.sum(), 1e-12))
+        mouth = bool(cells[self._mouth].sum() > cells[~self._mouth].sum())
+        if self._occluded(onset_s, offset_s):
+            kind, reason = "occlusion", "face lost or tracked with low confidence"
+        elif duration > c.max_duration_s:
+            kind, reason = "macro", f"lasts {duration * 1000:.0f} ms > {c.max_duration_s * 1000:.0f} ms"
+        elif amplitude > c.max_amplitude_px:
+            kind, reason = "macro", f"moves {amplitude:.1f} px > {c.max_amplitude_px} px"
+        elif net > c.one_way_ratio * amplitude:
+            kind, reason = "macro", f"inside a one-way movement ({net:.2f} px net vs {amplitude:.2f} px peak)"
+        elif eye_share > c.blink_eye_share:
+            kind, reason = "blink", f"{eye_share:.0%} of the movement on the eyes"
+        elif duration < c.min_duration_s:
+            return []
+        else:
+            kind, reason = "micro", ""
+        apex_t = self._st[seg.peak]
+        if mouth:
+            recent = [t for t in self._mouth_times if apex_t - t < c.speech_window_s]
+            self._mouth_times.append(apex_t)
+            if recent and kind == "micro":
+                kind, reason = "speech", f"{len(recent)} other mouth movement(s) in the {c.speech_window_s} s before"
+        onset_f, offset_f = self._frame_at(onset_s), self._frame_at(offset_s)
+        if kind != "micro":
+            return [Movement(kind=kind, onset_frame=onset_f[0], offset_frame=offset_f[0], onset_s=onset_f[1],
+                             offset_s=offset_f[1], peak_score=peak_z, regions=regions, reason=reason)]
+        apex_f = self._apex(seg, onset_f, offset_f)
+        event = SpotEvent(onset_frame=onset_f[0], apex_frame=apex_f[0], offset_frame=offset_f[0],
+                          onset_s=onset_f[1], apex_s=apex_f[1], offset_s=offset_f[1], peak_score=peak_z,
+                          amplitude_px=amplitude, regions=regions)
+        return [event]
+
+    def _regions(self, cells: np.ndarray) -> tuple[str, ...]:
+        order = np.argsort(cells)[::-1]
+        strong = [self.grid.regions[i] for i in order if cells[i] >= 0.5 * cells[order[0]]]
+        return tuple(dict.fromkeys(r for r in strong if r))
+
+    def _apex(self, seg: _Segment, onset: tuple[int, float], offset: tuple[int, float]) -> tuple[int, float]:
+        """Apex frame: training.apex's rule on the score at every frame of the event."""
+        frames = [(i, t) for i, t, _, _ in self._frames if onset[0] <= i <= offset[0]]
+        curve = np.interp([t for _, t in frames], self._st, self._sv)
+        return frames[apex_from_motion(curve - curve[0])]
+
+    def _frame_at(self, t: float) -> tuple[int, float]:
+        """The frame nearest to time t (index, its time)."""
+        best = min(self._frames, key=lambda f: abs(f[1] - t))
+        return best[0], best[1]
+
+    # ------------------------------------------------------------------ occlusion
+    def _occluded(self, onset_s: float, offset_s: float) -> bool:
+        lo, hi = onset_s - self.config.occlusion_margin_s, offset_s + self.config.occlusion_margin_s
+        return any(not found or conf < self.config.min_confidence
+                   for _, t, found, conf in self._frames if lo <= t <= hi)
+
+    def _close_gap(self, motion: FrameMotion) -> list[SpotEvent | Movement]:
+        assert self._lost_since is not None and len(self._frames) >= 2
+        last_lost = self._frames[-2]
+        movement = self._gap_movement(self._lost_since, (last_lost[0], last_lost[1]))
+        self._lost_since = None
+        return [movement]
+
+    def _gap_movement(self, start: tuple[int, float], end: tuple[int, float]) -> Movement:
+        return Movement(kind="occlusion", onset_frame=start[0], offset_frame=end[0], onset_s=start[1],
+                        offset_s=end[1], peak_score=0.0, regions=(), reason="face lost")
+
+    def _trim(self, now: float) -> None:
+        """Drop history older than any open decision can need (memory stays flat over hours)."""
+        horizon = now - self._keep_s
+        while self._frames and self._frames[0][1] < horizon:
+            self._frames.popleft()
+        while self._mouth_times and self._mouth_times[0] < horizon:
+            self._mouth_times.popleft()
+        drop = bisect.bisect_left(self._t, horizon)
+        keep_scores = min(drop, self._scored)
+        if self._segment is not None:
+            keep_scores = 0
+        if keep_scores > 64:  # trim in batches: list slicing is O(n)
+            del self._t[:keep_scores]
+            del self._d[:keep_scores]
+            self._scored -= keep_scores
+            s_drop = bisect.bisect_left(self._st, horizon)
+            del self._st[:s_drop], self._sv[:s_drop], self._sz[:s_drop], self._cells[:s_drop]
+
+
+def spot(motions: Iterable[FrameMotion], grid: CellGrid,
+         config: SpotterConfig = SpotterConfig()) -> list[SpotEvent | Movement]:
+    """All events of a finished stream (the same calls as live, then `finish`)."""
+    spotter = Spotter(grid, config)
+    events: list[SpotEvent | Movement] = []
+    for motion in motions:
+        events += spotter.process(motion)
+    return sorted(events + spotter.finish(), key=lambda e: e.onset_s)

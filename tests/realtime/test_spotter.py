@@ -1,0 +1,140 @@
+"""Spotter: the out-and-back score on hand-made motion, streaming, and spotting on `mer-synth video`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from realtime.errors import InputError
+from realtime.motion import CellGrid, FrameMotion, MotionConfig
+from realtime.spot_scoring import score_spotting
+from realtime.spotter import Movement, SpotEvent, Spotter, SpotterConfig, out_and_back, spot
+
+GRID = CellGrid.build(224, MotionConfig())
+
+
+def _cells(*regions: str) -> np.ndarray:
+    return np.array([r in regions for r in GRID.regions])
+
+
+def hand_made(fps: float, duration_s: float, movements: list[tuple[str, float, float, float]], *,
+              noise_px: float = 0.03, seed: int = 0, shape: str = "out_and_back",
+              lost: tuple[float, float] | None = None) -> list[FrameMotion]:
+    """Frames of residual cell motion: (regions, onset_s, duration_s, amplitude_px) movements.
+
+    `shape` "out_and_back" rises to the amplitude at mid-duration and returns; "one_way" rises
+    over the duration and stays (the onset of a macro-expression). The accumulated displacement
+    carries white measurement noise of `noise_px`; flow is sampled at ~50 Hz like FacialMotion.
+    """
+    rng = np.random.default_rng(seed)
+    times = np.arange(int(duration_s * fps)) / fps
+    step = max(1, round(fps / 50))
+    sampled = np.zeros(len(times), bool)
+    sampled[::step] = True
+    truth = np.zeros((len(times), len(GRID.regions), 2))  # (T, C, 2) displacement from neutral
+    for regions, onset, length, amplitude in movements:
+        s = np.clip((times - onset) / length, 0, 1)
+        profile = np.sin(np.pi * s) ** 2 if shape == "out_and_back" else (1 - np.cos(np.pi * s)) / 2
+        truth[:, _cells(*regions), 1] += amplitude * profile[:, None]
+    measured = truth + rng.normal(0, noise_px, truth.shape)
+    frames, last = [], None
+    for i, t in enumerate(times):
+        found = lost is None or not lost[0] <= t < lost[1]
+        cells = None
+        if found and sampled[i]:
+            cells = None if last is None else (measured[i] - measured[last]).astype(np.float32)
+            last = i
+        if not found:
+            last = None
+        frames.append(FrameMotion(index=i, t_s=float(t), found=found, confidence=1.0 if found else 0.0,
+                                  sampled=cells is not None, cells=cells, head=0.0, regions={}))
+    return frames
+
+
+def micro_of(events: list[SpotEvent | Movement]) -> list[SpotEvent]:
+    return [e for e in events if isinstance(e, SpotEvent)]
+
+
+def others_of(events: list[SpotEvent | Movement], kind: str) -> list[Movement]:
+    return [e for e in events if isinstance(e, Movement) and e.kind == kind]
+
+
+def test_out_and_back_scores_returning_movements_only() -> None:
+    p = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 2.0], [0.3, 0.0]])
+    n = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.0], [-1.0, 0.0]])
+    assert np.allclose(out_and_back(p, n), [1.0, 0.0, 0.0, 0.3])  # back, one way, still, min(|P|, |N|)
+
+
+@pytest.mark.parametrize("fps", [24.0, 30.0, 100.0, 200.0])
+def test_micro_expression_found_with_its_interval_at_any_rate(fps: float) -> None:
+    frames = hand_made(fps, 6.0, [(("brow_left", "brow_right"), 3.0, 0.3, 0.8)])
+    events = spot(frames, GRID)
+    assert len(micro_of(events)) == 1, events
+    event = micro_of(events)[0]
+    truth = (round(3.0 * fps), round(3.3 * fps))
+    assert score_spotting([(event.onset_frame, event.offset_frame)], [truth]).tp == 1
+    assert event.onset_frame <= event.apex_frame <= event.offset_frame
+    assert abs(event.apex_s - 3.15) < 0.05  # the peak of the profile
+    assert event.regions[0] in ("brow_left", "brow_right")
+
+
+def test_one_way_movement_scores_nothing() -> None:
+    """The rise of a macro-expression, however fast, is not a micro-expression."""
+    frames = hand_made(100.0, 6.0, [(("mouth",), 3.0, 0.25, 3.0)], shape="one_way")
+    assert micro_of(spot(frames, GRID)) == []
+
+
+def test_macro_expression_and_blink_go_to_the_movement_log() -> None:
+    frames = hand_made(100.0, 12.0, [(("mouth", "cheek_left", "cheek_right"), 3.0, 1.2, 6.0),
+                                     (("eye_left", "eye_right"), 7.0, 0.2, 2.0)])
+    events = spot(frames, GRID)
+    assert micro_of(events) == []
+    assert others_of(events, "macro") and others_of(events, "blink")
+
+
+def test_threshold_follows_the_persons_noise() -> None:
+    """The same movement is found on a calm face and drowned on a noisy one, not by the maximum."""
+    calm = spot(hand_made(50.0, 8.0, [(("brow_left",), 4.0, 0.3, 0.5)], noise_px=0.02), GRID)
+    noisy = spot(hand_made(50.0, 8.0, [(("brow_left",), 4.0, 0.3, 0.5)], noise_px=0.3), GRID)
+    assert len(micro_of(calm)) == 1 and micro_of(noisy) == []
+
+
+def test_face_lost_is_occlusion_never_micro() -> None:
+    frames = hand_made(50.0, 8.0, [(("brow_left", "brow_right"), 4.0, 0.3, 0.8)], lost=(4.1, 4.4))
+    events = spot(frames, GRID)
+    assert micro_of(events) == []
+    assert others_of(events, "occlusion")
+
+
+def test_streaming_equals_batch_and_lookahead_is_bounded() -> None:
+    fps = 100.0
+    frames = hand_made(fps, 14.0, [(("brow_left", "brow_right"), 3.0, 0.3, 0.8), (("mouth",), 6.0, 0.4, 0.8),
+                                   (("eye_left", "eye_right"), 9.0, 0.2, 2.0), (("nose",), 12.0, 0.25, 0.8)])
+    batch = spot(frames, GRID)
+    spotter = Spotter(GRID)
+    streamed: list[SpotEvent | Movement] = []
+    for frame in frames:
+        for event in spotter.process(frame):
+            assert frame.t_s - event.offset_s <= spotter.config.lookahead_s + 2 / 50  # one flow step of slack
+            streamed.append(event)
+    assert spotter.finish() == []
+    assert streamed == batch
+    assert len(micro_of(batch)) == 3
+    spotter.reset()  # a reset spotter is a fresh one
+    assert [e for f in frames for e in spotter.process(f)] == streamed
+
+
+def test_time_must_increase() -> None:
+    frames = hand_made(30.0, 1.0, [])
+    spotter = Spotter(GRID)
+    spotter.process(frames[3])
+    with pytest.raises(InputError, match="does not increase"):
+        spotter.process(frames[2])
+
+
+def test_config_is_checked() -> None:
+    with pytest.raises(InputError, match="band"):
+        SpotterConfig(band=9.0, threshold=8.0)
+    assert replace(SpotterConfig(), window_s=0.3).lookahead_s < SpotterConfig().lookahead_s

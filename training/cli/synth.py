@@ -1,0 +1,76 @@
+"""`mer-synth`: realistic synthetic micro-expression data from real face photos."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from realtime.console import setup_logging, user_errors
+from training.synth import make_dataset, make_video
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Make synthetic micro-expression data: a CASME-II-layout dataset or a long interview video "
+                       "with ground truth.")
+out = Console(soft_wrap=True)  # stdout: the summary; logs go to stderr
+
+FACES_HELP = ("Folder of face photos (png, jpg, ...) to make subjects from, e.g. ../shared/data/faces/yale; "
+              "photos named <person>_<anything> are one person. Default: scikit-image's astronaut photo.")
+
+
+@app.callback()
+def main() -> None:
+    """Synthetic data: small FACS-like movements (1-3 px at a 250 px face, 200-500 ms) warped onto real faces."""
+
+
+@app.command(help="Write a synthetic dataset in the CASME-II release layout: OUT/subXX/<clip>/imgN.jpg from onset "
+                  "to offset and OUT/CASME2-coding-synth.xlsx with the real sheet's columns, so that "
+                  "`mer-data check --dataset casme2 --root OUT` and training read it like the real release. "
+                  "Five classes (happiness AU6+12, disgust AU9/10, surprise AU1+2, repression AU14/15/17, "
+                  "others AU4/7); each subject is a different synthetic identity.")
+def dataset(
+    out_dir: Annotated[Path, typer.Option("--out", help="New or empty output folder.")],
+    subjects: Annotated[int, typer.Option("--subjects", min=1, max=99, help="Synthetic subjects.")] = 5,
+    clips_per_class: Annotated[int, typer.Option(
+        "--clips-per-class", min=1, help="Clips per class and subject (the reader keeps classes with >= 10 clips "
+                                         "unless told otherwise).")] = 2,
+    fps: Annotated[float, typer.Option("--fps", min=24, max=1000, help="Frame rate (CASME-II: 200).")] = 200.0,
+    size: Annotated[int, typer.Option("--size", min=128, help="Side of the square frames in px.")] = 320,
+    faces: Annotated[Path | None, typer.Option("--faces", help=FACES_HELP)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same data.")] = 0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    setup_logging(verbose)
+    with user_errors():
+        result = make_dataset(out_dir, subjects=subjects, clips_per_class=clips_per_class, fps=fps, size=size,
+                              faces=faces, seed=seed)
+        counts = Counter(clip.emotion for clip in result.clips)
+        frames = sum(len(clip.frame_numbers) for clip in result.clips)
+        out.print(f"{len(result.clips)} clips ({', '.join(f'{k} {v}' for k, v in counts.items())}), {frames} frames, "
+                  f"{subjects} subjects -> {result.root} (sheet {result.sheet.name})", highlight=False)
+
+
+@app.command(help="Write a long H.264 video of one synthetic person with micro-expressions (1-3 px, 200-500 ms), "
+                  "macro-expressions (6-12 px, 1-3 s), blinks, head drift and moves, light changes and sensor "
+                  "noise, plus <stem>_groundtruth.csv beside it (kind, onset/apex/offset frame (0-based, "
+                  "inclusive) and seconds, emotion, action_units). Events never overlap.")
+def video(
+    out_file: Annotated[Path, typer.Option("--out", help="Output video file (.mp4).")],
+    fps: Annotated[float, typer.Option("--fps", min=24, max=200, help="Frame rate, 24 to 200.")],
+    duration: Annotated[float | None, typer.Option(
+        "--duration", min=2, help="Length in seconds; default 2.5 s per micro-expression + 10 s.")] = None,
+    micro: Annotated[int, typer.Option("--micro", min=0, help="Number of micro-expressions.")] = 20,
+    faces: Annotated[Path | None, typer.Option("--faces", help=FACES_HELP)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same video.")] = 0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    setup_logging(verbose)
+    with user_errors():
+        result = make_video(out_file, fps=fps, duration=duration, micro=micro, faces=faces, seed=seed)
+        kinds = Counter(event.kind for event in result.events)
+        out.print(f"{result.num_frames} frames at {result.fps:g} fps ({result.num_frames / result.fps:.1f} s), "
+                  f"{', '.join(f'{v} {k}' for k, v in kinds.items())} -> {result.path}, {result.groundtruth.name}",
+                  highlight=False)

@@ -1,0 +1,191 @@
+"""Each clip's aligned frames and dynamic images, computed once and kept on disk.
+
+Decoding a clip's JPEGs and running MediaPipe on every frame costs far more than an epoch of
+training on the DIs, so training never does it twice. For every clip the cache keeps
+
+- the aligned grey stack (T, S, S) uint8 of all the clip's frames, as an .npy file that is
+  memory-mapped on load (phase jitter recomputes DIs from it: a DI is one weighted sum), and
+- the raw DI-Onset, DI-Offset and whole-clip DI at the coded phases (training.dynamic_images),
+  so a run without jitter never touches the stack.
+
+Keys are SHA-256 digests of everything that changes the result: the stack's key covers the
+dataset, subject, clip, every frame file (name, size, modification time), the frame rate handed
+to the aligner and the whole AlignConfig; the DIs' key adds the three phase positions. A cache
+folder can therefore be shared by any number of runs, presets and ablations: a run that changes
+the crop size or the alignment makes new entries, one that changes the network does not.
+Files are written to a temporary name and renamed, so a killed run never leaves a torn entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.alignment import AlignConfig, align_frames
+from realtime.errors import InputError
+from training.datasets import Clip
+from training.dynamic_images import DIInputConfig, clip_dynamic_image, phase_dynamic_images, to_network_input
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1  # bump when what is stored, or how it is computed, changes
+
+# Recording rates of the releases; the aligner's temporal smoothing and jitter_ms need them.
+DATASET_FPS: dict[str, float] = {"casme2": 200.0, "samm": 200.0, "mmew": 90.0}
+
+DI_NAMES = ("di_onset", "di_offset", "di_clip")  # the names training.models.input_names uses
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/dianet-mer/clips (~/.cache/... when unset): outside datasets, which may be read-only."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dianet-mer" / "clips"
+
+
+def read_frames(paths: Iterable[Path]) -> Iterable[np.ndarray]:
+    """Decode frame files one by one -> (H, W, 3) RGB uint8 (grey releases such as SAMM come out as 3 equal channels)."""
+    for path in paths:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise InputError(f"{path}: cannot be read as an image")
+        yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def align_clip(clip: Clip, align: AlignConfig) -> tuple[np.ndarray, float]:
+    """Decode and align all frames of a clip in stream mode -> ((T, S, S) grey uint8, fraction of frames with a face)."""
+    if not align.grey or align.static_image_mode:
+        raise InputError(f"clip DIs need grey crops aligned in stream mode, got grey={align.grey}, "
+                         f"static_image_mode={align.static_image_mode}")
+    fps = DATASET_FPS.get(clip.dataset)
+    times = [i / fps for i in range(len(clip.frames))] if fps else None
+    try:
+        stack, faces = align_frames(read_frames(clip.frames), align, times)
+    except InputError as exc:
+        raise InputError(f"{clip.dataset} clip {clip.clip_id} (subject {clip.subject}): {exc}") from exc
+    if stack.shape != (len(clip.frames), align.size, align.size):
+        raise InputError(f"{clip.clip_id}: aligner returned {stack.shape}, expected "
+                         f"({len(clip.frames)}, {align.size}, {align.size})")
+    return stack, float(np.mean([face.found for face in faces]))
+
+
+def raw_dynamic_images(stack: np.ndarray, onset: int, apex: int, offset: int) -> dict[str, tuple[np.ndarray, int]]:
+    """Raw DIs of an aligned stack (T, S, S) at the given phases -> {name: ((S, S, 1) float32, frames pooled)}."""
+    if not 0 <= onset <= apex <= offset < stack.shape[0]:
+        raise InputError(f"phases need 0 <= onset <= apex <= offset < T, got {onset}, {apex}, {offset}, "
+                         f"T={stack.shape[0]}")
+    # Copy only onset..offset out of a (possibly memory-mapped, read-only) stack: (T', S, S, 1) grey.
+    frames = np.array(stack[onset:offset + 1])[:, :, :, None]
+    di_onset, di_offset = phase_dynamic_images(frames, 0, apex - onset, offset - onset)
+    di_clip = clip_dynamic_image(frames, 0, offset - onset)
+    return {"di_onset": (di_onset, apex - onset + 1), "di_offset": (di_offset, offset - apex + 1),
+            "di_clip": (di_clip, offset - onset + 1)}
+
+
+def network_inputs(dis: dict[str, tuple[np.ndarray, int]], names: Sequence[str],
+                   config: DIInputConfig) -> tuple[np.ndarray, ...]:
+    """The model's inputs, in `names` order, each (1, size, size) float32 (the one shared mapping)."""
+    unknown = [name for name in names if name not in dis]
+    if unknown:
+        raise InputError(f"unknown DI input names {unknown}; known: {list(DI_NAMES)}")
+    return tuple(to_network_input(dis[name][0], dis[name][1], config) for name in names)
+
+
+@dataclass(frozen=True)
+class CachedClip:
+    """One clip after alignment: its coded phases, raw DIs, and where its aligned stack lies."""
+
+    dataset: str
+    subject: str
+    clip_id: str
+    emotion: str
+    label: str
+    onset: int  # coded phases as 0-based positions in the stack
+    apex: int
+    offset: int
+    num_frames: int  # T of the stack
+    fps: float | None  # recording rate, None when unknown
+    face_found: float  # fraction of frames in which MediaPipe found the face
+    source: str  # digest of the clip's identity and frame files (names, sizes): the data fingerprint's unit
+    dis: dict[str, tuple[np.ndarray, int]]  # name -> ((S, S, 1) float32 raw DI, frames pooled)
+    stack_path: Path  # (T, S, S) grey uint8 .npy
+
+    def stack(self) -> np.ndarray:
+        """The aligned stack, memory-mapped: (T, S, S) grey uint8."""
+        return np.load(self.stack_path, mmap_mode="r")
+
+    def dynamic_images(self, onset: int, apex: int, offset: int) -> dict[str, tuple[np.ndarray, int]]:
+        """Raw DIs at the given phases: the cached ones at the coded phases, else recomputed from the stack."""
+        if (onset, apex, offset) == (self.onset, self.apex, self.offset):
+            return self.dis
+        return raw_dynamic_images(self.stack(), onset, apex, offset)
+
+
+def _digest(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _save_atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        write(handle)
+    os.replace(tmp, path)
+
+
+class ClipCache:
+    """Clip -> CachedClip, aligning and pooling only what is not on disk yet."""
+
+    def __init__(self, root: Path, align: AlignConfig) -> None:
+        self.root = Path(root)
+        self.align = align
+
+    def keys(self, clip: Clip) -> tuple[str, str]:
+        """(cache key of the aligned stack, source digest without modification times)."""
+        files = []
+        for path in clip.frames:
+            try:
+                stat = path.stat()
+            except OSError as exc:
+                raise InputError(f"{path}: frame file of clip {clip.clip_id} cannot be read ({exc})") from exc
+            files.append((path.name, stat.st_size, stat.st_mtime_ns))
+        identity = {"dataset": clip.dataset, "subject": clip.subject, "clip": clip.clip_id}
+        source = _digest({**identity, "frames": [f[:2] for f in files]})
+        key = _digest({**identity, "version": CACHE_VERSION, "frames": files, "fps": DATASET_FPS.get(clip.dataset),
+                       "align": asdict(self.align)})
+        return key, source
+
+    def __call__(self, clip: Clip) -> CachedClip:
+        if clip.label is None:
+            raise InputError(f"clip {clip.clip_id} has no class (dropped by the class map)")
+        key, source = self.keys(clip)
+        stack_path = self.root / key[:2] / f"{key}.npy"
+        di_path = self.root / key[:2] / f"{key}-{clip.onset}-{clip.apex}-{clip.offset}.npz"
+        stack: np.ndarray | None = None
+        if stack_path.is_file():
+            face_found = float(json.loads(stack_path.with_suffix(".json").read_text())["face_found"])
+        else:
+            stack, face_found = align_clip(clip, self.align)
+            _save_atomic(stack_path.with_suffix(".json"),
+                         lambda f: f.write(json.dumps({"face_found": face_found, "clip": clip.clip_id}).encode()))
+            _save_atomic(stack_path, lambda f: np.save(f, stack))
+        if di_path.is_file():
+            with np.load(di_path) as stored:
+                dis = {name: (stored[name], int(stored[f"{name}_frames"])) for name in DI_NAMES}
+        else:
+            if stack is None:
+                stack = np.load(stack_path, mmap_mode="r")
+            dis = raw_dynamic_images(stack, clip.onset, clip.apex, clip.offset)
+            arrays = {name: di for name, (di, _) in dis.items()} | {f"{name}_frames": np.int64(t) for name, (_, t) in dis.items()}
+            _save_atomic(di_path, lambda f: np.savez(f, **arrays))
+        return CachedClip(dataset=clip.dataset, subject=clip.subject, clip_id=clip.clip_id, emotion=clip.emotion,
+                          label=clip.label, onset=clip.onset, apex=clip.apex, offset=clip.offset,
+                          num_frames=len(clip.frames), fps=DATASET_FPS.get(clip.dataset), face_found=face_found,
+                          source=source, dis=dis, stack_path=stack_path)

@@ -1,0 +1,72 @@
+"""What a dataset reader returns: usable clips, the problems it found, the classes it kept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+@dataclass(frozen=True)
+class Clip:
+    """One micro-expression: its frame files and its phases, in sheet numbers and list positions.
+
+    `frames` are sorted by frame number (img9 before img10), never by name; `onset`, `apex` and
+    `offset` are 0-based positions in `frames` (inclusive), `*_frame` the sheet's numbers after
+    any repair, so `frame_numbers[apex] == apex_frame`.
+    """
+
+    dataset: str  # "casme2" | "samm" | "mmew"
+    subject: str  # as text, as in the sheet: "01", "006"
+    clip_id: str  # sheet Filename, e.g. "EP02_01f", "006_1_2"
+    frames: tuple[Path, ...]  # frame files in numeric order
+    frame_numbers: tuple[int, ...]
+    onset_frame: int
+    apex_frame: int
+    offset_frame: int
+    onset: int
+    apex: int
+    offset: int
+    emotion: str  # the sheet's estimated emotion, lower-case
+    label: str | None  # after the class map; None = dropped class
+    action_units: str
+
+    @property
+    def key(self) -> str:
+        """A name unique within a release (clip ids repeat across subjects in CASME-II)."""
+        return f"{self.dataset}/{self.subject}/{self.clip_id}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A wrong or incomplete sheet row (or release folder), and what the reader did about it.
+
+    `row` is the row number a user sees in Excel (or the line number of a csv file), None for
+    problems that concern the whole file or folder.
+    """
+
+    file: Path
+    row: int | None
+    clip: str | None
+    message: str
+    action: str  # "repaired" | "skipped" | "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.file.name}:{self.row}" if self.row is not None else str(self.file)
+        clip = f" {self.clip}" if self.clip else ""
+        return f"{where}{clip}: {self.message} ({self.action})"
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """Usable labelled clips of one release (or of the composite), in sheet order."""
+
+    clips: tuple[Clip, ...]  # usable clips with a label
+    problems: tuple[Problem, ...]
+    classes: tuple[str, ...]  # kept classes, in the class map's fixed order
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        return tuple(sorted({clip.subject for clip in self.clips}))
+
+    def counts(self) -> dict[str, int]:
+        """Clips per class, in class order."""
+        return {name: sum(clip.label == name for clip in self.clips) for name in self.classes}

@@ -1,0 +1,90 @@
+"""Named training configurations: `paper` (the paper's set-up) and `cpu` (a run that fits a laptop).
+
+A preset is a complete `TrainConfig`; command-line options override single fields of it, and the
+resolved config is what every run saves and prints.
+
+`cpu` was sized on the 2-core development machine: EfficientNetV2-B0 at 112 px trains at about
+30 clip pairs/s there (EfficientNetV2-S at 224 px at about 1.6), so a leave-one-subject-out run on
+6 subjects x 20 clips with up to 30 epochs a fold and early stopping takes about 15 minutes
+(measured numbers in the training README / report). Without ImageNet weights on such a machine
+the network trains from scratch, which wants a larger learning rate than the paper's fine-tuning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from realtime.errors import InputError
+from training.augment import AugmentConfig
+
+FUSIONS = ("cross_attention", "simple_attention", "concat")
+INPUTS = ("phases", "clip_both", "clip", "onset", "offset")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run computes (device and paths excluded)."""
+
+    preset: str  # the named starting point, recorded for the reader of a run
+    backbone: str  # training.models registry name
+    size: int  # aligned crop side = network input side, px
+    epochs: int  # at most this many epochs per fold
+    batch_size: int
+    lr: float
+    patience: int  # stop a fold after this many epochs without a better validation score
+    inputs: str = "phases"  # DI-Onset + DI-Offset, the paper's model
+    fusion: str = "cross_attention"  # the paper's fusion (Fig. 2)
+    shared_backbone: bool = True  # section 2.2 shares the stream weights
+    optimizer: str = "adam"  # the paper's optimiser
+    weight_decay: float = 0.0  # the paper uses plain Adam
+    cos_lambda: float = 0.1  # weight of the stream-agreement term mean(1 - cos(f1, f2))
+    val_fraction: float = 0.2  # of the training subjects held out (by subject) for early stopping
+    select_on_test: bool = False  # OPTIMISTIC: pick each fold's epoch on its test subject
+    final_model: bool = True  # train the all-subject model after the folds (ablations skip it)
+    seed: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if self.inputs not in INPUTS:
+            raise InputError(f"inputs must be one of {list(INPUTS)}, got {self.inputs!r}")
+        if self.fusion not in FUSIONS:
+            raise InputError(f"fusion must be one of {list(FUSIONS)}, got {self.fusion!r}")
+        if self.optimizer not in ("adam", "adamw"):
+            raise InputError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
+        for name in ("size", "epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise InputError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise InputError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+
+    @property
+    def selection(self) -> str:
+        """How each fold's epoch is chosen, as written into every output."""
+        return "test-subject (optimistic)" if self.select_on_test else "validation"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        return cls(**{**data, "augment": AugmentConfig(**data["augment"])})
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # arXiv 2510.12219 section 3: EfficientNetV2-S, 224 x 224, Adam, lr 1e-4, batch 32, 50 epochs.
+    "paper": TrainConfig(preset="paper", backbone="efficientnetv2_s", size=224, epochs=50, batch_size=32,
+                         lr=1e-4, patience=10),
+    # 2-core CPU: B0 at 112 px from scratch; short patience keeps 6 x 20 clips near 15 minutes.
+    "cpu": TrainConfig(preset="cpu", backbone="efficientnetv2_b0", size=112, epochs=30, batch_size=16,
+                       lr=1e-3, patience=6),
+}
+
+
+def resolve(preset: str, **overrides: object) -> TrainConfig:
+    """The named preset with the given fields replaced (None values are ignored)."""
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; known: {sorted(PRESETS)}")
+    changes = {name: value for name, value in overrides.items() if value is not None}
+    return replace(PRESETS[preset], **changes)

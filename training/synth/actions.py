@@ -1,0 +1,234 @@
+"""FACS-like facial movements as displacement fields around MediaPipe landmarks, and their timing.
+
+An action unit (AU) is declared as data: groups of face-mesh points and the direction each
+group moves in the face's own frame (`lateral`: away from the midline, `up`: towards the
+forehead), with the Gaussian radius of the skin dragged along. An expression (e.g. '6+12') is
+the sum of its AUs' fields, scaled so that the largest movement of any of its points equals the
+requested amplitude. Left and right sides get slightly different strengths (faces are not
+symmetric, and neither are their movements).
+
+Time profiles are minimum-jerk ramps (10 s^3 - 15 s^4 + 6 s^5, the smooth profile of voluntary
+and facial movements) from onset up to the apex, an optional short hold, and back to neutral at
+the offset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from realtime.errors import InputError
+from training.synth.render import Scene, Warp, pinned, rbf_displacement, rbf_warp
+
+# MediaPipe face-mesh point groups ("left"/"right" never matter: directions are per side).
+INNER_BROW = (107, 66, 55, 65, 336, 296, 285, 295)
+MID_BROW = (105, 52, 334, 282)
+OUTER_BROW = (70, 63, 46, 53, 300, 293, 276, 283)
+UPPER_LID = (159, 158, 160, 161, 157, 386, 385, 387, 384, 388)
+LID_CREASE = (56, 28, 27, 29, 30, 286, 258, 257, 259, 260)
+LOWER_LID = (145, 144, 153, 163, 154, 374, 373, 380, 390, 381)
+CHEEK = (117, 118, 101, 50, 123, 205, 36, 346, 347, 330, 280, 352, 425, 266)
+NOSE_SIDE = (129, 48, 64, 98, 209, 358, 278, 294, 327, 429)
+NOSE_BRIDGE_SIDE = (114, 196, 343, 419)
+NOSTRIL = (98, 327)
+UPPER_LIP = (0, 37, 267, 39, 269, 40, 270, 185, 409)
+LIP_CORNER = (61, 291)
+NEAR_CORNER = (146, 375, 185, 409)
+LOWER_LIP = (17, 84, 314, 181, 405, 91, 321)
+CHIN = (152, 175, 199, 200, 18, 171, 396, 208, 428, 32, 262)
+ANCHORED = (133, 362, 168, 6, 1, 4)
+"""Inner eye corners, nose bridge and tip: held by the medial canthal tendons, bone and cartilage,
+so facial actions barely move them (which is why the aligner fits its similarity to them)."""
+ANCHOR_RADIUS = 0.035  # fraction of the face width over which the skin around them is held
+MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 0, 13, 14, 17, 18, 200, 199, 175, 152)
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One point group's share of an AU, as a direction in the face frame (lengths are relative)."""
+
+    points: tuple[int, ...]
+    lateral: float  # + away from the face midline, - towards it
+    up: float  # + towards the forehead, - towards the chin
+
+
+@dataclass(frozen=True)
+class ActionUnit:
+    code: int
+    name: str
+    movements: tuple[Movement, ...]
+    sigma: float  # Gaussian radius of the dragged skin, as a fraction of the face width
+    regions: tuple[str, ...]  # realtime.face_regions names where its motion shows
+
+
+ACTION_UNITS: dict[int, ActionUnit] = {au.code: au for au in (
+    ActionUnit(1, "inner brow raiser", (Movement(INNER_BROW, 0.0, 1.0), Movement(MID_BROW, 0.0, 0.5)),
+               0.045, ("brow_left", "brow_right")),
+    ActionUnit(2, "outer brow raiser", (Movement(OUTER_BROW, 0.0, 1.0), Movement(MID_BROW, 0.0, 0.6)),
+               0.045, ("brow_left", "brow_right")),
+    ActionUnit(4, "brow lowerer", (Movement(INNER_BROW, -0.5, -0.85), Movement(MID_BROW, -0.25, -0.6)),
+               0.045, ("brow_left", "brow_right")),
+    ActionUnit(6, "cheek raiser", (Movement(CHEEK, 0.0, 1.0), Movement(LOWER_LID, 0.0, 0.4)),
+               0.06, ("cheek_left", "cheek_right", "eye_left", "eye_right")),
+    ActionUnit(7, "lid tightener", (Movement(LOWER_LID, 0.0, 1.0), Movement(UPPER_LID, 0.0, -0.35)),
+               0.03, ("eye_left", "eye_right")),
+    ActionUnit(9, "nose wrinkler", (Movement(NOSE_SIDE, 0.0, 1.0), Movement(NOSE_BRIDGE_SIDE, 0.0, 0.6)),
+               0.04, ("nose",)),
+    ActionUnit(10, "upper lip raiser", (Movement(UPPER_LIP, 0.0, 1.0), Movement(NOSTRIL, 0.0, 0.3)),
+               0.04, ("mouth", "nose")),
+    ActionUnit(12, "lip corner puller", (Movement(LIP_CORNER, 0.8, 0.6), Movement(NEAR_CORNER, 0.5, 0.4)),
+               0.045, ("mouth", "cheek_left", "cheek_right")),
+    ActionUnit(14, "dimpler", (Movement(LIP_CORNER, 1.0, 0.0), Movement(NEAR_CORNER, 0.5, 0.0)),
+               0.04, ("mouth", "cheek_left", "cheek_right")),
+    ActionUnit(15, "lip corner depressor", (Movement(LIP_CORNER, 0.2, -1.0), Movement(NEAR_CORNER, 0.0, -0.5)),
+               0.045, ("mouth", "chin")),
+    ActionUnit(17, "chin raiser", (Movement(CHIN, 0.0, 1.0), Movement(LOWER_LIP, 0.0, 0.6)),
+               0.06, ("chin", "mouth")),
+)}
+"""The AUs the synthetic data uses; blinks (AU45) are built by `blink_warp` from the eye opening."""
+
+EMOTIONS: dict[str, tuple[str, ...]] = {
+    "happiness": ("6+12", "12", "6+12"),
+    "disgust": ("9+10", "9", "10", "4+9"),
+    "surprise": ("1+2", "1+2", "1"),
+    "repression": ("14", "15", "17", "15+17", "14+17"),
+    "others": ("4", "7", "4+7"),
+}
+"""CASME-II's five kept classes and the AU combinations each is drawn from (repeats weight a draw)."""
+
+OBJECTIVE_CLASSES: dict[str, int] = {"happiness": 1, "surprise": 2, "others": 3, "disgust": 4, "repression": 5}
+"""The CASME-II sheet's 'Objective Classes' (Davison et al.'s AU-based classes) of each emotion."""
+
+BLINK_AUS = "45"
+
+
+def parse_action_units(text: str) -> tuple[ActionUnit, ...]:
+    """'6+12' -> the two AUs; an unknown code raises InputError naming it."""
+    try:
+        codes = [int(part) for part in str(text).split("+")]
+    except ValueError:
+        raise InputError(f"action units {text!r}: expected codes like '6+12'") from None
+    unknown = [c for c in codes if c not in ACTION_UNITS]
+    if unknown:
+        raise InputError(f"action units {text!r}: no movement defined for AU{unknown[0]} "
+                         f"(known: {sorted(ACTION_UNITS)})")
+    return tuple(ACTION_UNITS[c] for c in codes)
+
+
+def action_unit_regions(text: str) -> tuple[str, ...]:
+    """The face regions where the motion of '6+12' etc. shows, without repeats."""
+    if text == BLINK_AUS:
+        return ("eye_left", "eye_right")
+    return tuple(dict.fromkeys(r for au in parse_action_units(text) for r in au.regions))
+
+
+def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(midline point, lateral unit vector, up unit vector) of a face, in image px."""
+    up = landmarks[10] - landmarks[152]  # chin -> forehead
+    up = up / np.linalg.norm(up)
+    lateral = np.array([-up[1], up[0]])
+    return landmarks[168].astype(np.float64), lateral, up
+
+
+def _side(landmarks: np.ndarray, index: int, mid: np.ndarray, lateral: np.ndarray) -> float:
+    """+1 / -1 for the two sides of the face, 0 for midline points."""
+    if index in MIDLINE:
+        return 0.0
+    return float(np.sign((landmarks[index] - mid) @ lateral))
+
+
+def expression_warp(scene: Scene, action_units: str, amplitude_px: float, rng: np.random.Generator, *,
+                    spread: float = 1.0, asymmetry: float = 0.2) -> Warp:
+    """The apex displacement of '6+12' etc. on `scene`: largest point movement = `amplitude_px`.
+
+    `spread` widens the dragged skin (macro-expressions move more of the face); each side's
+    strength is drawn from 1 +- `asymmetry`.
+    """
+    lm = scene.landmarks.astype(np.float64)
+    mid, lateral, up = face_frame(lm)
+    strength = {-1.0: 1 + rng.uniform(-asymmetry, asymmetry), 0.0: 1.0, 1.0: 1 + rng.uniform(-asymmetry, asymmetry)}
+    fields: list[Warp] = []
+    parts: list[tuple[np.ndarray, np.ndarray, float]] = []
+    for au in parse_action_units(action_units):
+        points, vectors = [], []
+        for move in au.movements:
+            for index in move.points:
+                side = _side(lm, index, mid, lateral)
+                direction = move.lateral * side * lateral + move.up * up
+                points.append(lm[index])
+                vectors.append(direction * strength[side])
+        sigma = au.sigma * spread * scene.face_width
+        pts, vec = np.array(points), np.array(vectors)
+        parts.append((pts, vec, sigma))
+        fields.append(rbf_warp(pts, vec, sigma=sigma, shape=scene.image.shape[:2]))
+    controls = np.concatenate([p for p, _, _ in parts])
+    at_controls = sum(rbf_displacement(p, v, s, controls) for p, v, s in parts)
+    peak = float(np.linalg.norm(at_controls, axis=1).max())
+    total = fields[0]
+    for field in fields[1:]:
+        total = total + field
+    return _anchored(total.scaled(amplitude_px / peak), scene)
+
+
+def _anchored(warp: Warp, scene: Scene) -> Warp:
+    return pinned(warp, scene.landmarks[list(ANCHORED)], ANCHOR_RADIUS * scene.face_width)
+
+
+def blink_warp(scene: Scene, closure: float) -> Warp:
+    """AU45 at its apex: each upper lid comes down by `closure` of that eye's opening."""
+    lm = scene.landmarks.astype(np.float64)
+    _, _, up = face_frame(lm)
+    points, vectors, openings = [], [], []
+    for (upper_mid, lower_mid), eye in zip(((159, 145), (386, 374)), (slice(0, 5), slice(5, 10))):
+        opening = float(np.linalg.norm(lm[upper_mid] - lm[lower_mid]))
+        openings.append(opening)
+        for group, share in ((UPPER_LID, -0.9), (LID_CREASE, -0.45), (LOWER_LID, 0.1)):
+            for index in group[eye]:  # each group lists the right eye's 5 points, then the left's
+                points.append(lm[index])
+                vectors.append(share * closure * opening * up)
+    sigma = 0.45 * float(np.mean(openings))
+    return _anchored(rbf_warp(np.array(points), np.array(vectors), sigma=sigma, shape=scene.image.shape[:2]), scene)
+
+
+def min_jerk(s: np.ndarray) -> np.ndarray:
+    """0 -> 1 over s in [0, 1] with zero velocity and acceleration at both ends."""
+    s = np.clip(s, 0.0, 1.0)
+    return s ** 3 * (10 - 15 * s + 6 * s * s)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a movement happens: rise from onset to the apex, a hold around it, fall to offset."""
+
+    onset_s: float
+    apex_s: float  # middle of the hold
+    offset_s: float
+    hold_s: float = 0.0
+
+    def profile(self, t: np.ndarray | float) -> np.ndarray:
+        """Movement strength 0..1 at times `t` (s)."""
+        t = np.asarray(t, np.float64)
+        rise_end = self.apex_s - self.hold_s / 2
+        fall_start = self.apex_s + self.hold_s / 2
+        rise = min_jerk((t - self.onset_s) / max(rise_end - self.onset_s, 1e-9))
+        fall = 1 - min_jerk((t - fall_start) / max(self.offset_s - fall_start, 1e-9))
+        return np.where(t < fall_start, rise, fall)
+
+    def shifted(self, dt: float) -> Timing:
+        return Timing(self.onset_s + dt, self.apex_s + dt, self.offset_s + dt, self.hold_s)
+
+
+def draw_timing(rng: np.random.Generator, kind: str) -> Timing:
+    """A timing starting at 0 s for a 'micro' (200-500 ms), 'macro' (1-3 s) or 'blink' (150-400 ms)."""
+    if kind == "micro":
+        duration, rise, hold = rng.uniform(0.2, 0.5), rng.uniform(0.35, 0.55), rng.uniform(0.0, 0.15)
+    elif kind == "macro":
+        duration, rise, hold = rng.uniform(1.0, 3.0), rng.uniform(0.2, 0.35), rng.uniform(0.15, 0.4)
+    elif kind == "blink":
+        duration, rise, hold = rng.uniform(0.15, 0.4), rng.uniform(0.3, 0.45), rng.uniform(0.0, 0.1)
+    else:
+        raise InputError(f"unknown movement kind {kind!r}: expected micro, macro or blink")
+    hold_s = hold * duration
+    apex = rise * duration + hold_s / 2
+    return Timing(0.0, apex, duration, hold_s)

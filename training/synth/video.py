@@ -1,0 +1,242 @@
+"""`make_video`: a long synthetic interview with micro- and macro-expressions, blinks and head motion.
+
+One synthetic identity (`make_scene`) at a 250 px face in a 640x480 frame, written as H.264
+(realtime.video_io.VideoWriter, crf 18) with `<stem>_groundtruth.csv` beside it. Events never
+overlap and are separated by at least `MIN_GAP_S` of rest:
+
+- micro-expressions: 1-3 px at a 250 px face, 200-500 ms, the AU combinations of the five
+  CASME-II classes;
+- macro-expressions: 6-12 px, 1-3 s, the same AU combinations with wider skin movement;
+- blinks (AU45): the upper lids close by 80-100 % over 150-400 ms.
+
+Under them, all the time: slow head drift (a sum of slow sinusoids, a few px and about a degree),
+occasional larger head moves (10-30 px, up to 5 degrees, 0.5-1.2 s, only between events), a
+slowly changing light (overall gain and a left-right / top-bottom gradient, a few per cent) and
+sensor noise (2 grey levels before encoding; crf 18 keeps about 0.4 grey levels of it from
+frame to frame, the level of the real webcam files in ../shared/data/videos).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from realtime.errors import InputError
+from realtime.face_mesh import FaceMesh
+from realtime.video_io import VideoWriter
+from training.synth.actions import BLINK_AUS, EMOTIONS, Timing, blink_warp, draw_timing, expression_warp, min_jerk
+from training.synth.dataset import CLASSES, people
+from training.synth.identity import load_photos, make_scene
+from training.synth.render import FaceRenderer, Light, Scene, Warp, pose_matrix
+
+log = logging.getLogger(__name__)
+
+GROUNDTRUTH_COLUMNS = ("kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
+                       "emotion", "action_units")
+MIN_GAP_S = 0.6  # rest between events: a spotter looking ~0.5 s around a movement sees one at a time
+LEAD_IN_S = 1.0  # neutral start: trackers and noise estimates settle before the first event
+FACE_WIDTH = 250.0  # px in the 640x480 frame, the face size amplitudes are quoted at
+NOISE_SIGMA = 2.0  # grey levels before encoding
+MOVE_CLEARANCE_S = 0.3  # a large head move keeps this far from any event
+
+
+@dataclass(frozen=True)
+class SynthEvent:
+    """One ground-truth event; frames are 0-based and inclusive, seconds are frame / fps."""
+
+    kind: str  # "micro" | "macro" | "blink"
+    onset_frame: int
+    apex_frame: int
+    offset_frame: int
+    onset_s: float
+    apex_s: float
+    offset_s: float
+    emotion: str  # a CASME-II class; "none" for blinks
+    action_units: str  # "6+12"; "45" for blinks
+    amplitude: float  # px at a 250 px face (blinks: fraction of the eye opening closed)
+
+
+@dataclass(frozen=True)
+class SynthVideo:
+    """What `make_video` wrote."""
+
+    path: Path
+    groundtruth: Path
+    fps: float
+    num_frames: int
+    size: tuple[int, int]  # width, height
+    events: tuple[SynthEvent, ...]
+    identity: str
+
+
+@dataclass(frozen=True)
+class _HeadMove:
+    """A larger head movement: from the previous pose to a new one, min-jerk over [start, end]."""
+
+    start_s: float
+    end_s: float
+    target: tuple[float, float, float, float]  # tx, ty (px), roll (deg), scale
+
+
+class _Motion:
+    """Head pose and light as functions of time: slow sinusoids plus the large moves."""
+
+    def __init__(self, rng: np.random.Generator, duration: float, moves: list[_HeadMove], face_scale: float) -> None:
+        def waves(amplitude: float, count: int = 3) -> list[tuple[float, float, float]]:
+            return [(amplitude * rng.uniform(0.4, 1.0) / count * 2, 2 * np.pi / rng.uniform(4.0, 25.0),
+                     rng.uniform(0, 2 * np.pi)) for _ in range(count)]
+
+        self._tx, self._ty = waves(4.0 * face_scale), waves(3.0 * face_scale)
+        self._roll, self._scale = waves(1.0), waves(0.012)
+        self._gain, self._sx, self._sy = waves(0.03), waves(0.05, 2), waves(0.03, 2)
+        self._moves = sorted(moves, key=lambda m: m.start_s)
+
+    @staticmethod
+    def _sum(waves: list[tuple[float, float, float]], t: float) -> float:
+        return sum(a * np.sin(w * t + p) for a, w, p in waves)
+
+    def pose(self, center: np.ndarray, t: float) -> np.ndarray:
+        base = np.zeros(4)
+        base[3] = 1.0
+        for move in self._moves:
+            if t <= move.start_s:
+                break
+            s = float(min_jerk((t - move.start_s) / (move.end_s - move.start_s)))
+            base = base + s * (np.array(move.target) - base)
+        return pose_matrix(center, tx=base[0] + self._sum(self._tx, t), ty=base[1] + self._sum(self._ty, t),
+                           roll_deg=base[2] + self._sum(self._roll, t), scale=base[3] + self._sum(self._scale, t))
+
+    def light(self, t: float) -> Light:
+        return Light(gain=1.0 + self._sum(self._gain, t), slope_x=self._sum(self._sx, t), slope_y=self._sum(self._sy, t))
+
+
+def _schedule(rng: np.random.Generator, kinds: list[str], duration: float) -> list[tuple[str, Timing]]:
+    """Non-overlapping timings for `kinds`, in random order, with random rests of >= MIN_GAP_S."""
+    order = [kinds[i] for i in rng.permutation(len(kinds))]
+    timings = [draw_timing(rng, kind) for kind in order]
+    busy = LEAD_IN_S + sum(t.offset_s for t in timings) + MIN_GAP_S * (len(timings) + 1)
+    free = duration - busy
+    if free < 0:
+        raise InputError(f"{len(kinds)} events need about {busy:.0f} s; give a --duration of at least that "
+                         f"or fewer --micro")
+    rests = MIN_GAP_S + free * rng.dirichlet(np.ones(len(timings) + 1))
+    events, t = [], LEAD_IN_S
+    for kind, timing, rest in zip(order, timings, rests):
+        t += rest
+        events.append((kind, timing.shifted(t)))
+        t += timing.offset_s
+    return events
+
+
+def _head_moves(rng: np.random.Generator, events: list[tuple[str, Timing]], duration: float,
+                face_scale: float) -> list[_HeadMove]:
+    """About one large move per 15 s, each inside a rest between events."""
+    gaps = []
+    edges = [0.0] + [x for _, t in events for x in (t.onset_s, t.offset_s)] + [duration]
+    for start, end in zip(edges[::2], edges[1::2]):
+        start, end = start + MOVE_CLEARANCE_S, end - MOVE_CLEARANCE_S
+        if end - start >= 0.6:
+            gaps.append((start, end))
+    wanted = max(1, round(duration / 15.0))
+    chosen = sorted(rng.choice(len(gaps), size=min(wanted, len(gaps)), replace=False)) if gaps else []
+    moves = []
+    for g in chosen:
+        start, end = gaps[g]
+        length = min(rng.uniform(0.5, 1.2), end - start)
+        begin = rng.uniform(start, end - length)
+        target = (rng.uniform(-30, 30) * face_scale, rng.uniform(-20, 20) * face_scale, rng.uniform(-5, 5),
+                  rng.uniform(0.96, 1.04))
+        moves.append(_HeadMove(begin, begin + length, target))
+    return moves
+
+
+def make_video(out: Path, *, fps: float, duration: float | None = None, micro: int = 20, faces: Path | None = None,
+               seed: int = 0, size: tuple[int, int] = (640, 480)) -> SynthVideo:
+    """Write the video `out` (.mp4) and `<stem>_groundtruth.csv` beside it; deterministic per seed.
+
+    `duration` defaults to what `micro` needs (2.5 s per micro-expression + 10 s). There is one
+    macro-expression per 15 s and one blink per 6 s (at least one of each).
+    """
+    out = Path(out)
+    if not 24 <= fps <= 200:
+        raise InputError(f"fps {fps} is outside 24..200")
+    if micro < 0:
+        raise InputError(f"--micro must be >= 0, got {micro}")
+    duration = float(duration) if duration is not None else 2.5 * micro + 10.0
+    if duration <= LEAD_IN_S:
+        raise InputError(f"duration {duration} s is too short")
+    width, height = size
+    rng = np.random.default_rng(seed)
+    with FaceMesh(static_image_mode=True) as mesh:
+        photos = people(load_photos(faces, mesh))
+        scene = make_scene(photos[seed % len(photos)], size=(width, height),
+                           face_width=FACE_WIDTH * rng.uniform(0.92, 1.08), rng=rng, mesh=mesh)
+    kinds = ["micro"] * micro + ["macro"] * max(1, round(duration / 15)) + ["blink"] * max(1, round(duration / 6))
+    scheduled = _schedule(rng, kinds, duration)
+    face_scale = scene.face_width / FACE_WIDTH
+    motion = _Motion(rng, duration, _head_moves(rng, scheduled, duration, face_scale), face_scale)
+
+    events, warps = [], []
+    for kind, timing in scheduled:
+        event, warp = _event(scene, kind, timing, fps, rng)
+        events.append(event)
+        warps.append((timing, warp))
+
+    num_frames = int(round(duration * fps))
+    renderer = FaceRenderer(scene, noise_sigma=NOISE_SIGMA, rng=rng)
+    center = scene.face_center
+    started = time.perf_counter()
+    with VideoWriter(out, fps) as writer:
+        active = 0
+        for k in range(num_frames):
+            t = k / fps
+            while active < len(warps) and warps[active][0].offset_s < t:
+                active += 1
+            now = []
+            if active < len(warps) and warps[active][0].onset_s <= t:
+                timing, warp = warps[active]
+                now.append((float(timing.profile(t)), warp))
+            writer.write(renderer(pose=motion.pose(center, t), warps=now, light=motion.light(t)))
+            if (k + 1) % max(1, num_frames // 10) == 0:
+                log.info("%s: %d / %d frames (%.0f frames/s)", out.name, k + 1, num_frames,
+                         (k + 1) / (time.perf_counter() - started))
+    groundtruth = out.with_name(f"{out.stem}_groundtruth.csv")
+    with groundtruth.open("w", newline="") as f:
+        writer_csv = csv.writer(f)
+        writer_csv.writerow(GROUNDTRUTH_COLUMNS)
+        for e in events:
+            writer_csv.writerow([e.kind, e.onset_frame, e.apex_frame, e.offset_frame, f"{e.onset_s:.6f}",
+                                 f"{e.apex_s:.6f}", f"{e.offset_s:.6f}", e.emotion, e.action_units])
+    settings = {"fps": fps, "duration": duration, "micro": micro, "faces": str(faces) if faces else None,
+                "seed": seed, "size": [width, height], "identity": scene.name, "face_width": scene.face_width,
+                "noise_sigma": NOISE_SIGMA}
+    out.with_name(f"{out.stem}_synth.json").write_text(
+        json.dumps({"settings": settings, "events": [asdict(e) for e in events]}, indent=1))
+    return SynthVideo(path=out, groundtruth=groundtruth, fps=fps, num_frames=num_frames, size=(width, height),
+                      events=tuple(events), identity=scene.name)
+
+
+def _event(scene: Scene, kind: str, timing: Timing, fps: float, rng: np.random.Generator) -> tuple[SynthEvent, Warp]:
+    if kind == "blink":
+        emotion, action_units, amplitude = "none", BLINK_AUS, float(rng.uniform(0.8, 1.0))
+        warp = blink_warp(scene, amplitude)
+    else:
+        emotion = CLASSES[int(rng.integers(len(CLASSES)))]
+        action_units = str(rng.choice(EMOTIONS[emotion]))
+        if kind == "micro":
+            amplitude, spread = float(rng.uniform(1.0, 3.0)), 1.0
+        else:
+            amplitude, spread = float(rng.uniform(6.0, 12.0)), 1.4
+        warp = expression_warp(scene, action_units, scene.px(amplitude), rng, spread=spread)
+    frames = [int(np.ceil(timing.onset_s * fps)), int(round(timing.apex_s * fps)), int(np.floor(timing.offset_s * fps))]
+    onset, apex, offset = frames[0], min(max(frames[1], frames[0]), frames[2]), frames[2]
+    event = SynthEvent(kind=kind, onset_frame=onset, apex_frame=apex, offset_frame=offset, onset_s=onset / fps,
+                       apex_s=apex / fps, offset_s=offset / fps, emotion=emotion, action_units=action_units,
+                       amplitude=amplitude)
+    return event, warp
