@@ -7,12 +7,13 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from engines.engine_spec import ENGINE_JSON, ONNX_FILE, PLAN_FILE, EngineSpec, file_sha256
+from engines.engine_spec import ENGINE_JSON, ONNX_FILE, PLAN_FILE, EngineSpec
 from engines.export import (PARITY_TOLERANCE, check_onnx, export_onnx, exporter_versions, graph_signature,
                             measure_parity)
 from engines.onnx_backend import OnnxBackend
 from engines.torch_backend import TorchBackend
 from realtime.errors import EngineError
+from training.checkpoint import file_sha256
 
 log = logging.getLogger(__name__)
 

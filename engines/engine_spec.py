@@ -10,13 +10,13 @@ KeyError deep inside a backend.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from realtime.errors import EngineError
+from training.checkpoint import file_sha256
 from training.dynamic_images import DIInputConfig
 
 ENGINE_JSON = "engine.json"
@@ -27,15 +27,6 @@ PLAN_FILE = "model.plan"
 OUTPUT_NAME = "probabilities"
 BATCH_AXIS = "batch"  # the symbolic name of the dynamic batch dimension in the ONNX graph
 ENGINE_BACKENDS = ("onnx", "tensorrt")  # what an engine folder can hold; PyTorch runs model.pt
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks (plans and ONNX files reach 100 MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -214,7 +205,7 @@ class EngineSpec:
             raise EngineError(f"{path} is missing (listed in {folder / ENGINE_JSON})")
         actual = file_sha256(path)
         if actual != sha256:
-            raise EngineError(f"{path} has sha256 {actual[:12]}…, but {ENGINE_JSON} records {sha256[:12]}…: "
+            raise EngineError(f"{path} has sha256 {actual[:12]}..., but {ENGINE_JSON} records {sha256[:12]}...: "
                               f"the file is truncated, corrupted or from another build")
         return path
 

@@ -30,9 +30,14 @@ def setup_logging(verbose: bool = False) -> None:
                         handlers=[RichHandler(console=console, show_path=False, show_time=False)], force=True)
 
 
+def error_line(message: str) -> None:
+    """One error line, never wrapped (a wrapped path is hard to copy and to grep)."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one error line and exit with `code`."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    error_line(message)
     raise typer.Exit(code)
 
 

@@ -153,20 +153,18 @@ def choose_face(detections: Sequence[FaceDetection], face: str | int) -> FaceDet
     `face`: "largest" (box area), "left" / "right" (as seen in the image), or an int index
     counted from the left; an index past the faces present gives None.
     """
+    if isinstance(face, int) and not isinstance(face, bool):  # bool is an int, but no face index
+        return detections[face] if 0 <= face < len(detections) else None
+    if face not in ("largest", "left", "right"):
+        raise InputError(f"face choice must be 'largest', 'left', 'right' or an index, got {face!r}")
     if not detections:
         return None
-    if isinstance(face, bool):  # bool is an int subclass; True is no face index
-        raise InputError(f"face choice must be 'largest', 'left', 'right' or an index, got {face!r}")
-    if isinstance(face, int):
-        return detections[face] if 0 <= face < len(detections) else None
     if face == "largest":
         return max(detections, key=lambda d: d.area)
     elif face == "left":
         return detections[0]
-    elif face == "right":
+    else:  # "right"
         return detections[-1]
-    else:
-        raise InputError(f"face choice must be 'largest', 'left', 'right' or an index, got {face!r}")
 
 
 def isolate_face(image: np.ndarray, detections: Sequence[FaceDetection],

@@ -12,13 +12,14 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
 from realtime.errors import VideoError
-from realtime.overlay import OverlayEvent, OverlayHistory, draw_overlay
+from realtime.overlay import OverlayHistory, draw_overlay
 from realtime.pipeline import PipelineConfig, RecognitionPipeline, Step
 from realtime.report import write_report
 from realtime.sinks import CsvStream, write_evidence, write_json
@@ -47,8 +48,7 @@ def is_complete(folder: Path) -> bool:
 class RunFolder:
     """The files of one processed video (or live session), written step by step."""
 
-    def __init__(self, folder: Path, *, classes: tuple[str, ...], regions: tuple[str, ...],
-                 video_fps: float | None) -> None:
+    def __init__(self, folder: Path, *, classes: tuple[str, ...], regions: tuple[str, ...]) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.classes = classes
@@ -58,7 +58,6 @@ class RunFolder:
         self.frames = CsvStream(folder / "frames.csv",
                                 ["frame", "time_s", "face_found", "face_confidence",
                                  *(f"motion_{r}" for r in regions), "head_motion", "spotter_state"], flush_s=1.0)
-        self.video = VideoWriter(folder / "annotated.mp4", video_fps, preset="veryfast") if video_fps else None
         self.latencies_ms: list[float] = []
 
     def write(self, step: Step) -> None:
@@ -85,8 +84,6 @@ class RunFolder:
     def close(self) -> None:
         for stream in (self.events, self.movements, self.frames):
             stream.close()
-        if self.video is not None:
-            self.video.close()
 
     def finalise(self, summary: dict) -> None:
         """After close: summary.json, timeline.png and report.html, from the files written."""
@@ -102,7 +99,8 @@ class RunFolder:
         self.close()
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile, or None for no values (no events, no latency)."""
     return float(np.percentile(values, q)) if values else None
 
 
@@ -125,56 +123,52 @@ def process_video(video: Path, out_dir: Path, *, config: PipelineConfig = Pipeli
     frames = found = 0
     last_t = 0.0
     spotted: list[tuple[int, int]] = []
-    with source, RecognitionPipeline(config, engine=engine, fps=source.info.fps) as pipeline:
+    fps = source.info.fps or 30.0
+    with source, RecognitionPipeline(config, engine=engine, fps=source.info.fps) as pipeline, \
+            RunFolder(folder, classes=pipeline.classes, regions=pipeline.region_names) as run, \
+            (VideoWriter(folder / "annotated.mp4", fps, preset="veryfast") if write_video else nullcontext()) as video:
         summary["engine"]["classes"] = list(pipeline.classes)
         history = OverlayHistory(pipeline.region_names, model_note=model_note)
-        with RunFolder(folder, classes=pipeline.classes, regions=pipeline.region_names,
-                       video_fps=(source.info.fps or 30.0) if write_video else None) as run:
 
-            def write(step: Step) -> None:
-                run.write(step)
-                for event in step.finished:
-                    spotted.append((event.spot.onset_frame, event.spot.offset_frame))
-                    history.add_event(OverlayEvent(event.event, event.spot.apex_s, event.label or "micro",
-                                                   event.confidence), event.latency_ms)
-                if run.video is not None and step.frame is not None:
-                    face = step.face
-                    state = history.update(step.frame.t_s, step.motion.regions if step.motion else {},
-                                           face_box=face.box if face is not None and face.found else None,
-                                           face_confidence=face.confidence if face is not None else 0.0,
-                                           spotter_state=step.spotter_state)
-                    run.video.write(draw_overlay(step.frame.image, state))
+        def write(step: Step) -> None:
+            run.write(step)
+            spotted.extend((e.spot.onset_frame, e.spot.offset_frame) for e in step.finished)
+            state = history.observe(step)
+            if video is not None and step.frame is not None:
+                video.write(draw_overlay(step.frame.image, state))
 
-            try:
-                for frame in source:
-                    step = pipeline.process(frame)
-                    write(step)
-                    frames += 1
-                    found += int(step.motion is not None and step.motion.found)
-                    last_t = frame.t_s
-                    if on_frame is not None:
-                        on_frame(frames, source.info.num_frames)
-                summary["complete"] = True
-            except VideoError as exc:
-                log.error("%s", exc)
-                summary["error"] = str(exc)
-            except KeyboardInterrupt:
-                summary["interrupted"] = True
-                raise
-            finally:
-                write(pipeline.finish())
-                run.close()
-                elapsed = time.monotonic() - started
-                summary.update({
-                    "frames": frames, "duration_s": round(last_t, 4),
-                    "face_found_fraction": round(found / frames, 4) if frames else 0.0,
-                    "micro_expressions": run.events.rows, "other_movements": run.movements.rows,
-                    "classifier_fell_behind": pipeline.fell_behind, "unclassified_events": pipeline.unclassified,
-                    "label_latency_ms_p50": _percentile(run.latencies_ms, 50),
-                    "label_latency_ms_p95": _percentile(run.latencies_ms, 95),
-                    "processing_fps": round(frames / elapsed, 2) if elapsed > 0 else None,
-                })
-                if ground_truth is not None:
-                    summary["spotting"] = ground_truth(spotted)
-                run.finalise(summary)
+        try:
+            for frame in source:
+                step = pipeline.process(frame)
+                write(step)
+                frames += 1
+                found += int(step.face is not None and step.face.found)
+                last_t = frame.t_s
+                if on_frame is not None:
+                    on_frame(frames, source.info.num_frames)
+            summary["complete"] = True
+        except VideoError as exc:
+            log.error("%s", exc)
+            summary["error"] = str(exc)
+        except KeyboardInterrupt:
+            summary["interrupted"] = True
+            raise
+        finally:
+            write(pipeline.finish())
+            run.close()
+            if video is not None:
+                video.close()
+            elapsed = time.monotonic() - started
+            summary.update({
+                "frames": frames, "duration_s": round(last_t, 4),
+                "face_found_fraction": round(found / frames, 4) if frames else 0.0,
+                "micro_expressions": run.events.rows, "other_movements": run.movements.rows,
+                "classifier_fell_behind": pipeline.fell_behind, "unclassified_events": pipeline.unclassified,
+                "label_latency_ms_p50": percentile(run.latencies_ms, 50),
+                "label_latency_ms_p95": percentile(run.latencies_ms, 95),
+                "processing_fps": round(frames / elapsed, 2) if elapsed > 0 else None,
+            })
+            if ground_truth is not None:
+                summary["spotting"] = ground_truth(spotted)
+            run.finalise(summary)
     return summary

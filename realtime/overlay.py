@@ -10,9 +10,13 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from realtime.pipeline import Step
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 GREEN = (60, 220, 60)
@@ -129,6 +133,20 @@ class OverlayHistory:
         self._events.append(event)
         if latency_ms is not None:
             self._latency_ms = latency_ms
+
+    def observe(self, step: Step, *, dropped_frames: int = 0, recording: bool = False,
+                paused: bool = False) -> OverlayState:
+        """Take one pipeline step (a frame, its face, motion and finished events) into the history."""
+        for event in step.finished:
+            self.add_event(OverlayEvent(event.event, event.spot.apex_s, event.label or "micro", event.confidence),
+                           event.latency_ms)
+        face = step.face
+        found = face is not None and face.found
+        return self.update(step.frame.t_s if step.frame is not None else 0.0,
+                           step.motion.regions if step.motion is not None else {},
+                           face_box=face.box if found else None, face_confidence=face.confidence if found else 0.0,
+                           spotter_state=step.spotter_state, dropped_frames=dropped_frames, recording=recording,
+                           paused=paused)
 
     def update(self, t_s: float, regions: Mapping[str, float], *, face_box: tuple[float, float, float, float] | None,
                face_confidence: float, spotter_state: str, dropped_frames: int = 0, recording: bool = False,

@@ -58,25 +58,28 @@ class SpotterConfig:
     noise_window_s: float = 8.0  # rolling noise estimate: long enough that events are a minority in it
     warmup_s: float = 1.0  # no detection before this much score history (the noise estimate needs it)
     top_cells: int = 3  # score = mean of the k highest cells: an action unit moves a few cells
-    threshold: float = 8.0  # peak score, noise units, for a movement to count
+    threshold: float = 5.0  # peak score, noise units, for a movement to count
     band: float = 2.0  # noise band: onset/offset where the score re-enters it
     end_s: float = 0.04  # quiet time after the offset that closes a movement (2 flow steps)
     min_duration_s: float = 0.04  # shortest micro-expression
     max_duration_s: float = 0.5  # longest micro-expression
-    max_amplitude_px: float = 4.0  # larger peak displacements (aligned-crop px, face ~150 px wide) are macro
-    one_way_ratio: float = 1.0  # net displacement across the event > ratio * peak -> inside a one-way (macro) movement
-    one_way_margin_s: float = 0.15  # how far before onset / after offset the net displacement is taken
-    blink_eye_share: float = 0.5  # share of the peak score on eye cells above which it is a blink
-    speech_window_s: float = 1.5  # mouth movements closer than this to another one are speech
+    max_amplitude_px: float = 1.5  # larger peak displacements (aligned-crop px, face ~150 px wide) are macro or blink
+    context_s: float = 0.4  # one-way movement is measured over this long just before onset and after offset
+    one_way_ratio: float = 1.0  # ... and beyond this share of the event's own amplitude it is a macro's rise/fall
+    one_way_noise: float = 4.0  # ... provided it also exceeds this many resting levels (weak events stay micro)
+    blink_eye_share: float = 0.4  # share of a large movement on eye cells above which it is a blink
+    speech_window_s: float = 1.5  # mouth movements this close before another one make it speech ...
+    speech_count: int = 2  # ... when there are at least this many
     min_confidence: float = 0.5  # tracking confidence below this is occlusion
     occlusion_margin_s: float = 0.1  # a lost or doubtful face this close to an event makes it occlusion
-    per_cell: bool = False
-    cell_stats_every_s: float = 0.25
 
     def __post_init__(self) -> None:
         for name in ("window_s", "noise_window_s", "end_s", "max_duration_s", "threshold", "band"):
             if getattr(self, name) <= 0:
                 raise InputError(f"SpotterConfig.{name}={getattr(self, name)}: must be positive")
+        if self.context_s > self.window_s:
+            raise InputError(f"SpotterConfig: context_s={self.context_s} must not exceed window_s={self.window_s} "
+                             "(the look-ahead)")
         if self.band >= self.threshold:
             raise InputError(f"SpotterConfig: band={self.band} must be below threshold={self.threshold}")
 
@@ -126,6 +129,23 @@ class Movement:
         return self.offset_s - self.onset_s
 
 
+@dataclass(frozen=True)
+class _Features:
+    """What a closed segment looks like; `_classify` decides from these alone."""
+
+    onset_s: float
+    offset_s: float
+    apex_s: float
+    peak_z: float  # noise units
+    amplitude_px: float  # mean peak score of the top cells
+    level_px: float  # the person's resting score level (median), px
+    one_way_px: float  # larger net movement of the top cells in the context before onset / after offset
+    eye_share: float  # share of the peak score on eye cells
+    mouth_share: float  # share of the peak score on mouth, chin and cheek cells
+    mouth_before: int  # mouth movements in the speech window before the apex
+    occluded: bool
+
+
 @dataclass
 class _Segment:
     """A stretch of scores above the noise band, being followed."""
@@ -149,7 +169,7 @@ class Spotter:
 
     def reset(self) -> None:
         c = self.config
-        self._keep_s = c.window_s + c.max_duration_s * 2 + c.one_way_margin_s + c.speech_window_s + 2.0
+        self._keep_s = c.window_s + c.max_duration_s * 2 + c.context_s + c.speech_window_s + 2.0
         self._t: list[float] = []  # sample times (flow steps, and the first frame of each tracked run)
         self._d: list[np.ndarray] = []  # (C, 2) float64 accumulated residual displacement at each sample
         self._total = np.zeros((len(self.grid.regions), 2), np.float64)
@@ -160,8 +180,8 @@ class Spotter:
         self._sz: list[float] = []  # score in noise units
         self._cells: list[np.ndarray] = []  # (C,) per-cell score, px
         self._noise: deque[tuple[float, float]] = deque()  # (t, score) within noise_window_s
-        self._chist: deque[tuple[float, np.ndarray]] = deque()
-        self._cstats: tuple[float, np.ndarray, np.ndarray] | None = None
+        self._level = 0.0  # median score over the noise window, px: the person's resting level
+        self._first_t = float("inf")  # time of the first score (warm-up runs from it)
         self._segment: _Segment | None = None
         self._mouth_times: deque[float] = deque()  # apex times of recent mouth movements
         self._lost_since: tuple[int, float] | None = None
@@ -231,11 +251,8 @@ class Spotter:
             n = self._interp(t + c.window_s) - d  # (C, 2) movement over the L s after t
             cells = out_and_back(p, n)
             value = float(np.partition(cells, -self._k)[-self._k:].mean())
-            if c.per_cell:
-                cz = self._cell_z(t, cells)
-                z = self._normalise(t, float(np.partition(cz, -self._k)[-self._k:].mean()))
-            else:
-                z = self._normalise(t, value)
+            self._first_t = min(self._first_t, t)
+            z = self._normalise(t, value)
             self._st.append(t)
             self._sv.append(value)
             self._sz.append(z)
@@ -244,31 +261,18 @@ class Spotter:
             out += self._follow(len(self._st) - 1)
         return out
 
-    def _cell_z(self, t: float, cells: np.ndarray) -> np.ndarray:
-        c = self.config
-        self._chist.append((t, cells))
-        while self._chist[0][0] < t - c.noise_window_s:
-            self._chist.popleft()
-        if self._cstats is None or t - self._cstats[0] >= c.cell_stats_every_s:
-            values = np.stack([v for _, v in self._chist])  # (n, C)
-            med = np.median(values, axis=0)
-            spread = _MAD_TO_SIGMA * np.median(np.abs(values - med), axis=0)
-            self._cstats = (t, med, np.maximum(spread, 1e-4))
-        _, med, spread = self._cstats
-        return (cells - med) / spread
-
     def _normalise(self, t: float, value: float) -> float:
         """Score in noise units against the last `noise_window_s` of scores (NaN while warming up)."""
         c = self.config
         self._noise.append((t, value))
         while self._noise and self._noise[0][0] < t - c.noise_window_s:
             self._noise.popleft()
-        if t - self._noise[0][0] < c.warmup_s and self._st and self._st[0] > t - c.warmup_s:
-            return float("nan")
         values = np.fromiter((v for _, v in self._noise), np.float64, len(self._noise))
-        median = float(np.median(values))
-        spread = _MAD_TO_SIGMA * float(np.median(np.abs(values - median)))
-        return (value - median) / max(spread, 1e-3 * max(median, 1e-6))
+        self._level = float(np.median(values))
+        if t - self._first_t < c.warmup_s:
+            return float("nan")
+        spread = _MAD_TO_SIGMA * float(np.median(np.abs(values - self._level)))
+        return (value - self._level) / max(spread, 1e-3 * max(self._level, 1e-6))
 
     # ------------------------------------------------------------------ segments
     def _follow(self, j: int) -> list[SpotEvent | Movement]:
@@ -307,56 +311,70 @@ class Spotter:
 
     def _decide(self, seg: _Segment) -> list[SpotEvent | Movement]:
         """Classify a closed segment: micro-expression, other movement, or noise (dropped)."""
-        c = self.config
-        peak_z = self._sz[seg.peak]
-        if peak_z < c.threshold:
+        if self._sz[seg.peak] < self.config.threshold:
             return []
-        onset_s, offset_s = seg.onset_s, seg.offset_s
-        cells = self._cells[seg.peak]
-        amplitude = self._sv[seg.peak]
-        regions = self._regions(cells)
-        duration = offset_s - onset_s
-        before = self._interp(onset_s - c.one_way_margin_s)
-        after = self._interp(offset_s + c.one_way_margin_s)
-        net = float(np.linalg.norm(after - before, axis=1)[np.argsort(cells)[-self._k:]].mean())
-        eye_share = float(cells[self.grid.eye].sum() / max(cells.sum(), 1e-12))
-        mouth = bool(cells[self._mouth].sum() > cells[~self._mouth].sum())
-        if self._occluded(onset_s, offset_s):
-            kind, reason = "occlusion", "face lost or tracked with low confidence"
-        elif duration > c.max_duration_s:
-            kind, reason = "macro", f"lasts {duration * 1000:.0f} ms > {c.max_duration_s * 1000:.0f} ms"
-        elif amplitude > c.max_amplitude_px:
-            kind, reason = "macro", f"moves {amplitude:.1f} px > {c.max_amplitude_px} px"
-        elif net > c.one_way_ratio * amplitude:
-            kind, reason = "macro", f"inside a one-way movement ({net:.2f} px net vs {amplitude:.2f} px peak)"
-        elif eye_share > c.blink_eye_share:
-            kind, reason = "blink", f"{eye_share:.0%} of the movement on the eyes"
-        elif duration < c.min_duration_s:
+        features = self._measure(seg)
+        kind, reason = self._classify(features)
+        if features.mouth_share > 0.5:
+            self._mouth_times.append(features.apex_s)
+        if kind == "":
             return []
-        else:
-            kind, reason = "micro", ""
-        apex_t = self._st[seg.peak]
-        if mouth:
-            recent = [t for t in self._mouth_times if apex_t - t < c.speech_window_s]
-            self._mouth_times.append(apex_t)
-            if recent and kind == "micro":
-                kind, reason = "speech", f"{len(recent)} other mouth movement(s) in the {c.speech_window_s} s before"
-        onset_f, offset_f = self._frame_at(onset_s), self._frame_at(offset_s)
+        onset_f, offset_f = self._frame_at(features.onset_s), self._frame_at(features.offset_s)
+        regions = self._regions(self._cells[seg.peak])
         if kind != "micro":
             return [Movement(kind=kind, onset_frame=onset_f[0], offset_frame=offset_f[0], onset_s=onset_f[1],
-                             offset_s=offset_f[1], peak_score=peak_z, regions=regions, reason=reason)]
-        apex_f = self._apex(seg, onset_f, offset_f)
-        event = SpotEvent(onset_frame=onset_f[0], apex_frame=apex_f[0], offset_frame=offset_f[0],
-                          onset_s=onset_f[1], apex_s=apex_f[1], offset_s=offset_f[1], peak_score=peak_z,
-                          amplitude_px=amplitude, regions=regions)
-        return [event]
+                             offset_s=offset_f[1], peak_score=features.peak_z, regions=regions, reason=reason)]
+        apex_f = self._apex(onset_f, offset_f)
+        return [SpotEvent(onset_frame=onset_f[0], apex_frame=apex_f[0], offset_frame=offset_f[0],
+                          onset_s=onset_f[1], apex_s=apex_f[1], offset_s=offset_f[1], peak_score=features.peak_z,
+                          amplitude_px=features.amplitude_px, regions=regions)]
+
+    def _measure(self, seg: _Segment) -> _Features:
+        c = self.config
+        assert seg.offset_s is not None
+        cells = self._cells[seg.peak]  # (C,) px
+        top = np.argsort(cells)[-self._k:]
+        amplitude = float(cells[top].mean())
+        lo, hi = seg.onset_s - c.context_s, seg.offset_s + c.context_s
+        pre = np.linalg.norm(self._interp(seg.onset_s) - self._interp(lo), axis=1)[top].mean()
+        post = np.linalg.norm(self._interp(hi) - self._interp(seg.offset_s), axis=1)[top].mean()
+        total = max(float(cells.sum()), 1e-12)
+        recent = [t for t in self._mouth_times if 0 < self._st[seg.peak] - t < c.speech_window_s]
+        return _Features(onset_s=seg.onset_s, offset_s=seg.offset_s, apex_s=self._st[seg.peak],
+                         peak_z=self._sz[seg.peak], amplitude_px=amplitude,
+                         level_px=self._level,
+                         one_way_px=float(max(pre, post)),
+                         eye_share=float(cells[self.grid.eye].sum()) / total,
+                         mouth_share=float(cells[self._mouth].sum()) / total,
+                         mouth_before=len(recent), occluded=self._occluded(seg.onset_s, seg.offset_s))
+
+    def _classify(self, f: _Features) -> tuple[str, str]:
+        """(kind, reason): "micro", a `MOVEMENT_KINDS` entry, or "" for noise not worth logging."""
+        c = self.config
+        duration = f.offset_s - f.onset_s
+        if f.occluded:
+            return "occlusion", "face lost or tracked with low confidence"
+        if f.mouth_share > 0.5 and f.mouth_before >= c.speech_count:
+            return "speech", f"{f.mouth_before} other mouth movements in the {c.speech_window_s} s before"
+        if f.amplitude_px > c.max_amplitude_px:
+            if f.eye_share > c.blink_eye_share:
+                return "blink", f"{f.eye_share:.0%} of a {f.amplitude_px:.1f} px movement on the eyes"
+            return "macro", f"moves {f.amplitude_px:.1f} px > {c.max_amplitude_px} px"
+        if duration > c.max_duration_s:
+            return "macro", f"lasts {duration * 1000:.0f} ms > {c.max_duration_s * 1000:.0f} ms"
+        if f.one_way_px > max(c.one_way_ratio * f.amplitude_px, c.one_way_noise * f.level_px):
+            return "macro", (f"inside a one-way movement ({f.one_way_px:.2f} px next to a {f.amplitude_px:.2f} px "
+                             "return)")
+        if duration < c.min_duration_s:
+            return "", ""
+        return "micro", ""
 
     def _regions(self, cells: np.ndarray) -> tuple[str, ...]:
         order = np.argsort(cells)[::-1]
         strong = [self.grid.regions[i] for i in order if cells[i] >= 0.5 * cells[order[0]]]
         return tuple(dict.fromkeys(r for r in strong if r))
 
-    def _apex(self, seg: _Segment, onset: tuple[int, float], offset: tuple[int, float]) -> tuple[int, float]:
+    def _apex(self, onset: tuple[int, float], offset: tuple[int, float]) -> tuple[int, float]:
         """Apex frame: training.apex's rule on the score at every frame of the event."""
         frames = [(i, t) for i, t, _, _ in self._frames if onset[0] <= i <= offset[0]]
         curve = np.interp([t for _, t in frames], self._st, self._sv)

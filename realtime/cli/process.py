@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from realtime.alignment import AlignConfig
-from realtime.console import console, fail, setup_logging, user_errors
+from realtime.console import console, error_line, fail, setup_logging, user_errors
 from realtime.errors import MerError
 from realtime.ground_truth import load_ground_truth
 from realtime.offline import is_complete, process_video
@@ -112,7 +112,7 @@ def main(
                         video, out, config=config, engine=engine, write_video=not no_video, ground_truth=score,
                         on_frame=lambda done, total, task=task: progress.update(task, completed=done, total=total))
                 except MerError as exc:
-                    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+                    error_line(str(exc))
                     failed.append(video.name)
                     table.add_row(video.name, "", "", "", "", "[red]failed[/]")
                 else:

@@ -1,0 +1,89 @@
+"""Tracking + alignment per frame against MediaPipe's face mesh alone (aim: ratio <= 1.3).
+
+For every video in ../shared/data/videos, at its native size and letterboxed to 640x480, each
+frame goes through a bare `mp.solutions.face_mesh.FaceMesh` (stream mode, one face: the cost
+any landmark-based aligner pays) and through `FaceAligner` (mesh + detector at acquisition and
+every rescore interval + landmark decoding + similarity fit + dead band + one warp). The two are
+timed frame by frame in the same loop, so that load from other processes hits both alike; the
+ratio is given of the means and of the medians (the median shrugs off frames where the process
+was descheduled, common on a shared machine).
+
+    python bench/bench_alignment.py [--frames N] [--videos DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import cv2
+import mediapipe as mp
+import numpy as np
+
+from realtime.alignment import AlignConfig, FaceAligner
+from realtime.video_io import read_video
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
+
+
+def letterbox(image: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:
+    """Resize into width x height keeping the aspect ratio, padding with black."""
+    scale = min(width / image.shape[1], height / image.shape[0])
+    resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                         interpolation=cv2.INTER_AREA)
+    out = np.zeros((height, width, 3), np.uint8)
+    y, x = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
+    out[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
+    return out
+
+
+def bench(images: list[np.ndarray], times: list[float]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-frame ms of the mesh alone and of the aligner, (N,) each, and the fraction of frames with a face."""
+    mesh_ms, align_ms = np.empty(len(images)), np.empty(len(images))
+    found = 0
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1) as mesh, \
+            FaceAligner(AlignConfig()) as aligner:
+        mesh.process(images[0])  # warm-up: model load and first detection are not per-frame costs
+        aligner.process(images[0], times[0])
+        aligner.reset()
+        for i, (image, t_s) in enumerate(zip(images, times)):
+            start = time.perf_counter()
+            mesh.process(image)
+            middle = time.perf_counter()
+            found += aligner.process(image, t_s).found
+            end = time.perf_counter()
+            mesh_ms[i], align_ms[i] = 1e3 * (middle - start), 1e3 * (end - middle)
+    return mesh_ms, align_ms, found / len(images)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=0, help="frames per video (0: all)")
+    parser.add_argument("--videos", type=Path, default=DATA, help="folder of .mp4 files")
+    args = parser.parse_args()
+    paths = sorted(args.videos.glob("*.mp4"))
+    if not paths:
+        raise SystemExit(f"no .mp4 videos in {args.videos}")
+    print(f"{'video':<12} {'size':>8} {'frames':>6} {'mesh ms':>8} {'align ms':>9} {'ratio':>6} "
+          f"{'median ratio':>12} {'face':>5}")
+    all_mesh, all_align = [], []
+    for path in paths:
+        frames = [f for f, _ in zip(read_video(path), range(args.frames or 10**9))]
+        times = [f.t_s for f in frames]
+        native = [f.image for f in frames]
+        for label, images in (("native", native), ("640x480", [letterbox(i) for i in native])):
+            mesh_ms, align_ms, found = bench(images, times)
+            all_mesh.append(mesh_ms)
+            all_align.append(align_ms)
+            size = f"{images[0].shape[1]}x{images[0].shape[0]}"
+            print(f"{path.stem[:12]:<12} {size:>8} {len(images):>6} {mesh_ms.mean():8.2f} {align_ms.mean():9.2f} "
+                  f"{align_ms.mean() / mesh_ms.mean():6.2f} {np.median(align_ms) / np.median(mesh_ms):12.2f} "
+                  f"{found:5.0%}")
+    mesh_ms, align_ms = np.concatenate(all_mesh), np.concatenate(all_align)
+    print(f"tracking + alignment / face mesh alone, all frames: {align_ms.mean() / mesh_ms.mean():.2f} (means), "
+          f"{np.median(align_ms) / np.median(mesh_ms):.2f} (medians)")
+
+
+if __name__ == "__main__":
+    main()

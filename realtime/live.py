@@ -1,0 +1,161 @@
+"""A live session: camera -> pipeline -> window, recording, events file and session report.
+
+The camera is read on its own thread (realtime.sources.CameraSource) and classification runs on
+the pipeline's worker, so this loop only tracks, spots, draws and shows. Every output is closed
+complete when the session ends for any reason: a key, Ctrl-C, or a camera that disappears.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+
+from realtime.errors import VideoError
+from realtime.offline import EVENT_COLUMNS, RunFolder, percentile
+from realtime.overlay import OverlayHistory, draw_overlay
+from realtime.pipeline import PipelineConfig, RecognitionPipeline, Step
+from realtime.sinks import CsvStream
+from realtime.sources import CameraConfig, CameraSource
+from realtime.video_io import VideoWriter
+
+log = logging.getLogger(__name__)
+
+WINDOW = "mer-live"
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What the user asked of the session (the command-line options)."""
+
+    record: Path | None = None  # annotated H.264 recording; its report folder goes beside it
+    events: Path | None = None  # events appended as they are labelled, flushed per event
+    headless: bool = False  # no window (servers, tests)
+    camera: CameraConfig = CameraConfig()
+
+
+class Recording:
+    """The annotated stream plus, beside it, the session folder with its report (toggled by 'r')."""
+
+    def __init__(self, path: Path, fps: float, *, classes: tuple[str, ...], regions: tuple[str, ...]) -> None:
+        self.path = path
+        self.video = VideoWriter(path, fps, preset="veryfast")
+        self.folder = RunFolder(path.with_name(f"{path.stem}_session"), classes=classes, regions=regions)
+
+    def close(self, summary: dict) -> None:
+        self.video.close()
+        self.folder.close()
+        self.folder.finalise({**summary, "recording": str(self.path)})
+
+
+class LiveSession:
+    """Runs one session until the stream ends or the user quits; `run()` returns its summary."""
+
+    def __init__(self, camera: int | str | Path, *, config: PipelineConfig = PipelineConfig(), engine=None,
+                 options: LiveOptions = LiveOptions()) -> None:
+        self.camera = camera
+        self.config = config
+        self.engine = engine
+        self.options = options
+        self.recording_on = options.record is not None
+        self.paused = False
+        self.latencies_ms: list[float] = []  # event closed by the spotter -> its label on screen
+        self._closed_at: dict[int, float] = {}
+
+    def _key(self, key: int, recording: Recording | None, start_recording) -> tuple[bool, Recording | None]:
+        """Handle one key press; returns (quit, recording)."""
+        if key in (ord("q"), 27):
+            return True, recording
+        if key == ord("p"):
+            self.paused = not self.paused
+        elif key == ord("r"):
+            if recording is None:
+                recording = start_recording(Path(f"mer-live-{datetime.now():%Y%m%d-%H%M%S}.mp4"))
+            self.recording_on = not self.recording_on if recording is not None else False
+        return False, recording
+
+    def run(self) -> dict:
+        opts = self.options
+        summary: dict = {"source": str(self.camera), "complete": False, "error": None,
+                         "engine": {"description": getattr(self.engine, "description", "spotting only")}}
+        frames = 0
+        started = time.monotonic()
+        with ExitStack() as stack:
+            source = stack.enter_context(CameraSource(self.camera, opts.camera))
+            pipeline = stack.enter_context(RecognitionPipeline(self.config, engine=self.engine, fps=source.info.fps))
+            fps = source.info.fps or 30.0
+            history = OverlayHistory(pipeline.region_names, model_note=summary["engine"]["description"],
+                                     show_help=not opts.headless)
+            events_file = None
+            if opts.events is not None:
+                events_file = stack.enter_context(CsvStream(opts.events, [*EVENT_COLUMNS,
+                                                                        *(f"prob_{c}" for c in pipeline.classes)]))
+            recording: Recording | None = None
+
+            def start_recording(path: Path) -> Recording:
+                log.info("recording to %s", path)
+                return Recording(path, fps, classes=pipeline.classes, regions=pipeline.region_names)
+
+            if opts.record is not None:
+                recording = start_recording(opts.record)
+            if not opts.headless:
+                cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
+                stack.callback(cv2.destroyAllWindows)
+
+            def show(step: Step) -> bool:
+                """Draw, show, write; returns True when the user quits."""
+                nonlocal recording
+                now = time.monotonic()
+                for closed in step.closed:
+                    self._closed_at[closed.event.event] = now
+                state = history.observe(step, dropped_frames=source.dropped_frames,
+                                        recording=recording is not None and self.recording_on, paused=self.paused)
+                image = draw_overlay(step.frame.image, state) if step.frame is not None else None
+                quit_now = False
+                if image is not None and not opts.headless:
+                    cv2.imshow(WINDOW, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                    quit_now, recording = self._key(cv2.waitKey(1) & 0xFF, recording, start_recording)
+                shown = time.monotonic()
+                for event in step.finished:  # on screen now: that is the latency the user sees
+                    closed_at = self._closed_at.pop(event.event, None)
+                    if closed_at is not None and event.label is not None:
+                        self.latencies_ms.append(1000 * (shown - closed_at))
+                    if events_file is not None:
+                        events_file.write(event.row(pipeline.classes))
+                if recording is not None and self.recording_on:
+                    recording.folder.write(step)
+                    if image is not None:
+                        recording.video.write(image)
+                return quit_now
+
+            try:
+                for frame in source:
+                    if self.paused:
+                        quit_now, recording = self._key(cv2.waitKey(30) & 0xFF, recording, start_recording)
+                        if quit_now:
+                            break
+                        continue
+                    frames += 1
+                    if show(pipeline.process(frame)):
+                        break
+                summary["complete"] = True
+            except VideoError as exc:
+                log.error("%s", exc)
+                summary["error"] = str(exc)
+            finally:
+                show(pipeline.finish())
+                elapsed = time.monotonic() - started
+                summary.update({"frames": frames, "dropped_frames": source.dropped_frames,
+                                "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
+                                "classifier_fell_behind": pipeline.fell_behind,
+                                "label_latency_ms_p50": percentile(self.latencies_ms, 50),
+                                "label_latency_ms_p95": percentile(self.latencies_ms, 95)})
+                if recording is not None:
+                    recording.close(summary)
+        return summary
+

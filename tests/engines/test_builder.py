@@ -1,0 +1,159 @@
+"""Engines built from small checkpoints of every input kind match PyTorch, and describe themselves.
+
+Everything a TensorRT build consumes is checked here with ONNX Runtime and onnx: one
+self-contained ONNX file, the checkpoint's input names in order, (batch, 1, S, S) inputs with a
+symbolic batch axis, (batch, K) probabilities out, and the same results at batch 1 and max batch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import engines
+from engines.builder import build_engine, resolve_backend
+from engines.engine_spec import ENGINE_JSON, EngineSpec
+from engines.inputs import synthetic_samples
+from realtime.errors import EngineError
+from training.checkpoint import CheckpointMeta, file_sha256, save_checkpoint
+from training.dynamic_images import DIInputConfig
+from training.models import ModelConfig, create_model, input_names
+
+KINDS = ("phases", "clip_both", "clip", "onset", "offset")
+CLASSES = ("negative", "positive", "surprise")
+SIZE = 64
+MAX_BATCH = 3
+
+
+def make_checkpoint(path: Path, inputs: str) -> Path:
+    """A resnet18 DIANet at 64 px whose head is scaled so probabilities are far from uniform."""
+    config = ModelConfig(backbone="resnet18", num_classes=len(CLASSES), inputs=inputs, feature_dim=32, hidden_dim=16)
+    torch.manual_seed(KINDS.index(inputs))
+    model = create_model(config)
+    with torch.no_grad():
+        model.head[-1].weight.mul_(40.0)
+    meta = CheckpointMeta(classes=CLASSES, model=config, input_names=input_names(config),
+                          di_input=DIInputConfig(size=SIZE), alignment={"size": 96, "grey": True},
+                          data_fingerprint="synthetic", training={"epochs": 0})
+    save_checkpoint(path, model, meta)
+    return path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
+    """{kind: (model.pt, engine folder)}, each engine built for ONNX with max batch 3."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("engines")
+    result = {}
+    for kind in KINDS:
+        checkpoint = make_checkpoint(root / f"{kind}.pt", kind)
+        build_engine(checkpoint, root / kind, backend="onnx", max_batch=MAX_BATCH, threads=1)
+        result[kind] = (checkpoint, root / kind)
+    return result
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_engine_folder_describes_the_checkpoint(built: dict[str, tuple[Path, Path]], kind: str) -> None:
+    checkpoint, folder = built[kind]
+    assert sorted(p.name for p in folder.iterdir()) == ["engine.json", "model.onnx"]  # no external-data side file
+    spec = EngineSpec.read(folder)
+    assert spec.backend == "onnx" and spec.model_file == spec.onnx_file == "model.onnx"
+    assert spec.classes == CLASSES and spec.input_names == input_names(ModelConfig(backbone="resnet18", inputs=kind))
+    assert spec.input_shape == (1, SIZE, SIZE) and spec.max_batch == MAX_BATCH and spec.precision == "fp32"
+    assert spec.di_input == DIInputConfig(size=SIZE) and spec.alignment == {"size": 96, "grey": True}
+    assert spec.model["inputs"] == kind and spec.model["backbone"] == "resnet18"
+    assert spec.source == {"checkpoint": checkpoint.name, "sha256": file_sha256(checkpoint),
+                           "data_fingerprint": "synthetic"}
+    assert spec.model_sha256 == file_sha256(folder / "model.onnx")
+    assert spec.tensorrt is None and {"exporter", "opset", "onnx", "onnxruntime", "torch"} <= set(spec.versions)
+    assert set(spec.parity["onnxruntime_cpu"]) == {"1", str(MAX_BATCH)}
+    assert all(0 <= d <= 1e-4 for d in spec.parity["onnxruntime_cpu"].values())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_onnx_graph_is_what_tensorrt_consumes(built: dict[str, tuple[Path, Path]], kind: str) -> None:
+    _, folder = built[kind]
+    model = onnx.load(str(folder / "model.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+
+    def dims(value: onnx.ValueInfoProto) -> list[int | str]:
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    names = list(EngineSpec.read(folder).input_names)
+    assert [v.name for v in model.graph.input] == names
+    assert all(dims(v) == ["batch", 1, SIZE, SIZE] for v in model.graph.input)
+    assert all(v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for v in model.graph.input)
+    assert [(v.name, dims(v)) for v in model.graph.output] == [("probabilities", ["batch", len(CLASSES)])]
+    assert model.graph.node[-1].op_type == "Softmax"  # probabilities come out of the graph
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_onnx_runtime_matches_pytorch_at_batch_1_and_max_batch(built: dict[str, tuple[Path, Path]], kind: str) -> None:
+    checkpoint, folder = built[kind]
+    with engines.load(folder, backend="onnx", threads=1) as onnx_engine, \
+            engines.load(checkpoint, threads=1) as torch_engine:
+        assert onnx_engine.backend.name == "onnx" and torch_engine.backend.name == "torch"
+        assert onnx_engine.classes == torch_engine.classes == CLASSES
+        assert onnx_engine.input_names == torch_engine.input_names
+        for batch in (1, MAX_BATCH):
+            samples = synthetic_samples(onnx_engine.input_names, batch=batch, raw_size=96, seed=7 + batch)
+            p_onnx = onnx_engine.classify(samples)
+            p_torch = torch_engine.classify(samples)
+            assert p_onnx.shape == (batch, len(CLASSES)) and p_onnx.dtype == np.float32
+            np.testing.assert_allclose(p_onnx.sum(axis=1), 1, atol=1e-5)
+            assert np.abs(p_onnx - p_torch).max() <= 1e-4
+        assert np.ptp(p_onnx, axis=0).max() > 0.01  # samples differ, so the comparison means something
+
+
+def test_build_refuses_a_mismatch_above_tolerance(built: dict[str, tuple[Path, Path]], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parity check fails the build and says by how much (ONNX Runtime made to drift by 1e-3)."""
+    from engines.onnx_backend import OnnxBackend
+
+    run = OnnxBackend.run
+    monkeypatch.setattr(OnnxBackend, "run", lambda self, inputs: run(self, inputs) + np.float32(1e-3))
+    checkpoint, _ = built["clip"]
+    with pytest.raises(EngineError, match=r"onnx probabilities differ from torch by 1\.000e-03 at batch 1 "
+                                          r"\(tolerance 1e-04\)"):
+        build_engine(checkpoint, tmp_path / "engine", backend="onnx", max_batch=2, threads=1)
+    assert not (tmp_path / "engine" / ENGINE_JSON).exists()  # a failed build leaves nothing that loads
+
+
+def test_engine_splits_batches_larger_than_max_batch(built: dict[str, tuple[Path, Path]]) -> None:
+    _, folder = built["phases"]
+    with engines.load(folder, threads=1) as engine:
+        samples = synthetic_samples(engine.input_names, batch=2 * MAX_BATCH + 1, raw_size=96, seed=3)
+        together = engine.classify(samples)
+        one_by_one = np.concatenate([engine.classify([s]) for s in samples])
+    assert together.shape == (2 * MAX_BATCH + 1, len(CLASSES))
+    np.testing.assert_allclose(together, one_by_one, atol=1e-6)
+
+
+def test_backend_choice() -> None:
+    assert resolve_backend("onnx", "fp32") == ("onnx", "fp32")
+    with pytest.raises(EngineError, match="--precision fp16 needs --backend tensorrt"):
+        resolve_backend("onnx", "fp16")
+    with pytest.raises(EngineError, match="unknown backend 'openvino'; choose one of auto, tensorrt, onnx"):
+        resolve_backend("openvino", "fp32")
+    with pytest.raises(EngineError, match="unknown precision 'int8'"):
+        resolve_backend("onnx", "int8")
+    if importlib.util.find_spec("tensorrt") is None or not torch.cuda.is_available():
+        assert resolve_backend("auto", "fp16") == ("onnx", "fp32")  # fp16 falls back with a warning
+
+
+def test_rebuilding_replaces_the_engine_json(built: dict[str, tuple[Path, Path]], tmp_path: Path) -> None:
+    checkpoint, folder = built["onset"]
+    out = tmp_path / "engine"
+    out.mkdir()
+    (out / "model.plan").write_bytes(b"stale plan")
+    (out / ENGINE_JSON).write_text(json.dumps({"stale": True}))
+    spec = build_engine(checkpoint, out, backend="auto", max_batch=1, threads=1)
+    assert EngineSpec.read(out) == spec and not (out / "model.plan").exists()
+    assert list(spec.parity["onnxruntime_cpu"]) == ["1"]
