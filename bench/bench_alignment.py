@@ -39,7 +39,7 @@ def letterbox(image: np.ndarray, width: int = 640, height: int = 480) -> np.ndar
 
 
 def bench(images: list[np.ndarray], times: list[float]) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per-frame ms of the mesh alone and of the aligner, (N,) each, and the fraction of frames with a face."""
+    """Per-frame ms of the mesh alone and of the aligner, (N,) each; fraction of frames with a face."""
     mesh_ms, align_ms = np.empty(len(images)), np.empty(len(images))
     found = 0
     with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1) as mesh, \
@@ -58,7 +58,8 @@ def bench(images: list[np.ndarray], times: list[float]) -> tuple[np.ndarray, np.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=0, help="frames per video (0: all)")
     parser.add_argument("--videos", type=Path, default=DATA, help="folder of .mp4 files")
     args = parser.parse_args()
@@ -72,17 +73,17 @@ def main() -> None:
         frames = [f for f, _ in zip(read_video(path), range(args.frames or 10**9))]
         times = [f.t_s for f in frames]
         native = [f.image for f in frames]
-        for label, images in (("native", native), ("640x480", [letterbox(i) for i in native])):
+        for images in (native, [letterbox(image) for image in native]):
             mesh_ms, align_ms, found = bench(images, times)
             all_mesh.append(mesh_ms)
             all_align.append(align_ms)
             size = f"{images[0].shape[1]}x{images[0].shape[0]}"
-            print(f"{path.stem[:12]:<12} {size:>8} {len(images):>6} {mesh_ms.mean():8.2f} {align_ms.mean():9.2f} "
-                  f"{align_ms.mean() / mesh_ms.mean():6.2f} {np.median(align_ms) / np.median(mesh_ms):12.2f} "
-                  f"{found:5.0%}")
+            print(f"{path.stem[:12]:<12} {size:>8} {len(images):>6} {mesh_ms.mean():8.2f} "
+                  f"{align_ms.mean():9.2f} {align_ms.mean() / mesh_ms.mean():6.2f} "
+                  f"{np.median(align_ms) / np.median(mesh_ms):12.2f} {found:5.0%}")
     mesh_ms, align_ms = np.concatenate(all_mesh), np.concatenate(all_align)
-    print(f"tracking + alignment / face mesh alone, all frames: {align_ms.mean() / mesh_ms.mean():.2f} (means), "
-          f"{np.median(align_ms) / np.median(mesh_ms):.2f} (medians)")
+    print(f"tracking + alignment / face mesh alone, all frames: {align_ms.mean() / mesh_ms.mean():.2f} "
+          f"(means), {np.median(align_ms) / np.median(mesh_ms):.2f} (medians)")
 
 
 if __name__ == "__main__":

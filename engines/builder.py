@@ -7,19 +7,18 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from engines.engine_spec import ENGINE_JSON, ONNX_FILE, PLAN_FILE, EngineSpec
+from engines.engine_spec import DEFAULT_MAX_BATCH, ENGINE_JSON, ONNX_FILE, PLAN_FILE, EngineSpec
 from engines.export import (PARITY_TOLERANCE, check_onnx, export_onnx, exporter_versions, graph_signature,
                             measure_parity)
 from engines.onnx_backend import OnnxBackend
 from engines.torch_backend import TorchBackend
 from realtime.errors import EngineError
-from training.checkpoint import file_sha256
+from training.checkpoint import file_sha256, load_checkpoint
 
 log = logging.getLogger(__name__)
 
 BUILD_BACKENDS = ("auto", "tensorrt", "onnx")
 PRECISIONS = ("fp32", "fp16")
-DEFAULT_MAX_BATCH = 8  # offline runs batch a few events; the live recognizer classifies one at a time
 TIMING_CACHE = "timing.cache"  # TensorRT layer timings, reused when rebuilding into the same folder
 
 
@@ -53,8 +52,6 @@ def build_engine(checkpoint: Path, out: Path, *, backend: str = "auto", precisio
     engine.json is written last, and a previous one is removed first, so a failed build never
     leaves a folder that loads.
     """
-    from training.checkpoint import load_checkpoint
-
     if max_batch < 1:
         raise EngineError(f"--max-batch must be >= 1, got {max_batch}")
     backend, precision = resolve_backend(backend, precision)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from engines.builder import BUILD_BACKENDS, DEFAULT_MAX_BATCH, PRECISIONS, build_engine
+from engines.builder import BUILD_BACKENDS, PRECISIONS, build_engine
+from engines.engine_spec import DEFAULT_MAX_BATCH
 from realtime.console import console, setup_logging, user_errors
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -14,7 +15,7 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 @app.command()
 def main(
-    model: Path = typer.Argument(..., help="Checkpoint model.pt written by mer-train."),
+    model: Path = typer.Argument(..., metavar="MODEL.pt", help="Checkpoint written by training (model.pt)."),
     out: Path = typer.Option(..., "--out", help="Engine folder to write (engine.json, model.onnx[, model.plan])."),
     backend: str = typer.Option(
         "auto", "--backend",

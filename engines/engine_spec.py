@@ -26,6 +26,7 @@ ONNX_FILE = "model.onnx"
 PLAN_FILE = "model.plan"
 OUTPUT_NAME = "probabilities"
 BATCH_AXIS = "batch"  # the symbolic name of the dynamic batch dimension in the ONNX graph
+DEFAULT_MAX_BATCH = 8  # offline runs batch a few events; the live recognizer classifies one at a time
 ENGINE_BACKENDS = ("onnx", "tensorrt")  # what an engine folder can hold; PyTorch runs model.pt
 
 

@@ -19,15 +19,15 @@ from typing import Any
 import numpy as np
 
 from engines.backend import Backend
-from engines.engine_spec import EngineSpec
+from engines.engine_spec import DEFAULT_MAX_BATCH, EngineSpec
 from engines.inputs import Sample, check_network_inputs, prepare_inputs
 from realtime.errors import EngineError
+from training.checkpoint import load_checkpoint
 from training.dynamic_images import DIInputConfig
 
 log = logging.getLogger(__name__)
 
 LOAD_BACKENDS = ("auto", "onnx", "tensorrt", "torch")
-DEFAULT_MAX_BATCH = 8  # a model.pt has no built batch limit; this bounds the memory of one forward pass
 
 
 class Engine:
@@ -50,7 +50,7 @@ class Engine:
         self.spec = spec  # engine.json, or None for a model.pt
 
     def classify(self, samples: Sequence[Sample]) -> np.ndarray:
-        """Raw DI samples -> class probabilities (B, K) float32, rows in `classes` order.
+        """Raw DI samples -> class probabilities (B, K) float32, one row per sample, columns in `classes` order.
 
         Each sample maps every name in `input_names` to RawDI(di (H, W, 1) raw float32, T);
         phase models take "di_onset" and "di_offset", clip models "di_clip".
@@ -101,13 +101,13 @@ def load(path: str | Path, *, backend: str = "auto", threads: int = 2) -> Engine
 
 def _load_checkpoint(path: Path, *, backend: str, threads: int) -> Engine:
     from engines.torch_backend import TorchBackend
-    from training.checkpoint import load_checkpoint
 
     if backend not in ("auto", "torch"):
         raise EngineError(f"{path} is a checkpoint, which runs in PyTorch; build an engine folder for "
                           f"backend {backend!r} with: mer-build-engine {path} --out DIR --backend {backend}")
     net, meta = load_checkpoint(path)
     size = meta.di_input.size
+    # A model.pt has no built batch limit; DEFAULT_MAX_BATCH bounds the memory of one forward pass.
     return Engine(TorchBackend(net, meta.input_names, threads=threads), classes=meta.classes,
                   input_names=meta.input_names, input_shape=(meta.model.in_chans, size, size),
                   di_input=meta.di_input, alignment=meta.alignment, max_batch=DEFAULT_MAX_BATCH, source=path)

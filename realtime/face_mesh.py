@@ -80,7 +80,10 @@ class FaceDetector:
         return sorted(found, key=lambda d: d.centre[0])
 
     def close(self) -> None:
-        self._detector.close()
+        """Release the graph; closing twice is harmless."""
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
 
     def __enter__(self) -> FaceDetector:
         return self
@@ -95,7 +98,8 @@ class FaceMesh:
 
     In stream mode (`static_image_mode=False`) MediaPipe tracks the face from the previous
     frame's landmarks and runs its own detector only when it has no face; `reset()` forgets the
-    face so that the next frame starts afresh.
+    face so that the next frame starts afresh. Acquiring among several faces, it takes the one
+    its detector scores best: pass `isolate_face(...)` of the frame to make it take another.
     """
 
     def __init__(self, *, static_image_mode: bool, min_detection_confidence: float = 0.5,
@@ -114,10 +118,14 @@ class FaceMesh:
         return landmarks_to_pixels(faces[0], width, height)
 
     def reset(self) -> None:
+        """Forget the tracked face (restarts the graph, ~2 ms)."""
         self._mesh.reset()
 
     def close(self) -> None:
-        self._mesh.close()
+        """Release the graph; closing twice is harmless."""
+        if self._mesh is not None:
+            self._mesh.close()
+            self._mesh = None
 
     def __enter__(self) -> FaceMesh:
         return self
@@ -207,8 +215,8 @@ def find_landmarks(image: np.ndarray, *, face: str | int = "largest",
     on each call. Use `FaceAligner` for streams.
     """
     image = check_rgb(image)
-    with FaceDetector(min_score=min_score) as detector, FaceMesh(static_image_mode=True,
-                                                                 min_detection_confidence=min_score) as mesh:
+    with FaceDetector(min_score=min_score) as detector, \
+            FaceMesh(static_image_mode=True, min_detection_confidence=min_score) as mesh:
         detections = detector.detect(image)
         chosen = choose_face(detections, face)
         if chosen is None:

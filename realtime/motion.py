@@ -120,7 +120,7 @@ class FacialMotion:
 
     def reset(self) -> None:
         """Forget the previous frame (a new stream, or after a cut)."""
-        self._prev: np.ndarray | None = None  # (flow_size, flow_size) float32, blurred, at the last sample
+        self._prev: np.ndarray | None = None  # (f, f) float32, blurred, at the last sample
         self._prev_t = 0.0
         self._last_t: float | None = None
         self._regions: Mapping[str, float] = {name: 0.0 for name in self._region_cells}

@@ -66,28 +66,41 @@ def _text(image: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int,
 
 
 def _traces(image: np.ndarray, state: OverlayState, top: int, height: int) -> None:
-    """Scrolling motion trace per facial region along the bottom of the frame."""
+    """A scrolling motion trace per facial region, each in its own lane with its name.
+
+    Square-root scaled, so that a micro-expression's few px/s stay visible beside a
+    macro-expression's tens.
+    """
     width = image.shape[1]
     panel = image[top:top + height]
     panel[:] = (panel * 0.35).astype(np.uint8)  # darken so the traces read on any face
-    for i, (region, values) in enumerate(state.motion.items()):
+    regions = list(state.motion.items())
+    if not regions:
+        return
+    lane = height / len(regions)
+    label_width = 84
+    for i, (region, values) in enumerate(regions):
+        colour = TRACE_COLOURS[i % len(TRACE_COLOURS)]
+        base = top + (i + 1) * lane - 1  # lane floor, y px
+        _text(image, region, (3, int(base - lane / 2 + 4)), colour, 0.33)
         if len(values) < 2:
             continue
-        v = np.asarray(values, np.float32)
-        xs = np.linspace(0, width - 1, len(v))
-        ys = height - 4 - np.clip(v / max(state.motion_scale, 1e-6), 0, 1) * (height - 12)
-        points = np.stack([xs, ys + top], axis=1).astype(np.int32)
-        colour = TRACE_COLOURS[i % len(TRACE_COLOURS)]
-        cv2.polylines(image, [points], False, colour, 1, cv2.LINE_AA)
-        _text(image, region, (4 + 78 * (i % 8), top + 12 + 12 * (i // 8)), colour, 0.35)
+        v = np.sqrt(np.clip(np.asarray(values, np.float32) / max(state.motion_scale, 1e-6), 0, 1))
+        xs = np.linspace(label_width, width - 1, len(v))
+        ys = base - v * (lane * 1.6 - 2)  # may reach into the lane above: peaks stand out
+        cv2.polylines(image, [np.stack([xs, ys], axis=1).astype(np.int32)], False, colour, 2, cv2.LINE_AA)
 
 
-def draw_overlay(image: np.ndarray, state: OverlayState, *, trace_height: int = 70) -> np.ndarray:
-    """(H, W, 3) RGB uint8 frame -> a new frame with the overlay."""
-    out = image.copy()
+MIN_WIDTH = 640  # narrower frames are enlarged first, so that the overlay's text stays legible
+
+
+def draw_overlay(image: np.ndarray, state: OverlayState, *, trace_height: int = 132) -> np.ndarray:
+    """(H, W, 3) RGB uint8 frame -> a new frame with the overlay (at least MIN_WIDTH wide)."""
+    scale = max(1, -(-MIN_WIDTH // image.shape[1]))  # ceil: an integer factor keeps pixels square
+    out = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale > 1 else image.copy()
     height, width = out.shape[:2]
     if state.face_box is not None:
-        x0, y0, x1, y1 = (int(round(v)) for v in state.face_box)
+        x0, y0, x1, y1 = (int(round(v * scale)) for v in state.face_box)
         cv2.rectangle(out, (x0, y0), (x1, y1), GREEN, 2)
         _text(out, f"face {state.face_confidence:.2f}", (x0, max(12, y0 - 6)), GREEN)
     status = [f"t {state.t_s:7.2f}s"]

@@ -32,7 +32,24 @@ th { background: #f2f2f2; } td.l, th.l { text-align: left; }
 .event img { width: 160px; height: 160px; image-rendering: pixelated; border: 1px solid #bbb; }
 figcaption { font-size: 12px; color: #444; }
 img.timeline { max-width: 100%; border: 1px solid #ddd; }
+#missing { display: none; background: #fdd; border: 1px solid #c00; padding: 8px; }
 """
+
+# Tells the reader when evidence images are missing (a report copied without its events/
+# folder), and records on <body> how many images loaded, which the tests read.
+_IMAGE_CHECK = """<script>
+window.addEventListener("load", function () {
+  var images = Array.prototype.slice.call(document.images);
+  var ok = images.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute("data-images-loaded", ok + "/" + images.length);
+  if (ok < images.length) {
+    var box = document.getElementById("missing");
+    box.textContent = (images.length - ok) + " of " + images.length +
+      " images could not be loaded: keep report.html next to timeline.png and the events/ folder.";
+    box.style.display = "block";
+  }
+});
+</script>"""
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -58,7 +75,8 @@ def write_report(run_dir: str | Path) -> Path:
     movements = _read_csv(run_dir / "movements.csv")
     title = f"Micro-expressions in {summary.get('source', run_dir.name)}"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+             f"<style>{_STYLE}</style>{_IMAGE_CHECK}</head><body><h1>{html.escape(title)}</h1>",
+             "<p id='missing'></p>"]
     model = summary.get("engine", {}).get("description", "no classifier (spotting only)")
     parts.append(
         "<p class='note'>"

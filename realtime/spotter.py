@@ -61,13 +61,17 @@ class SpotterConfig:
     threshold: float = 5.0  # peak score, noise units, for a movement to count
     band: float = 2.0  # noise band: onset/offset where the score re-enters it
     end_s: float = 0.04  # quiet time after the offset that closes a movement (2 flow steps)
+    tail_s: float = 0.1  # onset/offset may lie this far beyond the band crossing (the slow ends of a movement)
     min_duration_s: float = 0.04  # shortest micro-expression
     max_duration_s: float = 0.5  # longest micro-expression
+    longest_s: float = 3.0  # a movement still going after this long is closed (and logged) as it stands
     max_amplitude_px: float = 1.5  # larger peak displacements (aligned-crop px, face ~150 px wide) are macro or blink
     context_s: float = 0.4  # one-way movement is measured over this long just before onset and after offset
     one_way_ratio: float = 1.0  # ... and beyond this share of the event's own amplitude it is a macro's rise/fall
     one_way_noise: float = 4.0  # ... provided it also exceeds this many resting levels (weak events stay micro)
-    blink_eye_share: float = 0.4  # share of a large movement on eye cells above which it is a blink
+    blink_eye_share: float = 0.4  # an eye-dominated movement (this share of the score on eye cells) ...
+    blink_down: float = 0.3  # ... whose eye cells move down (upper lids closing) is a blink; lids moving up
+    #                          (AU6, AU7: cheek raiser, lid tightener) stay micro-expression candidates
     speech_window_s: float = 1.5  # mouth movements this close before another one make it speech ...
     speech_count: int = 2  # ... when there are at least this many
     min_confidence: float = 0.5  # tracking confidence below this is occlusion
@@ -86,7 +90,7 @@ class SpotterConfig:
     @property
     def lookahead_s(self) -> float:
         """How long after its offset an event comes out: L of future motion, then `end_s` of quiet."""
-        return self.window_s + self.end_s
+        return self.window_s + max(self.end_s, self.tail_s)
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,34 @@ class Movement:
         return self.offset_s - self.onset_s
 
 
+class _RollingNoise:
+    """Median and robust spread (MAD as a sigma) of a score over the last `window_s` seconds.
+
+    Recomputed every `every_s` of stream time rather than at every sample: the estimate moves
+    on the scale of seconds, and the median is what a sample would otherwise spend most on.
+    """
+
+    def __init__(self, window_s: float, every_s: float = 0.1) -> None:
+        self._window_s, self._every_s = window_s, every_s
+        self._times: deque[float] = deque()
+        self._values: deque[float] = deque()
+        self._refreshed = -float("inf")
+        self.level = 0.0
+        self.spread = 0.0
+
+    def add(self, t: float, value: float) -> None:
+        self._times.append(t)
+        self._values.append(value)
+        while self._times[0] < t - self._window_s:
+            self._times.popleft()
+            self._values.popleft()
+        if t - self._refreshed >= self._every_s:
+            self._refreshed = t
+            values = np.fromiter(self._values, np.float64, len(self._values))
+            self.level = float(np.median(values))
+            self.spread = _MAD_TO_SIGMA * float(np.median(np.abs(values - self.level)))
+
+
 @dataclass(frozen=True)
 class _Features:
     """What a closed segment looks like; `_classify` decides from these alone."""
@@ -141,9 +173,11 @@ class _Features:
     level_px: float  # the person's resting score level (median), px
     one_way_px: float  # larger net movement of the top cells in the context before onset / after offset
     eye_share: float  # share of the peak score on eye cells
+    eye_down: float  # -1..1: how much the eye cells moved down (+) or up (-) from neutral to the peak
     mouth_share: float  # share of the peak score on mouth, chin and cheek cells
     mouth_before: int  # mouth movements in the speech window before the apex
     occluded: bool
+    in_one_way: bool  # overlaps a large one-way movement (a macro-expression's rise, hold or fall)
 
 
 @dataclass
@@ -158,7 +192,12 @@ class _Segment:
 
 
 class Spotter:
-    """Stage: per-frame `FrameMotion` in, closed events (`SpotEvent` or `Movement`) out."""
+    """Stage: per-frame `FrameMotion` in, closed events (`SpotEvent` or `Movement`) out.
+
+    `state` says what the spotter is doing at the latest scored time, for frames.csv and the
+    overlay: "warming up" (no noise estimate yet), "idle", "movement" (a score above the noise
+    band is being followed), "face lost", "finished".
+    """
 
     def __init__(self, grid: CellGrid, config: SpotterConfig = SpotterConfig()) -> None:
         self.config = config
@@ -179,8 +218,10 @@ class Spotter:
         self._sv: list[float] = []  # aggregate score, px
         self._sz: list[float] = []  # score in noise units
         self._cells: list[np.ndarray] = []  # (C,) per-cell score, px
-        self._noise: deque[tuple[float, float]] = deque()  # (t, score) within noise_window_s
-        self._level = 0.0  # median score over the noise window, px: the person's resting level
+        self._ways = _RollingNoise(c.noise_window_s)  # of the one-way movement, px
+        self._macro: list | None = None  # open one-way movement: [start, last above, peak px, peak z, (C,) cells]
+        self._macros: deque[tuple[float, float]] = deque()  # (start, end) of recent closed one-way movements
+        self._noise = _RollingNoise(c.noise_window_s)  # of the score, px: level = the person's resting score
         self._first_t = float("inf")  # time of the first score (warm-up runs from it)
         self._segment: _Segment | None = None
         self._mouth_times: deque[float] = deque()  # apex times of recent mouth movements
@@ -205,7 +246,7 @@ class Spotter:
             self.state = "face lost"
         else:
             if self._lost_since is not None:
-                out += self._close_gap(motion)
+                out += self._close_gap()
             if motion.cells is not None:
                 self._total = self._total + motion.cells
                 self._t.append(motion.t_s)
@@ -251,6 +292,8 @@ class Spotter:
             n = self._interp(t + c.window_s) - d  # (C, 2) movement over the L s after t
             cells = out_and_back(p, n)
             value = float(np.partition(cells, -self._k)[-self._k:].mean())
+            way = np.linalg.norm(p + n, axis=1)  # (C,) net one-way movement across t, px
+            one_way = float(np.partition(way, -self._k)[-self._k:].mean())
             self._first_t = min(self._first_t, t)
             z = self._normalise(t, value)
             self._st.append(t)
@@ -258,21 +301,54 @@ class Spotter:
             self._sz.append(z)
             self._cells.append(cells)
             self._scored += 1
+            out += self._follow_one_way(t, one_way, way)
             out += self._follow(len(self._st) - 1)
+        if final and self._macro is not None:
+            out += self._close_macro()
         return out
+
+    def _follow_one_way(self, t: float, one_way: float, way: np.ndarray) -> list[Movement]:
+        """Log large one-way movements (the rise and fall of a macro-expression) as one macro each.
+
+        Out-and-back scoring makes them invisible to the micro-expression channel; here the net
+        movement over 2 L must exceed `max_amplitude_px` and stand out of its own rolling noise
+        (flow errors accumulate over 2 L like a random walk) by the detection threshold.
+        Eye-dominated ones are blinks, which the other channel logs. A rise and a fall less than
+        2 L apart are one movement, so a macro-expression is logged 3 L after its fall.
+        """
+        c = self.config
+        out: list[Movement] = []
+        if self._macro is not None and t - self._macro[1] > 2 * c.window_s:
+            out += self._close_macro()
+        self._ways.add(t, one_way)
+        level, spread = self._ways.level, self._ways.spread
+        eyes = float(way[self.grid.eye].sum() / max(way.sum(), 1e-12))
+        if one_way > max(c.max_amplitude_px, level + c.threshold * spread) and eyes <= c.blink_eye_share:
+            z = (one_way - level) / max(spread, 1e-6)
+            if self._macro is None:
+                self._macro = [t, t, one_way, z, way]
+            else:
+                self._macro[1] = t
+                if one_way > self._macro[2]:
+                    self._macro[2:] = [one_way, z, way]
+        return out
+
+    def _close_macro(self) -> list[Movement]:
+        assert self._macro is not None
+        start, end, peak, z, way = self._macro
+        self._macro = None
+        self._macros.append((start, end))
+        onset, offset = self._frame_at(start), self._frame_at(end)
+        return [Movement(kind="macro", onset_frame=onset[0], offset_frame=offset[0], onset_s=onset[1],
+                         offset_s=offset[1], peak_score=z, regions=self._regions(way),
+                         reason=f"one-way movement of {peak:.1f} px > {self.config.max_amplitude_px} px")]
 
     def _normalise(self, t: float, value: float) -> float:
         """Score in noise units against the last `noise_window_s` of scores (NaN while warming up)."""
-        c = self.config
-        self._noise.append((t, value))
-        while self._noise and self._noise[0][0] < t - c.noise_window_s:
-            self._noise.popleft()
-        values = np.fromiter((v for _, v in self._noise), np.float64, len(self._noise))
-        self._level = float(np.median(values))
-        if t - self._first_t < c.warmup_s:
+        self._noise.add(t, value)
+        if t - self._first_t < self.config.warmup_s:
             return float("nan")
-        spread = _MAD_TO_SIGMA * float(np.median(np.abs(values - self._level)))
-        return (value - self._level) / max(spread, 1e-3 * max(self._level, 1e-6))
+        return (value - self._noise.level) / max(self._noise.spread, 1e-3 * max(self._noise.level, 1e-6))
 
     # ------------------------------------------------------------------ segments
     def _follow(self, j: int) -> list[SpotEvent | Movement]:
@@ -287,6 +363,10 @@ class Spotter:
                 self._segment = _Segment(start=j, onset_s=onset, peak=j)
                 self.state = "movement"
             return []
+        if above and self._st[j] - seg.onset_s > c.longest_s:  # no end in sight: close it, it is no micro
+            seg.end, seg.offset_s = j, self._st[j]
+            self._segment = None
+            return self._decide(seg)
         if above:
             if seg.end is not None:  # back above within end_s: the same movement goes on
                 seg.end, seg.offset_s = None, None
@@ -295,11 +375,35 @@ class Spotter:
             return []
         if seg.end is None:
             seg.end, seg.offset_s = j, self._crossing(j, j - 1)
-        if self._st[j] - self._st[seg.end] + 1e-9 < c.end_s and self._st[j] - seg.offset_s < c.end_s:
+        since = self._st[j] - seg.offset_s
+        settled = z <= 0 or z > self._sz[j - 1] or since >= c.tail_s  # at rest, rising again, or far enough
+        if since < c.end_s or not settled:
             return []
+        seg.offset_s = self._edge(seg.end, +1, j)
+        seg.onset_s = self._edge(seg.start - 1, -1, j) if seg.start > 0 else self._st[seg.start]
         self._segment = None
         self.state = "idle"
         return self._decide(seg)
+
+    def _edge(self, outside: int, step: int, last: int) -> float:
+        """Onset (step -1) or offset (+1) time, from the first sample back inside the band.
+
+        The band crossing clips the slow start and end of every movement; from it, follow the
+        falling score outwards for at most `tail_s` to where it reaches the resting level
+        (z = 0, interpolated) or stops falling.
+        """
+        inside = outside - step
+        crossing = self._crossing(outside, inside)
+        previous, k = inside, outside
+        while 0 <= k <= last and abs(self._st[k] - crossing) <= self.config.tail_s:
+            zk = self._sz[k]
+            if zk != zk or zk > self._sz[previous]:  # warming up, or rising again: the minimum is behind
+                break
+            if zk <= 0:
+                w = self._sz[previous] / (self._sz[previous] - zk)
+                return self._st[previous] + w * (self._st[k] - self._st[previous])
+            previous, k = k, k + step
+        return crossing if previous == inside else self._st[previous]
 
     def _crossing(self, below: int, above: int) -> float:
         """Time between two samples where the score crosses the band (linear)."""
@@ -338,15 +442,18 @@ class Spotter:
         lo, hi = seg.onset_s - c.context_s, seg.offset_s + c.context_s
         pre = np.linalg.norm(self._interp(seg.onset_s) - self._interp(lo), axis=1)[top].mean()
         post = np.linalg.norm(self._interp(hi) - self._interp(seg.offset_s), axis=1)[top].mean()
+        rise = (self._interp(self._st[seg.peak]) - self._interp(self._st[seg.peak] - c.window_s))[self.grid.eye]
+        eye_down = float(rise[:, 1].sum() / max(np.linalg.norm(rise, axis=1).sum(), 1e-12))
         total = max(float(cells.sum()), 1e-12)
         recent = [t for t in self._mouth_times if 0 < self._st[seg.peak] - t < c.speech_window_s]
         return _Features(onset_s=seg.onset_s, offset_s=seg.offset_s, apex_s=self._st[seg.peak],
                          peak_z=self._sz[seg.peak], amplitude_px=amplitude,
-                         level_px=self._level,
+                         level_px=self._noise.level,
                          one_way_px=float(max(pre, post)),
-                         eye_share=float(cells[self.grid.eye].sum()) / total,
+                         eye_share=float(cells[self.grid.eye].sum()) / total, eye_down=eye_down,
                          mouth_share=float(cells[self._mouth].sum()) / total,
-                         mouth_before=len(recent), occluded=self._occluded(seg.onset_s, seg.offset_s))
+                         mouth_before=len(recent), occluded=self._occluded(seg.onset_s, seg.offset_s),
+                         in_one_way=self._in_one_way(seg.onset_s, seg.offset_s))
 
     def _classify(self, f: _Features) -> tuple[str, str]:
         """(kind, reason): "micro", a `MOVEMENT_KINDS` entry, or "" for noise not worth logging."""
@@ -356,9 +463,11 @@ class Spotter:
             return "occlusion", "face lost or tracked with low confidence"
         if f.mouth_share > 0.5 and f.mouth_before >= c.speech_count:
             return "speech", f"{f.mouth_before} other mouth movements in the {c.speech_window_s} s before"
+        if f.eye_share > c.blink_eye_share and (f.eye_down > c.blink_down or f.amplitude_px > c.max_amplitude_px):
+            return "blink", f"{f.eye_share:.0%} on the eyes, {f.eye_down:+.0%} downwards, {f.amplitude_px:.1f} px"
+        if f.in_one_way:
+            return "macro", "inside a large one-way movement"
         if f.amplitude_px > c.max_amplitude_px:
-            if f.eye_share > c.blink_eye_share:
-                return "blink", f"{f.eye_share:.0%} of a {f.amplitude_px:.1f} px movement on the eyes"
             return "macro", f"moves {f.amplitude_px:.1f} px > {c.max_amplitude_px} px"
         if duration > c.max_duration_s:
             return "macro", f"lasts {duration * 1000:.0f} ms > {c.max_duration_s * 1000:.0f} ms"
@@ -385,13 +494,18 @@ class Spotter:
         best = min(self._frames, key=lambda f: abs(f[1] - t))
         return best[0], best[1]
 
+    def _in_one_way(self, onset_s: float, offset_s: float) -> bool:
+        spans = list(self._macros) + ([(self._macro[0], self._macro[1])] if self._macro is not None else [])
+        return any(start <= offset_s and onset_s <= end for start, end in spans)
+
     # ------------------------------------------------------------------ occlusion
     def _occluded(self, onset_s: float, offset_s: float) -> bool:
         lo, hi = onset_s - self.config.occlusion_margin_s, offset_s + self.config.occlusion_margin_s
         return any(not found or conf < self.config.min_confidence
                    for _, t, found, conf in self._frames if lo <= t <= hi)
 
-    def _close_gap(self, motion: FrameMotion) -> list[SpotEvent | Movement]:
+    def _close_gap(self) -> list[SpotEvent | Movement]:
+        """The face is back: log the frames without it (the last of them is the frame before this one)."""
         assert self._lost_since is not None and len(self._frames) >= 2
         last_lost = self._frames[-2]
         movement = self._gap_movement(self._lost_since, (last_lost[0], last_lost[1]))
@@ -409,6 +523,8 @@ class Spotter:
             self._frames.popleft()
         while self._mouth_times and self._mouth_times[0] < horizon:
             self._mouth_times.popleft()
+        while self._macros and self._macros[0][1] < horizon:
+            self._macros.popleft()
         drop = bisect.bisect_left(self._t, horizon)
         keep_scores = min(drop, self._scored)
         if self._segment is not None:

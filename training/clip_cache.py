@@ -10,7 +10,7 @@ training on the DIs, so training never does it twice. For every clip the cache k
 
 Keys are SHA-256 digests of everything that changes the result: the stack's key covers the
 dataset, subject, clip, every frame file (name, size, modification time), the frame rate handed
-to the aligner and the whole AlignConfig; the DIs' key adds the three phase positions. A cache
+to the aligner, the whole AlignConfig and a digest of the aligner's source code; the DIs' key adds the three phase positions. A cache
 folder can therefore be shared by any number of runs, presets and ablations: a run that changes
 the crop size or the alignment makes new entries, one that changes the network does not.
 Files are written to a temporary name and renamed, so a killed run never leaves a torn entry.
@@ -29,6 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import realtime.alignment
+import realtime.face_mesh
 from realtime.alignment import AlignConfig, align_frames
 from realtime.errors import InputError
 from training.datasets import Clip
@@ -42,6 +44,10 @@ CACHE_VERSION = 1  # bump when what is stored, or how it is computed, changes
 DATASET_FPS: dict[str, float] = {"casme2": 200.0, "samm": 200.0, "mmew": 90.0}
 
 DI_NAMES = ("di_onset", "di_offset", "di_clip")  # the names training.models.input_names uses
+
+# The aligner's code is a parameter of the stacks too: a change to it makes new cache entries.
+_ALIGNER_CODE = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (realtime.alignment, realtime.face_mesh))
+                               ).hexdigest()[:16]
 
 
 def default_cache_dir() -> Path:
@@ -59,12 +65,20 @@ def read_frames(paths: Iterable[Path]) -> Iterable[np.ndarray]:
         yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def align_clip(clip: Clip, align: AlignConfig) -> tuple[np.ndarray, float]:
-    """Decode and align all frames of a clip in stream mode -> ((T, S, S) grey uint8, fraction of frames with a face)."""
+def clip_fps(clip: Clip, fps: float | None = None) -> float | None:
+    """The clip's recording rate: `fps` when given, else its release's (None when unknown)."""
+    return fps if fps is not None else DATASET_FPS.get(clip.dataset)
+
+
+def align_clip(clip: Clip, align: AlignConfig, *, fps: float | None = None) -> tuple[np.ndarray, float]:
+    """Decode and align all frames of a clip in stream mode -> ((T, S, S) grey uint8, fraction of frames with a face).
+
+    The aligner smooths over time, so it gets each frame's time at the clip's recording rate.
+    """
     if not align.grey or align.static_image_mode:
         raise InputError(f"clip DIs need grey crops aligned in stream mode, got grey={align.grey}, "
                          f"static_image_mode={align.static_image_mode}")
-    fps = DATASET_FPS.get(clip.dataset)
+    fps = clip_fps(clip, fps)
     times = [i / fps for i in range(len(clip.frames))] if fps else None
     try:
         stack, faces = align_frames(read_frames(clip.frames), align, times)
@@ -143,9 +157,10 @@ def _save_atomic(path: Path, write) -> None:
 class ClipCache:
     """Clip -> CachedClip, aligning and pooling only what is not on disk yet."""
 
-    def __init__(self, root: Path, align: AlignConfig) -> None:
+    def __init__(self, root: Path, align: AlignConfig, *, fps: float | None = None) -> None:
         self.root = Path(root)
         self.align = align
+        self.fps = fps  # recording rate of every clip; None: the release's (DATASET_FPS)
 
     def keys(self, clip: Clip) -> tuple[str, str]:
         """(cache key of the aligned stack, source digest without modification times)."""
@@ -158,8 +173,8 @@ class ClipCache:
             files.append((path.name, stat.st_size, stat.st_mtime_ns))
         identity = {"dataset": clip.dataset, "subject": clip.subject, "clip": clip.clip_id}
         source = _digest({**identity, "frames": [f[:2] for f in files]})
-        key = _digest({**identity, "version": CACHE_VERSION, "frames": files, "fps": DATASET_FPS.get(clip.dataset),
-                       "align": asdict(self.align)})
+        key = _digest({**identity, "version": CACHE_VERSION, "frames": files, "fps": clip_fps(clip, self.fps),
+                       "align": asdict(self.align), "aligner_code": _ALIGNER_CODE})
         return key, source
 
     def __call__(self, clip: Clip) -> CachedClip:
@@ -172,7 +187,7 @@ class ClipCache:
         if stack_path.is_file():
             face_found = float(json.loads(stack_path.with_suffix(".json").read_text())["face_found"])
         else:
-            stack, face_found = align_clip(clip, self.align)
+            stack, face_found = align_clip(clip, self.align, fps=self.fps)
             _save_atomic(stack_path.with_suffix(".json"),
                          lambda f: f.write(json.dumps({"face_found": face_found, "clip": clip.clip_id}).encode()))
             _save_atomic(stack_path, lambda f: np.save(f, stack))
@@ -187,5 +202,5 @@ class ClipCache:
             _save_atomic(di_path, lambda f: np.savez(f, **arrays))
         return CachedClip(dataset=clip.dataset, subject=clip.subject, clip_id=clip.clip_id, emotion=clip.emotion,
                           label=clip.label, onset=clip.onset, apex=clip.apex, offset=clip.offset,
-                          num_frames=len(clip.frames), fps=DATASET_FPS.get(clip.dataset), face_found=face_found,
+                          num_frames=len(clip.frames), fps=clip_fps(clip, self.fps), face_found=face_found,
                           source=source, dis=dis, stack_path=stack_path)

@@ -38,6 +38,9 @@ def main(
     width: Annotated[int, typer.Option(help="Requested capture width.")] = 640,
     height: Annotated[int, typer.Option(help="Requested capture height.")] = 480,
     fps: Annotated[float, typer.Option(help="Requested capture rate (high-frame-rate cameras: 100-200).")] = 30.0,
+    buffer_frames: Annotated[int, typer.Option(
+        help="Frames held for a slow consumer before the oldest is dropped: more drops fewer frames "
+             "but shows them later.")] = 8,
     threads: Annotated[int, typer.Option(help="CPU threads for the classifier.")] = 1,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -55,7 +58,8 @@ def main(
             engine = load(engine_path, threads=threads)
         config = PipelineConfig(align=AlignConfig(face=parse_face(face)))
         options = LiveOptions(record=record, events=events, headless=headless,
-                              camera=CameraConfig(width=width, height=height, fps=fps))
+                              camera=CameraConfig(width=width, height=height, fps=fps,
+                                                  queue_frames=buffer_frames))
         try:
             summary = LiveSession(parse_camera(camera), config=config, engine=engine, options=options).run()
         finally:

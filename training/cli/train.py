@@ -43,10 +43,10 @@ app = typer.Typer(
 DatasetOpt = Annotated[str | None, typer.Option(
     "--dataset", help="casme2 | samm | mmew, or composite (MEGC2019 three classes; one --root per dataset).")]
 RootOpt = Annotated[list[str] | None, typer.Option(
-    "--root", help="Release folder as shipped; for composite give NAME=DIR once per dataset.")]
+    "--root", metavar="DIR", help="Release folder as shipped; for composite give NAME=DIR once per dataset.")]
 AnnotationsOpt = Annotated[list[str] | None, typer.Option(
-    "--annotations", help="Coding sheet, when not found inside --root (composite: NAME=SHEET).")]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="Run folder for every output (created).")]
+    "--annotations", metavar="SHEET", help="Coding sheet, when not found inside --root (composite: NAME=SHEET).")]
+OutOpt = Annotated[Path | None, typer.Option("--out", metavar="RUN_DIR", help="Run folder for every output (created).")]
 PresetOpt = Annotated[str, typer.Option(
     "--preset", help="paper | cpu | auto (paper when CUDA is present, else cpu).")]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Maximum epochs per fold (preset's by default).")]
@@ -61,6 +61,9 @@ SelectOnTestOpt = Annotated[bool, typer.Option(
                              "code does). Labelled so in every output.")]
 MinClipsOpt = Annotated[int, typer.Option(
     "--min-clips-per-class", help="Drop classes with fewer clips in a release (the paper: 10).")]
+FpsOpt = Annotated[float | None, typer.Option(
+    "--fps", help="Recording rate of the clips, for the aligner's temporal smoothing (default: the "
+                  "release's, CASME-II and SAMM 200, MMEW 90).")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 
 
@@ -113,10 +116,11 @@ def _progress() -> Progress:
                     TimeRemainingColumn(), console=console, transient=False)
 
 
-def _cache_clips(clips: list, size: int, cache_dir: Path, progress: Progress) -> tuple[list[CachedClip], list[str], dict]:
+def _cache_clips(clips: list, size: int, cache_dir: Path, progress: Progress, *, fps: float | None
+                 ) -> tuple[list[CachedClip], list[str], dict]:
     """Align (or load) every clip; a clip without a face anywhere is skipped with a warning."""
     align = AlignConfig(size=size, grey=True, static_image_mode=False)
-    cache = ClipCache(cache_dir, align)
+    cache = ClipCache(cache_dir, align, fps=fps)
     cached, skipped = [], []
     task = progress.add_task(f"aligned frames + DIs ({cache_dir})", total=len(clips))
     for clip in clips:
@@ -197,6 +201,7 @@ def main(
     resume: ResumeOpt = False,
     select_on_test: SelectOnTestOpt = False,
     min_clips_per_class: MinClipsOpt = 10,
+    fps: FpsOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Leave-one-subject-out training on one dataset (or the composite), then the all-subject model."""
@@ -224,11 +229,12 @@ def main(
                       f"lr {config.lr:g}, batch {config.batch_size}, up to {config.epochs} epochs "
                       f"(patience {config.patience}); selection: [bold]{config.selection}[/]", highlight=False)
         log.info("preset %s; resolved config %s", preset_text, config.to_dict())
-        description = {"dataset": dataset, "roots": roots,
+        description = {"dataset": dataset, "roots": roots, "fps": fps,
                        "pretrained_sha256": file_sha256(pretrained) if pretrained else None}
         with _progress() as progress:
             clips, classes = _load_clips(dataset, roots, annotations or [], min_clips=min_clips_per_class)
-            cached, skipped, alignment = _cache_clips(clips, config.size, cache or default_cache_dir(), progress)
+            cached, skipped, alignment = _cache_clips(clips, config.size, cache or default_cache_dir(), progress,
+                                                       fps=fps)
             run = LosoRun(cached, classes, config, out, alignment=alignment, device=device, pretrained=pretrained,
                           progress=progress, description={**description, "skipped_clips": skipped})
             result = run(resume=resume)
@@ -310,6 +316,7 @@ def ablation(
     resume: ResumeOpt = False,
     select_on_test: SelectOnTestOpt = False,
     min_clips_per_class: MinClipsOpt = 10,
+    fps: FpsOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the configurations of the paper's Tables 2-4 on one dataset; write OUT/ablation.md."""
@@ -328,14 +335,15 @@ def ablation(
         rows = []
         with _progress() as progress:
             clips, classes = _load_clips(dataset, roots, annotations or [], min_clips=min_clips_per_class)
-            cached, skipped, alignment = _cache_clips(clips, base.size, cache or default_cache_dir(), progress)
+            cached, skipped, alignment = _cache_clips(clips, base.size, cache or default_cache_dir(), progress,
+                                                       fps=fps)
             done: dict[str, RunResult] = {}
             for table, label, config in variants:
                 name = _variant_dir(config)
                 if name not in done:
                     log.info("ablation table %s, %s: %s", table, label, name)
                     done[name] = LosoRun(cached, classes, config, out / name, alignment=alignment, device=device,
-                                         progress=progress, description={"dataset": dataset, "ablation": label,
+                                         progress=progress, description={"dataset": dataset, "fps": fps, "ablation": label,
                                                                          "skipped_clips": skipped})(resume=resume)
                 rows.append((table, label, config, done[name]))
         text = ablation_markdown(dataset, rows, preset_text)

@@ -3,8 +3,7 @@
 An action unit (AU) is declared as data: groups of face-mesh points and the direction each
 group moves in the face's own frame (`lateral`: away from the midline, `up`: towards the
 forehead), with the Gaussian radius of the skin dragged along. An expression (e.g. '6+12') is
-the sum of its AUs' fields, scaled so that the largest movement of any of its points equals the
-requested amplitude. Left and right sides get slightly different strengths (faces are not
+the sum of its AUs' fields, scaled so that its largest movement equals the requested amplitude. Left and right sides get slightly different strengths (faces are not
 symmetric, and neither are their movements).
 
 Time profiles are minimum-jerk ramps (10 s^3 - 15 s^4 + 6 s^5, the smooth profile of voluntary
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from realtime.errors import InputError
-from training.synth.render import Scene, Warp, pinned, rbf_displacement, rbf_warp
+from training.synth.render import Scene, Warp, pinned, rbf_warp
 
 # MediaPipe face-mesh point groups ("left"/"right" never matter: directions are per side).
 INNER_BROW = (107, 66, 55, 65, 336, 296, 285, 295)
@@ -140,7 +139,7 @@ def _side(landmarks: np.ndarray, index: int, mid: np.ndarray, lateral: np.ndarra
 
 def expression_warp(scene: Scene, action_units: str, amplitude_px: float, rng: np.random.Generator, *,
                     spread: float = 1.0, asymmetry: float = 0.2) -> Warp:
-    """The apex displacement of '6+12' etc. on `scene`: largest point movement = `amplitude_px`.
+    """The apex displacement of '6+12' etc. on `scene`, whose largest movement is `amplitude_px`.
 
     `spread` widens the dragged skin (macro-expressions move more of the face); each side's
     strength is drawn from 1 +- `asymmetry`.
@@ -148,27 +147,19 @@ def expression_warp(scene: Scene, action_units: str, amplitude_px: float, rng: n
     lm = scene.landmarks.astype(np.float64)
     mid, lateral, up = face_frame(lm)
     strength = {-1.0: 1 + rng.uniform(-asymmetry, asymmetry), 0.0: 1.0, 1.0: 1 + rng.uniform(-asymmetry, asymmetry)}
-    fields: list[Warp] = []
-    parts: list[tuple[np.ndarray, np.ndarray, float]] = []
+    total: Warp | None = None
     for au in parse_action_units(action_units):
         points, vectors = [], []
         for move in au.movements:
             for index in move.points:
                 side = _side(lm, index, mid, lateral)
-                direction = move.lateral * side * lateral + move.up * up
                 points.append(lm[index])
-                vectors.append(direction * strength[side])
-        sigma = au.sigma * spread * scene.face_width
-        pts, vec = np.array(points), np.array(vectors)
-        parts.append((pts, vec, sigma))
-        fields.append(rbf_warp(pts, vec, sigma=sigma, shape=scene.image.shape[:2]))
-    controls = np.concatenate([p for p, _, _ in parts])
-    at_controls = sum(rbf_displacement(p, v, s, controls) for p, v, s in parts)
-    peak = float(np.linalg.norm(at_controls, axis=1).max())
-    total = fields[0]
-    for field in fields[1:]:
-        total = total + field
-    return _anchored(total.scaled(amplitude_px / peak), scene)
+                vectors.append((move.lateral * side * lateral + move.up * up) * strength[side])
+        field = rbf_warp(np.array(points), np.array(vectors), sigma=au.sigma * spread * scene.face_width,
+                         shape=scene.image.shape[:2])
+        total = field if total is None else total + field
+    anchored = _anchored(total, scene)
+    return anchored.scaled(amplitude_px / anchored.reach)
 
 
 def _anchored(warp: Warp, scene: Scene) -> Warp:

@@ -1,8 +1,9 @@
 """`make_dataset`: a synthetic micro-expression dataset in the CASME-II release layout.
 
 The output goes through the same reader as the real release (`load_dataset("casme2", DIR)`):
-`DIR/subXX/<clip>/imgN.jpg` frames from the onset to the offset frame (N starting where the
-sheet's onset says, not at 1, as in the real release) and `DIR/CASME2-coding-synth.xlsx` with
+`DIR/subXX/<clip>/imgN.jpg` frames (N not starting at 1, as in the real release), from a few
+neutral frames before the onset to a few after the offset (50-150 ms and 30-100 ms, at least 5
+frames each: a clip cut with a margin, so that a tracker has settled before the onset) and `DIR/CASME2-coding-synth.xlsx` with
 the real sheet's columns. Each subject is one synthetic identity (`make_scene`); each clip is
 one micro-expression (1-3 px at a 250 px face, 200-500 ms) under slow head drift, a slow light
 change and sensor noise, each drawn per clip. `DIR/synth_config.json` records the settings and
@@ -39,6 +40,8 @@ SHEET_COLUMNS = ("Subject", "Filename", None, "OnsetFrame", "ApexFrame", "Offset
 
 JPEG_QUALITY = 95  # the release's frames are high-quality JPEG; low quality would blur 1 px movements
 FACE_FRACTION = 0.5  # face width / frame side: room around the face for head drift and the aligner
+MIN_LEAD_FRAMES = 5  # neutral frames before the onset and after the offset, at least: MediaPipe's tracker
+#                      settles over its first 3-4 frames, which must not fall into the onset phase
 
 
 @dataclass(frozen=True)
@@ -82,15 +85,16 @@ class SynthClip:
 
     @property
     def onset(self) -> int:
-        return 0
+        """0-based position of the onset frame in the folder's frames."""
+        return self.onset_frame - self.frame_numbers[0]
 
     @property
     def apex(self) -> int:
-        return self.apex_frame - self.onset_frame
+        return self.apex_frame - self.frame_numbers[0]
 
     @property
     def offset(self) -> int:
-        return self.offset_frame - self.onset_frame
+        return self.offset_frame - self.frame_numbers[0]
 
 
 @dataclass(frozen=True)
@@ -104,24 +108,28 @@ class SynthDataset:
 
 
 def render_clip(scene: Scene, warp: Warp, timing: Timing, *, fps: float, drift: HeadDrift = HeadDrift(),
-                noise_sigma: float = 1.5, rng: np.random.Generator) -> tuple[np.ndarray, int, int, int]:
-    """Frames from the onset to the offset of one movement: (T, H, W, 3) RGB uint8, onset, apex, offset.
+                noise_sigma: float = 1.5, rng: np.random.Generator, lead: int = 0,
+                tail: int = 0) -> tuple[np.ndarray, int, int, int]:
+    """One movement's frames: (T, H, W, 3) RGB uint8 and the onset, apex and offset positions in them.
 
-    Frame k is taken at t = k / fps (onset at t = 0); the apex is the frame nearest `timing.apex_s`.
+    `lead` neutral frames come before the onset and `tail` after the offset. The onset is at
+    t = 0 (the movement starts there), frame k at t = (k - lead) / fps, the apex is the frame
+    nearest `timing.apex_s`; head drift and light run from the first frame.
     """
-    if fps <= 0:
-        raise InputError(f"fps must be positive, got {fps}")
+    if fps <= 0 or lead < 0 or tail < 0:
+        raise InputError(f"need fps > 0 and lead, tail >= 0; got fps={fps}, lead={lead}, tail={tail}")
     timing = timing.shifted(-timing.onset_s)
     offset = int(round(timing.offset_s * fps))
     apex = min(max(int(round(timing.apex_s * fps)), 0), offset)
     renderer = FaceRenderer(scene, noise_sigma=noise_sigma, rng=rng)
     center = scene.face_center
     frames = []
-    for k in range(offset + 1):
-        t = k / fps
+    for k in range(lead + offset + 1 + tail):
+        t = (k - lead) / fps
         strength = float(timing.profile(t))
-        frames.append(renderer(pose=drift.pose(center, t), warps=[(strength, warp)], light=drift.light(t)))
-    return np.stack(frames), 0, apex, offset
+        frames.append(renderer(pose=drift.pose(center, k / fps), warps=[(strength, warp)],
+                               light=drift.light(k / fps)))
+    return np.stack(frames), lead, lead + apex, lead + offset
 
 
 def draw_drift(rng: np.random.Generator, face_width: float) -> HeadDrift:
@@ -203,7 +211,10 @@ def _write_clip(out: Path, scene: Scene, *, subject: str, clip_id: str, emotion:
     timing = draw_timing(rng, "micro")
     drift = draw_drift(rng, scene.face_width)
     noise = float(rng.uniform(1.0, 2.5))
-    frames, _, apex, offset = render_clip(scene, warp, timing, fps=fps, drift=drift, noise_sigma=noise, rng=rng)
+    lead = max(MIN_LEAD_FRAMES, round(rng.uniform(0.05, 0.15) * fps))
+    tail = max(MIN_LEAD_FRAMES, round(rng.uniform(0.03, 0.1) * fps))
+    frames, onset, apex, offset = render_clip(scene, warp, timing, fps=fps, drift=drift, noise_sigma=noise,
+                                              rng=rng, lead=lead, tail=tail)
     first = int(rng.integers(10, 300))  # the release numbers frames from where the clip was cut
     folder = out / f"sub{subject}" / clip_id
     folder.mkdir(parents=True)
@@ -211,8 +222,8 @@ def _write_clip(out: Path, scene: Scene, *, subject: str, clip_id: str, emotion:
     for number, frame in zip(numbers, frames):
         cv2.imwrite(str(folder / f"img{number}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    return SynthClip(subject=subject, clip_id=clip_id, folder=folder, frame_numbers=numbers, onset_frame=first,
-                     apex_frame=first + apex, offset_frame=first + offset, emotion=emotion, action_units=action_units,
+    return SynthClip(subject=subject, clip_id=clip_id, folder=folder, frame_numbers=numbers,
+                     onset_frame=first + onset, apex_frame=first + apex, offset_frame=first + offset, emotion=emotion, action_units=action_units,
                      amplitude=amplitude, amplitude_px=scene.px(amplitude), identity=scene.name)
 
 

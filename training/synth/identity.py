@@ -54,8 +54,8 @@ class Photo:
 class IdentityConfig:
     """How much synthetic identities made from one photo differ."""
 
-    shape: float = 0.03  # face-shape changes, +- fraction of face width per feature (7 features)
-    aspect: float = 0.07  # face width / height ratio varies by +- this
+    shape: float = 0.04  # face-shape changes, +- fraction of face width per feature (7 features)
+    aspect: float = 0.08  # face width / height ratio varies by +- this
     roll_deg: float = 6.0  # head roll +- this, degrees
     tone: float = 1.0  # strength of the skin lightness and hue change (0 keeps the photo's)
     light: float = 0.35  # directional light: up to this relative brightness change across the face

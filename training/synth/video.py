@@ -41,7 +41,7 @@ GROUNDTRUTH_COLUMNS = ("kind", "onset_frame", "apex_frame", "offset_frame", "ons
                        "emotion", "action_units")
 MIN_GAP_S = 0.6  # rest between events: a spotter looking ~0.5 s around a movement sees one at a time
 LEAD_IN_S = 1.0  # neutral start: trackers and noise estimates settle before the first event
-FACE_WIDTH = 250.0  # px in the 640x480 frame, the face size amplitudes are quoted at
+FACE_WIDTH = 250.0  # px in a 640x480 frame (the face size amplitudes are quoted at); scales with the height
 NOISE_SIGMA = 2.0  # grey levels before encoding
 MOVE_CLEARANCE_S = 0.3  # a large head move keeps this far from any event
 
@@ -160,8 +160,9 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
                seed: int = 0, size: tuple[int, int] = (640, 480)) -> SynthVideo:
     """Write the video `out` (.mp4) and `<stem>_groundtruth.csv` beside it; deterministic per seed.
 
+    `size` is (width, height); the face is 250 px wide at a height of 480 and in proportion.
     `duration` defaults to what `micro` needs (2.5 s per micro-expression + 10 s). There is one
-    macro-expression per 15 s and one blink per 6 s (at least one of each).
+    macro-expression per 15 s and one blink per 6 s (rounded: none in a video under 3 s).
     """
     out = Path(out)
     if not 24 <= fps <= 200:
@@ -176,8 +177,8 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
     with FaceMesh(static_image_mode=True) as mesh:
         photos = people(load_photos(faces, mesh))
         scene = make_scene(photos[seed % len(photos)], size=(width, height),
-                           face_width=FACE_WIDTH * rng.uniform(0.92, 1.08), rng=rng, mesh=mesh)
-    kinds = ["micro"] * micro + ["macro"] * max(1, round(duration / 15)) + ["blink"] * max(1, round(duration / 6))
+                           face_width=FACE_WIDTH * height / 480 * rng.uniform(0.92, 1.08), rng=rng, mesh=mesh)
+    kinds = ["micro"] * micro + ["macro"] * round(duration / 15) + ["blink"] * round(duration / 6)
     scheduled = _schedule(rng, kinds, duration)
     face_scale = scene.face_width / FACE_WIDTH
     motion = _Motion(rng, duration, _head_moves(rng, scheduled, duration, face_scale), face_scale)

@@ -1,0 +1,219 @@
+"""mer-synth: movements are sub-pixel exact, identities differ, the dataset reads back through the
+CASME-II reader, and the interview video decodes with consistent ground truth."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+from typer.testing import CliRunner
+
+from realtime.errors import InputError
+from realtime.face_mesh import FaceMesh
+from realtime.video_io import VideoInfo, read_video
+from training.cli.synth import app
+from training.datasets import load_dataset
+from training.synth import (
+    ACTION_UNITS,
+    CLASSES,
+    GROUNDTRUTH_COLUMNS,
+    EMOTIONS,
+    FaceRenderer,
+    Scene,
+    action_unit_regions,
+    expression_warp,
+    load_photos,
+    make_scene,
+    make_video,
+)
+from training.synth.actions import Timing, draw_timing
+from training.synth.dataset import SHEET_COLUMNS, SHEET_NAME
+from training.synth.render import rbf_displacement, rbf_warp
+
+REAL_SHEET = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "annotations" / "CASME2-coding-20190701.xlsx"
+
+
+@pytest.fixture(scope="module")
+def photo():
+    with FaceMesh(static_image_mode=True) as mesh:
+        return load_photos(None, mesh)[0]
+
+
+@pytest.fixture(scope="module")
+def synth_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`mer-synth dataset` as a user runs it: 2 subjects x 5 classes at 100 fps."""
+    root = tmp_path_factory.mktemp("synth") / "casme2"
+    result = CliRunner().invoke(app, ["dataset", "--out", str(root), "--subjects", "2", "--clips-per-class", "1",
+                                      "--fps", "100", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_warp_moves_content_by_the_field_to_a_fiftieth_of_a_pixel() -> None:
+    """A bright dot at p must land at p + field(p): the remap samples through the exact inverse
+    (to OpenCV's map precision, 1/64 px after the 2x up-sampling)."""
+    size = 96
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    dot = (40.3, 51.7)
+    image = 40 + 180 * np.exp(-((xs - dot[0]) ** 2 + (ys - dot[1]) ** 2) / (2 * 2.5 ** 2))
+    scene = Scene(image=np.repeat(image[:, :, None], 3, axis=2).round().astype(np.uint8),
+                  landmarks=np.zeros((468, 2), np.float32), name="dot")
+    # A wide field (nearly uniform over the dot, so that the dot's centroid moves as its centre does).
+    centre, move = np.array([[42.0, 50.0]]), np.array([[1.3, -0.8]])
+    warp = rbf_warp(centre, move, sigma=40.0, shape=(size, size))
+    expected = rbf_displacement(centre, move, 40.0, np.array([dot]))[0]
+    renderer = FaceRenderer(scene, noise_sigma=0.0, rng=np.random.default_rng(0))
+
+    def centroid(frame: np.ndarray) -> np.ndarray:
+        weight = frame[:, :, 0].astype(np.float64) - 40  # the background is 40 exactly
+        return np.array([(weight * xs).sum(), (weight * ys).sum()]) / weight.sum()
+
+    still, moved = centroid(renderer()), centroid(renderer(warps=[(1.0, warp)]))
+    half = centroid(renderer(warps=[(0.5, warp)]))
+    assert np.abs((moved - still) - expected).max() < 0.02
+    assert np.abs((half - still) - expected / 2).max() < 0.02
+
+
+def test_expression_amplitude_and_profile(photo) -> None:
+    with FaceMesh(static_image_mode=True) as mesh:
+        scene = make_scene(photo, size=(320, 320), face_width=160, rng=np.random.default_rng(0), mesh=mesh)
+    for emotion in CLASSES:
+        for aus in set(EMOTIONS[emotion]):
+            warp = expression_warp(scene, aus, 2.0, np.random.default_rng(1))
+            assert warp.reach == pytest.approx(2.0, rel=1e-5), aus  # largest movement = amplitude
+            assert set(action_unit_regions(aus)) <= {"brow_left", "brow_right", "eye_left", "eye_right", "nose",
+                                                     "mouth", "cheek_left", "cheek_right", "chin", "forehead"}
+    for kind, (low, high) in {"micro": (0.2, 0.5), "macro": (1.0, 3.0), "blink": (0.15, 0.4)}.items():
+        for seed in range(20):
+            timing = draw_timing(np.random.default_rng(seed), kind)
+            assert low <= timing.offset_s <= high
+            t = np.linspace(0, timing.offset_s, 400)
+            profile = timing.profile(t)
+            assert profile[0] == 0 and profile[-1] == pytest.approx(0, abs=1e-9)
+            assert profile.max() == pytest.approx(1) and timing.profile(timing.apex_s) == pytest.approx(1)
+            assert np.abs(np.diff(profile, 2)).max() < 1e-3  # smooth: no kinks
+    with pytest.raises(InputError, match="AU99"):
+        expression_warp(scene, "6+99", 2.0, np.random.default_rng(0))
+    assert ACTION_UNITS[12].regions[0] == "mouth"
+    assert Timing(0, 0.1, 0.3).profile(0.05) == pytest.approx(0.5)  # min-jerk is symmetric about its middle
+
+
+def test_identities_differ_and_repeat(photo) -> None:
+    with FaceMesh(static_image_mode=True) as mesh:
+        scenes = [make_scene(photo, size=(320, 320), face_width=160, rng=np.random.default_rng(seed), mesh=mesh)
+                  for seed in (0, 1, 2, 0)]
+        redetected = mesh.process(FaceRenderer(scenes[0], noise_sigma=2.0, rng=np.random.default_rng(0))())
+    assert np.array_equal(scenes[0].image, scenes[3].image)  # deterministic per seed
+
+    def shape(landmarks: np.ndarray) -> np.ndarray:  # position, roll and size removed; unit: face width
+        lm = landmarks.astype(np.float64) - landmarks[[33, 263, 1, 152]].mean(axis=0)
+        eyes = lm[263] - lm[33]
+        angle = np.arctan2(eyes[1], eyes[0])
+        lm = lm @ np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]]).T
+        return lm / np.linalg.norm(lm[454] - lm[234])
+
+    def distance(a: np.ndarray, b: np.ndarray) -> float:  # mean landmark distance
+        return float(np.linalg.norm(shape(a) - shape(b), axis=1).mean())
+
+    jitter = distance(scenes[0].landmarks, redetected)  # MediaPipe's own noise on one identity
+    for a in range(3):
+        for b in range(a + 1, 3):
+            grey_a, grey_b = (scenes[i].image.astype(np.float64).mean(axis=2) for i in (a, b))
+            assert np.abs(grey_a - grey_b).mean() > 8  # tone, light, placement
+            assert distance(scenes[a].landmarks, scenes[b].landmarks) > max(0.01, 3 * jitter)  # face shape
+
+
+def test_dataset_reads_back_through_the_casme2_reader(synth_dataset: Path) -> None:
+    index = load_dataset("casme2", synth_dataset, min_clips_per_class=1)
+    assert not [p for p in index.problems if p.action != "warning"], index.problems
+    assert len(index.clips) == 10 and set(index.classes) == set(CLASSES)
+    assert index.subjects == ("01", "02")
+
+    book = openpyxl.load_workbook(synth_dataset / SHEET_NAME)
+    rows = list(book.active.iter_rows(values_only=True))
+    assert rows[0] == SHEET_COLUMNS
+    if REAL_SHEET.is_file():  # same header as the real release's sheet
+        assert rows[0] == next(openpyxl.load_workbook(REAL_SHEET).active.iter_rows(values_only=True))
+    sheet = {(r[0], r[1]): r for r in rows[1:]}
+    for clip in index.clips:
+        subject, name, _, onset, apex, offset, _, aus, emotion, objective = sheet[(clip.subject, clip.clip_id)]
+        assert isinstance(subject, str) and len(subject) == 2  # text '01', as in the real sheet
+        assert isinstance(aus, int) == ("+" not in str(aus))  # a single AU is a number cell, as in the real sheet
+        assert clip.label == emotion and str(aus) in EMOTIONS[emotion]
+        assert (clip.onset_frame, clip.apex_frame, clip.offset_frame) == (onset, apex, offset)
+        assert clip.frame_numbers[0] > 1 and list(clip.frame_numbers) == list(range(clip.frame_numbers[0],
+                                                                                  clip.frame_numbers[-1] + 1))
+        assert [f.name for f in clip.frames] == [f"img{n}.jpg" for n in clip.frame_numbers]
+        assert 5 <= clip.onset < clip.apex < clip.offset <= len(clip.frames) - 6  # neutral margins
+        assert 0.2 - 0.015 <= (clip.offset - clip.onset) / 100 <= 0.5 + 0.015  # 200-500 ms at 100 fps
+
+
+def test_dataset_is_deterministic(synth_dataset: Path, tmp_path: Path) -> None:
+    from training.synth import make_dataset
+
+    again = make_dataset(tmp_path / "again", subjects=1, clips_per_class=1, fps=100, seed=3)
+    for clip in again.clips:
+        for number in (clip.frame_numbers[0], clip.apex_frame):
+            ours = (synth_dataset / "sub01" / clip.clip_id / f"img{number}.jpg").read_bytes()
+            assert (clip.folder / f"img{number}.jpg").read_bytes() == ours
+
+
+def test_video_decodes_with_consistent_ground_truth(tmp_path: Path) -> None:
+    path = tmp_path / "interview.mp4"
+    video = make_video(path, fps=30, duration=8.0, micro=2, seed=5)
+    frames = list(read_video(path))
+    assert len(frames) == video.num_frames == 240
+    assert frames[0].image.shape == (480, 640, 3)
+    assert VideoInfo.from_video_path(path).fps == pytest.approx(30)
+    assert frames[-1].t_s == pytest.approx(239 / 30, abs=1e-3)
+
+    with video.groundtruth.open() as f:
+        rows = list(csv.DictReader(f))
+    assert video.groundtruth == tmp_path / "interview_groundtruth.csv"
+    assert tuple(rows[0]) == GROUNDTRUTH_COLUMNS
+    assert {r["kind"] for r in rows} == {"micro", "macro", "blink"}
+    assert sum(r["kind"] == "micro" for r in rows) == 2
+    previous_offset = -1
+    for r in rows:
+        onset, apex, offset = (int(r[k]) for k in ("onset_frame", "apex_frame", "offset_frame"))
+        assert previous_offset < onset <= apex <= offset < video.num_frames  # ordered, no overlap
+        previous_offset = offset
+        for name, frame in (("onset_s", onset), ("apex_s", apex), ("offset_s", offset)):
+            assert float(r[name]) == pytest.approx(frame / 30, abs=1e-5)
+        seconds = (offset - onset) / 30
+        low, high = {"micro": (0.2, 0.5), "macro": (1.0, 3.0), "blink": (0.15, 0.4)}[r["kind"]]
+        assert low - 2 / 30 <= seconds <= high
+        assert r["emotion"] in CLASSES or (r["kind"] == "blink" and r["action_units"] == "45")
+
+
+
+def test_video_at_200_fps(tmp_path: Path) -> None:
+    video = make_video(tmp_path / "fast.mp4", fps=200, duration=3.0, micro=1, seed=11, size=(320, 240))
+    assert VideoInfo.from_video_path(video.path).fps == pytest.approx(200)
+    assert sum(1 for _ in read_video(video.path)) == video.num_frames == 600
+    (event,) = video.events
+    assert 40 <= event.offset_frame - event.onset_frame <= 100  # 200-500 ms
+
+
+def test_video_is_deterministic_per_seed(tmp_path: Path) -> None:
+    a = make_video(tmp_path / "a.mp4", fps=30, duration=3.0, micro=1, seed=11, size=(320, 240))
+    b = make_video(tmp_path / "b.mp4", fps=30, duration=3.0, micro=1, seed=11, size=(320, 240))
+    assert a.events == b.events
+    assert hashlib.sha256(a.path.read_bytes()).digest() == hashlib.sha256(b.path.read_bytes()).digest()
+    assert a.groundtruth.read_text() == b.groundtruth.read_text()
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    result = CliRunner().invoke(app, ["dataset", "--out", str(tmp_path / "full")])
+    assert result.exit_code == 2 and "not empty" in result.output
+    result = CliRunner().invoke(app, ["video", "--out", str(tmp_path / "v.mp4"), "--fps", "30", "--duration", "3",
+                                      "--micro", "20"])
+    assert result.exit_code == 2 and "--duration" in result.output
+    result = CliRunner().invoke(app, ["video", "--out", str(tmp_path / "v.mp4"), "--fps", "300"])
+    assert result.exit_code != 0
