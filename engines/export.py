@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -31,7 +32,7 @@ from training.dynamic_images import DIInputConfig
 
 log = logging.getLogger(__name__)
 
-OPSET = 18  # the dynamo exporter's oldest opset; ONNX Runtime and TensorRT 10's parser both read it
+OPSET = 18  # the dynamo exporter's native minimum; ONNX Runtime and TensorRT 10's parser both read it
 PARITY_TOLERANCE = 1e-4  # max |p_onnx - p_torch| on probabilities; fp32 kernels agree to ~1e-6
 _EXPORTER_LOGGERS = ("torch.onnx", "torch.export", "onnxscript", "onnx_ir")
 _EXAMPLE_BATCH = 2  # torch.export specialises a size-1 dimension, so trace with 2 and mark it dynamic
@@ -47,7 +48,7 @@ def graph_signature(input_names: Sequence[str], input_shape: Sequence[int],
 def exporter_versions() -> dict[str, str | int]:
     return {"exporter": f"torch.onnx dynamo (torch {torch.__version__}, "
                         f"onnxscript {importlib.metadata.version('onnxscript')})",
-            "opset": OPSET, "onnx": onnx.__version__, "onnxruntime": importlib.metadata.version("onnxruntime"),
+            "opset": OPSET, "onnx": onnx.__version__, "onnxruntime": ort.__version__,
             "torch": torch.__version__}
 
 

@@ -67,6 +67,13 @@ class Engine:
             parts.append(self.backend.run(chunk))
         return np.concatenate(parts).astype(np.float32, copy=False)
 
+    @property
+    def description(self) -> str:
+        """One line for consoles and run summaries: what runs, where, on which classes."""
+        built = "" if self.spec is None else f", {self.spec.precision}, built {self.spec.created}"
+        return (f"{self.source} ({self.backend.name} on {self.backend.device}{built}); classes "
+                f"{', '.join(self.classes)}; inputs {', '.join(self.input_names)}")
+
     def close(self) -> None:
         self.backend.close()
 

@@ -13,6 +13,7 @@ static C, S, S dims) is checked with ONNX Runtime in the tests.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -44,6 +45,12 @@ def import_tensorrt() -> ModuleType:
         raise EngineError(f"TensorRT {trt.__version__} is installed, this project needs TensorRT {_TRT_MAJOR}: "
                           f"{INSTALL_HINT}")
     return trt
+
+
+@functools.cache
+def _logger(trt: ModuleType) -> object:
+    """One trt.Logger for the process: TensorRT keeps the first one it is given and warns about others."""
+    return trt.Logger(trt.Logger.WARNING)
 
 
 def tensorrt_usable() -> bool:
@@ -87,7 +94,7 @@ def build_plan(onnx_path: Path, plan_path: Path, *, inputs: Sequence[TensorSpec]
     """
     trt = import_tensorrt()
     target = current_target(trt)
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = _logger(trt)
     builder = trt.Builder(logger)
     network = builder.create_network(0)  # TensorRT 10 networks are always explicit-batch
     parser = trt.OnnxParser(network, logger)
@@ -132,8 +139,7 @@ class TensorRTBackend:
         trt = import_tensorrt()
         here = current_target(trt)
         check_target(built_for, here, str(plan_path))
-        self._logger = trt.Logger(trt.Logger.WARNING)  # must outlive the runtime and the engine
-        self._runtime = trt.Runtime(self._logger)
+        self._runtime = trt.Runtime(_logger(trt))
         self._engine = self._runtime.deserialize_cuda_engine(plan_path.read_bytes())
         if self._engine is None:
             raise EngineError(f"TensorRT cannot deserialize {plan_path}: corrupted, or built by another "

@@ -28,7 +28,10 @@ class TorchBackend:
     """Eager inference with torch.inference_mode, on CUDA where present (device="auto").
 
     PyTorch has one CPU thread pool per process, so on CPU `threads` sets it for the whole
-    process (torch.set_num_threads); ONNX Runtime keeps a pool per session instead.
+    process (torch.set_num_threads); ONNX Runtime keeps a pool per session instead. That pool's
+    OpenMP threads busy-wait between layers and, unlike ONNX Runtime's, cannot be told not to once
+    torch is imported: on a CPU shared with capture and alignment use threads=1, or set
+    OMP_WAIT_POLICY=PASSIVE in the environment before the process starts (bench_engines.py).
     """
 
     name = "torch"

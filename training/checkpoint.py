@@ -107,7 +107,8 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path}: not a {FORMAT} checkpoint (format {found!r})")
     if data.get("version") != VERSION:
-        raise CheckpointError(f"{path}: unsupported {FORMAT} version {data.get('version')!r}; this build reads {VERSION}")
+        raise CheckpointError(f"{path}: unsupported {FORMAT} version {data.get('version')!r}; "
+                              f"this build reads {VERSION}")
     missing = [k for k in _KEYS if k not in data]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")

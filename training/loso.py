@@ -28,7 +28,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +104,7 @@ def _seed_for(seed: int, name: str) -> int:
 # -------------------------------------------------------------------------------------- samples
 
 @dataclass(frozen=True)
-class _Item:
+class Sample:
     """One training sample: a clip, the DIs that feed the model's inputs (in order), the target."""
 
     clip: CachedClip
@@ -112,7 +112,7 @@ class _Item:
     target: int
 
 
-class _Inputs:
+class NetworkInputs:
     """Network inputs of clips at their coded phases (memoised) or at jittered phases (fresh)."""
 
     def __init__(self, di_input: DIInputConfig) -> None:
@@ -131,7 +131,7 @@ class _Inputs:
         return network_inputs(clip.dynamic_images(*phases), sources, self.di_input)
 
 
-def _batches(items: Sequence[_Item], inputs: _Inputs, *, batch_size: int, device: torch.device,
+def _batches(items: Sequence[Sample], inputs: NetworkInputs, *, batch_size: int, device: torch.device,
              rng: np.random.Generator | None = None,
              augment: AugmentConfig | None = None) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
     """Batches of (inputs, each (B, 1, S, S) float32, targets (B,) int64); shuffled and jittered when `rng` is given."""
@@ -162,28 +162,26 @@ def resolve_device(name: str) -> torch.device:
     raise InputError(f"unknown device {name!r}; use auto, cpu or cuda[:N]")
 
 
-@dataclass
-class _Trainer:
-    """The model, optimiser and mixed-precision state of one fold (or of the final model)."""
+class Trainer:
+    """The model, optimiser and mixed-precision state of one fold (or of the final model).
 
-    config: TrainConfig
-    model_config: ModelConfig
-    device: torch.device
-    pretrained: Path | None
-    seed: int
-    model: torch.nn.Module = field(init=False)
+    Everything random in it (weights, shuffling, jitter, spatial augmentation) derives from `seed`.
+    """
 
-    def __post_init__(self) -> None:
-        torch.manual_seed(self.seed)
-        self.model = create_model(self.model_config, pretrained=self.pretrained).to(self.device)
-        optimiser = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
-        self.optimiser = optimiser(self.model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
-        self.amp = self.device.type == "cuda"  # fp16 autocast + loss scaling on CUDA only
+    def __init__(self, config: TrainConfig, model_config: ModelConfig, device: torch.device, *,
+                 pretrained: Path | None, seed: int) -> None:
+        self.config = config
+        self.device = device
+        torch.manual_seed(seed)
+        self.model = create_model(model_config, pretrained=pretrained).to(device)
+        optimiser = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        self.optimiser = optimiser(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.amp = device.type == "cuda"  # fp16 autocast + loss scaling on CUDA only
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.generator = torch.Generator().manual_seed(self.seed)  # spatial augmentation draws
-        self.rng = np.random.default_rng(self.seed)  # shuffling and phase jitter
+        self.generator = torch.Generator().manual_seed(seed)  # spatial augmentation draws
+        self.rng = np.random.default_rng(seed)  # shuffling and phase jitter
 
-    def train_epoch(self, items: Sequence[_Item], inputs: _Inputs) -> tuple[float, float]:
+    def train_epoch(self, items: Sequence[Sample], inputs: NetworkInputs) -> tuple[float, float]:
         """One pass over `items` -> (mean training loss, samples per second)."""
         self.model.train()
         total, count, start = 0.0, 0, time.perf_counter()
@@ -203,7 +201,7 @@ class _Trainer:
         return total / count, count / (time.perf_counter() - start)
 
     @torch.no_grad()
-    def predict(self, items: Sequence[_Item], inputs: _Inputs) -> tuple[np.ndarray, float]:
+    def predict(self, items: Sequence[Sample], inputs: NetworkInputs) -> tuple[np.ndarray, float]:
         """Class probabilities (N, K) float64 of `items` in order, and their mean loss."""
         self.model.eval()
         probs, total = [], 0.0
@@ -308,7 +306,7 @@ class LosoRun:
                                         fusion=config.fusion, shared_backbone=config.shared_backbone)
         self.names = tuple(input_names(self.model_config))
         self.di_input = DIInputConfig(size=config.size)
-        self.inputs = _Inputs(self.di_input)
+        self.inputs = NetworkInputs(self.di_input)
         self.target = {name: i for i, name in enumerate(self.classes)}
         self.dual_phase = config.augment.dual_phase and dual_phase_applies(config.inputs)
 
@@ -332,17 +330,17 @@ class LosoRun:
             _write_json(run_json, mine)
         (self.run_dir / "folds").mkdir(exist_ok=True)
 
-    def _items(self, indices: Sequence[int], *, train: bool) -> list[_Item]:
+    def _items(self, indices: Sequence[int], *, train: bool) -> list[Sample]:
         items = []
         for i in indices:
             clip = self.clips[i]
             target = self.target[clip.label]
-            items.append(_Item(clip, self.names, target))
+            items.append(Sample(clip, self.names, target))
             if train and self.dual_phase:
-                items += [_Item(clip, ("di_onset",), target), _Item(clip, ("di_offset",), target)]
+                items += [Sample(clip, ("di_onset",), target), Sample(clip, ("di_offset",), target)]
         return items
 
-    def _score(self, trainer: _Trainer, items: Sequence[_Item]) -> tuple[float, float, float, np.ndarray]:
+    def _score(self, trainer: Trainer, items: Sequence[Sample]) -> tuple[float, float, float, np.ndarray]:
         probs, loss = trainer.predict(items, self.inputs)
         labels = [self.classes[item.target] for item in items]
         predicted = [self.classes[k] for k in probs.argmax(axis=1)]
@@ -360,8 +358,8 @@ class LosoRun:
         test_items = self._items(test_idx, train=False)
         select_items = test_items if self.config.select_on_test else self._items(val_idx, train=False)
         split = "test" if self.config.select_on_test else "val"
-        trainer = _Trainer(self.config, self.model_config, self.device, self.pretrained,
-                           _seed_for(self.config.seed, fold.test_subject))
+        trainer = Trainer(self.config, self.model_config, self.device, pretrained=self.pretrained,
+                          seed=_seed_for(self.config.seed, fold.test_subject))
         task = self.progress.add_task(f"fold {fold.index + 1}/{n_folds} ({fold.test_subject}) epochs",
                                       total=self.config.epochs) if self.progress else None
         history: list[dict] = []
@@ -404,8 +402,8 @@ class LosoRun:
 
     # ---- the final model
     def _train_final(self, epochs: int) -> None:
-        trainer = _Trainer(self.config, self.model_config, self.device, self.pretrained,
-                           _seed_for(self.config.seed, "final"))
+        trainer = Trainer(self.config, self.model_config, self.device, pretrained=self.pretrained,
+                          seed=_seed_for(self.config.seed, "final"))
         items = self._items(range(len(self.clips)), train=True)
         task = self.progress.add_task(f"all-subject model ({epochs} epochs)", total=epochs) if self.progress else None
         for epoch in range(1, epochs + 1):
@@ -421,10 +419,7 @@ class LosoRun:
             training={"config": self.config.to_dict(), "selection": self.config.selection, "epochs": epochs,
                       "epochs_rule": "median of the folds' chosen epochs", "n_clips": len(self.clips),
                       "subjects": sorted(set(self.subjects)), **self.description})
-        trainer.model.eval()
-        tmp = self.run_dir / ".model.pt.tmp"
-        save_checkpoint(tmp, trainer.model.cpu(), meta)
-        os.replace(tmp, self.run_dir / "model.pt")
+        save_checkpoint(self.run_dir / "model.pt", trainer.model.eval().cpu(), meta)  # atomic
 
     # ---- everything
     def __call__(self, *, resume: bool = False) -> RunResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,15 @@ from training.models import DIANet, ModelConfig, create_model, input_names
 BACKBONE = "mobilevit_xxs"  # 1 M parameters: files of a few MB
 SIZE = 64
 CLASSES = ("negative", "positive", "surprise")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread: on a shared 2-core machine a second thread mostly waits for the first."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _meta(config: ModelConfig, **overrides: object) -> CheckpointMeta:
@@ -103,7 +113,7 @@ def _edit(data: dict, kind: str) -> object:
     ("backbone", r"unknown architecture or metadata: unknown backbone 'vgg16'"),
     ("model_field", r"ModelConfig has no field\(s\) attention_heads"),
     ("classes", r"3 class names for a 4-class model"),
-    ("weights", r"weights do not fit model mobilevit_xxs/phases: wrong shapes head\.3\.weight \(3, 256\) here \(4, 256\)"),
+    ("weights", r"do not fit model mobilevit_xxs/phases: wrong shapes head\.3\.weight \(3, 256\) here \(4, 256\)"),
     ("missing_key", r"missing keys head\.3\.bias"),
     ("missing_field", r"checkpoint lacks input_names"),
     ("input_names", r"input names \['di_clip'\] do not match model inputs 'phases'"),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from realtime.errors import InputError
 from training.clip_cache import CachedClip, raw_dynamic_images
@@ -38,6 +39,15 @@ def _clip(root: Path, subject: str, index: int, label: str, rng: np.random.Gener
     return CachedClip(dataset="casme2", subject=subject, clip_id=f"EP{index:02d}", emotion=label, label=label,
                       onset=onset, apex=apex, offset=offset, num_frames=T, fps=200.0, face_found=1.0,
                       source=f"{subject}/{index}", dis=raw_dynamic_images(stack, onset, apex, offset), stack_path=path)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Two cores shared by many processes: one torch thread is several times faster than two here."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

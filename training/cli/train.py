@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated
@@ -155,12 +157,20 @@ def _print_result(result: RunResult, title: str) -> None:
     console.print(table)
 
 
-def _setup(out: Path, resume: bool, verbose: bool) -> None:
+@contextmanager
+def _run_log(out: Path, resume: bool, verbose: bool) -> Iterator[None]:
+    """Check --out, then copy the log into OUT/train.log for the duration of the command."""
     check_out_dir(out, resume)
     setup_logging(verbose)
     handler = logging.FileHandler(out / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def _required(dataset: str | None, roots: list[str] | None, out: Path | None) -> tuple[str, list[str], Path]:
@@ -224,21 +234,23 @@ def main(
             raise InputError(f"unknown --backbone {config.backbone!r}; known: {', '.join(list_backbones())}")
         if pretrained is not None and not pretrained.is_file():
             raise InputError(f"--pretrained {pretrained}: no such file")
-        _setup(out, resume, verbose)
-        console.print(f"preset: [bold]{preset_text}[/] -> {config.backbone} at {config.size} px, {config.optimizer} "
-                      f"lr {config.lr:g}, batch {config.batch_size}, up to {config.epochs} epochs "
-                      f"(patience {config.patience}); selection: [bold]{config.selection}[/]", highlight=False)
-        log.info("preset %s; resolved config %s", preset_text, config.to_dict())
-        description = {"dataset": dataset, "roots": roots, "fps": fps,
-                       "pretrained_sha256": file_sha256(pretrained) if pretrained else None}
-        with _progress() as progress:
-            clips, classes = _load_clips(dataset, roots, annotations or [], min_clips=min_clips_per_class)
-            cached, skipped, alignment = _cache_clips(clips, config.size, cache or default_cache_dir(), progress,
-                                                       fps=fps)
-            run = LosoRun(cached, classes, config, out, alignment=alignment, device=device, pretrained=pretrained,
-                          progress=progress, description={**description, "skipped_clips": skipped})
-            result = run(resume=resume)
-        _print_result(result, f"{dataset}: leave-one-subject-out ({len(result.folds)} folds) -> {out}")
+        with _run_log(out, resume, verbose):
+            console.print(f"preset: [bold]{preset_text}[/] -> {config.backbone} at {config.size} px, "
+                          f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, up to {config.epochs} "
+                          f"epochs (patience {config.patience}); selection: [bold]{config.selection}[/]",
+                          highlight=False)
+            log.info("preset %s; resolved config %s", preset_text, config.to_dict())
+            description = {"dataset": dataset, "roots": roots, "fps": fps,
+                           "pretrained_sha256": file_sha256(pretrained) if pretrained else None}
+            with _progress() as progress:
+                clips, classes = _load_clips(dataset, roots, annotations or [], min_clips=min_clips_per_class)
+                cached, skipped, alignment = _cache_clips(clips, config.size, cache or default_cache_dir(), progress,
+                                                          fps=fps)
+                run = LosoRun(cached, classes, config, out, alignment=alignment, device=device,
+                              pretrained=pretrained, progress=progress,
+                              description={**description, "skipped_clips": skipped})
+                result = run(resume=resume)
+            _print_result(result, f"{dataset}: leave-one-subject-out ({len(result.folds)} folds) -> {out}")
 
 
 ABLATION_TABLES = {
@@ -309,6 +321,9 @@ def ablation(
                                                          "4 (inputs), comma-separated.")] = "2,3,4",
     backbones: Annotated[str | None, typer.Option(
         "--backbones", help=f"Table 2 rows, comma-separated (default: {','.join(BACKBONE_ROWS)}).")] = None,
+    backbone: Annotated[str | None, typer.Option(
+        "--backbone", help="Backbone of the Table 3 and 4 rows (preset's by default).")] = None,
+    size: Annotated[int | None, typer.Option("--size", help="Aligned crop and network input side, px.")] = None,
     epochs: EpochsOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -323,32 +338,37 @@ def ablation(
     with user_errors():
         dataset, roots, out = _required(dataset, root, out)
         preset_name, preset_text = _choose_preset(preset)
-        base = resolve(preset_name, epochs=epochs, seed=seed, select_on_test=select_on_test, final_model=False)
+        base = resolve(preset_name, backbone=backbone, size=size, epochs=epochs, seed=seed,
+                       select_on_test=select_on_test, final_model=False)
+        if base.backbone not in list_backbones():
+            raise InputError(f"unknown --backbone {base.backbone!r}; known: {', '.join(list_backbones())}")
         names = tuple(backbones.split(",")) if backbones else BACKBONE_ROWS
         unknown = [name for name in names if name not in list_backbones()]
         if unknown:
             raise InputError(f"unknown backbones {unknown}; known: {', '.join(list_backbones())}")
         variants = ablation_variants(base, [t.strip() for t in tables.split(",") if t.strip()], names)
-        _setup(out, resume, verbose)
-        console.print(f"preset: [bold]{preset_text}[/]; {len({_variant_dir(c) for _, _, c in variants})} distinct "
-                      f"runs; selection: [bold]{base.selection}[/]", highlight=False)
-        rows = []
-        with _progress() as progress:
-            clips, classes = _load_clips(dataset, roots, annotations or [], min_clips=min_clips_per_class)
-            cached, skipped, alignment = _cache_clips(clips, base.size, cache or default_cache_dir(), progress,
-                                                       fps=fps)
-            done: dict[str, RunResult] = {}
-            for table, label, config in variants:
-                name = _variant_dir(config)
-                if name not in done:
-                    log.info("ablation table %s, %s: %s", table, label, name)
-                    done[name] = LosoRun(cached, classes, config, out / name, alignment=alignment, device=device,
-                                         progress=progress, description={"dataset": dataset, "fps": fps, "ablation": label,
-                                                                         "skipped_clips": skipped})(resume=resume)
-                rows.append((table, label, config, done[name]))
-        text = ablation_markdown(dataset, rows, preset_text)
-        (out / "ablation.md").write_text(text)
-        console.print(text, markup=False, highlight=False)
+        with _run_log(out, resume, verbose):
+            console.print(f"preset: [bold]{preset_text}[/]; {len({_variant_dir(c) for _, _, c in variants})} "
+                          f"distinct runs; selection: [bold]{base.selection}[/]", highlight=False)
+            log.info("ablation: preset %s; base config %s", preset_text, base.to_dict())
+            rows = []
+            with _progress() as progress:
+                clips, classes = _load_clips(dataset, roots, annotations or [], min_clips=min_clips_per_class)
+                cached, skipped, alignment = _cache_clips(clips, base.size, cache or default_cache_dir(), progress,
+                                                          fps=fps)
+                done: dict[str, RunResult] = {}
+                for table, label, config in variants:
+                    name = _variant_dir(config)
+                    if name not in done:
+                        log.info("ablation table %s, %s: %s", table, label, name)
+                        done[name] = LosoRun(cached, classes, config, out / name, alignment=alignment, device=device,
+                                             progress=progress,
+                                             description={"dataset": dataset, "fps": fps, "ablation": label,
+                                                          "skipped_clips": skipped})(resume=resume)
+                    rows.append((table, label, config, done[name]))
+            text = ablation_markdown(dataset, rows, preset_text)
+            (out / "ablation.md").write_text(text)
+            console.print(text, markup=False, highlight=False)
 
 
 if __name__ == "__main__":

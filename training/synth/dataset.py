@@ -133,11 +133,12 @@ def render_clip(scene: Scene, warp: Warp, timing: Timing, *, fps: float, drift: 
 
 
 def draw_drift(rng: np.random.Generator, face_width: float) -> HeadDrift:
-    """A participant told to keep still: small offset, slow drift (a few px/s) and light change."""
+    """A participant told to keep still in a lab: a small offset, slow postural sway (up to 3 px/s
+    and 0.3 deg/s at a 250 px face, about 2 mm/s) and lab lighting that barely changes (0.3 %/s)."""
     scale = face_width / 250.0
     return HeadDrift(tx=rng.uniform(-4, 4) * scale, ty=rng.uniform(-4, 4) * scale, roll_deg=rng.uniform(-1.5, 1.5),
-                     scale=rng.uniform(0.97, 1.03), vx=rng.uniform(-4, 4) * scale, vy=rng.uniform(-4, 4) * scale,
-                     roll_rate=rng.uniform(-0.6, 0.6), gain=rng.uniform(0.95, 1.05), gain_rate=rng.uniform(-0.03, 0.03))
+                     scale=rng.uniform(0.97, 1.03), vx=rng.uniform(-3, 3) * scale, vy=rng.uniform(-3, 3) * scale,
+                     roll_rate=rng.uniform(-0.3, 0.3), gain=rng.uniform(0.95, 1.05), gain_rate=rng.uniform(-0.003, 0.003))
 
 
 def people(photos: Sequence[Photo]) -> list[Photo]:
@@ -210,7 +211,7 @@ def _write_clip(out: Path, scene: Scene, *, subject: str, clip_id: str, emotion:
     warp = expression_warp(scene, action_units, scene.px(amplitude), rng)
     timing = draw_timing(rng, "micro")
     drift = draw_drift(rng, scene.face_width)
-    noise = float(rng.uniform(1.0, 2.5))
+    noise = float(rng.uniform(1.0, 2.0))
     lead = max(MIN_LEAD_FRAMES, round(rng.uniform(0.05, 0.15) * fps))
     tail = max(MIN_LEAD_FRAMES, round(rng.uniform(0.03, 0.1) * fps))
     frames, onset, apex, offset = render_clip(scene, warp, timing, fps=fps, drift=drift, noise_sigma=noise,
