@@ -46,7 +46,11 @@ def prepare_inputs(samples: Sequence[Sample], input_names: Sequence[str],
             if name not in sample:
                 raise InputError(f"sample {index} has no {name!r} (has {sorted(sample)}; the engine takes "
                                  f"{list(input_names)})")
-            di, num_frames = sample[name]
+            try:
+                di, num_frames = sample[name]
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"sample {index} {name!r}: expected RawDI(di, num_frames), got "
+                                 f"{type(sample[name]).__name__}") from exc
             if not isinstance(di, np.ndarray) or di.ndim not in (2, 3):
                 shape = getattr(di, "shape", type(di).__name__)
                 raise InputError(f"sample {index} {name!r}: expected a (H, W, 1) DI array, got {shape}")

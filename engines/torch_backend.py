@@ -27,11 +27,11 @@ class ProbabilityModel(nn.Module):
 class TorchBackend:
     """Eager inference with torch.inference_mode, on CUDA where present (device="auto").
 
-    PyTorch has one CPU thread pool per process, so on CPU `threads` sets it for the whole
-    process (torch.set_num_threads); ONNX Runtime keeps a pool per session instead. That pool's
-    OpenMP threads busy-wait between layers and, unlike ONNX Runtime's, cannot be told not to once
-    torch is imported: on a CPU shared with capture and alignment use threads=1, or set
-    OMP_WAIT_POLICY=PASSIVE in the environment before the process starts (bench_engines.py).
+    On CPU `threads` is set on the thread that runs the model, at every run: with OpenMP the
+    thread count is per calling thread, so the pipeline's frame thread can stay single-threaded
+    while its classifier thread uses `threads`. OpenMP threads busy-wait between layers unless
+    OMP_WAIT_POLICY=PASSIVE is set before torch is imported (the realtime commands set it), and
+    spinning threads steal the capture thread's core (bench_engines.py measures both).
     """
 
     name = "torch"
@@ -47,16 +47,18 @@ class TorchBackend:
         elif device == "cpu":
             if threads < 1:
                 raise EngineError(f"threads must be >= 1, got {threads}")
-            torch.set_num_threads(threads)
             self.device = f"cpu ({threads} threads)"
         else:
             raise EngineError(f"unknown PyTorch device {device!r}; choose one of {', '.join(TORCH_DEVICES)}")
         self._torch_device = torch.device(device)
         self._model = ProbabilityModel(net).eval().to(self._torch_device)
         self.input_names = tuple(input_names)
+        self._threads = threads if device == "cpu" else None
 
     @torch.inference_mode()
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)
         tensors = [torch.from_numpy(inputs[name]).to(self._torch_device) for name in self.input_names]
         return self._model(*tensors).float().cpu().numpy()  # (B, K) float32
 

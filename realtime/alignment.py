@@ -47,6 +47,7 @@ import numpy as np
 from realtime.errors import InputError
 from realtime.face_mesh import FaceDetector, FaceMesh, check_rgb, choose_face, inside, isolate_face
 from realtime.face_regions import CANONICAL_LANDMARKS
+from realtime.stabiliser import RigidStabiliser
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,9 @@ class AlignConfig:
     static_image_mode: bool = False  # True for unrelated stills, False for streams and clips
     face: str | int = "largest"  # "largest" | "left" | "right" (as seen in the image) | index from the left
     deadband: float = 0.0025  # crop sides (0.56 px at 224) the pose moves before the crop follows; 0: raw
+    stabilise_size: int = 96  # px (at most `size`) the rigid skin is registered at (`realtime.stabiliser`); 0: off
+    stabilise_pull_s: float = 3.0  # s over which the pixel correction returns to the landmark pose
+    stabilise_max_shift: float = 0.015  # crop sides (3.4 px at 224) the pixels may move the crop from the landmarks
     min_detection_confidence: float = 0.5  # detector score to acquire a face (MediaPipe's default)
     min_keep_confidence: float = 0.2  # lower score that keeps a tracked face (hysteresis: no flicker)
     min_tracking_confidence: float = 0.5  # MediaPipe's face-presence threshold to keep tracking
@@ -84,6 +88,13 @@ class AlignConfig:
             raise InputError(f"AlignConfig.face index must be >= 0, got {self.face}")
         if not self.default_fps > 0:
             raise InputError(f"AlignConfig.default_fps must be > 0, got {self.default_fps!r}")
+        if isinstance(self.stabilise_size, bool) or not isinstance(self.stabilise_size, int) or \
+                not (self.stabilise_size == 0 or self.stabilise_size >= 16):
+            raise InputError(f"AlignConfig.stabilise_size must be 0 (off) or an integer of at least 16 px, "
+                             f"got {self.stabilise_size!r}")
+        for name in ("stabilise_pull_s", "stabilise_max_shift"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"AlignConfig.{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("deadband", "rescore_interval_s"):
             if not getattr(self, name) >= 0:
                 raise InputError(f"AlignConfig.{name} must be >= 0, got {getattr(self, name)!r}")
@@ -125,6 +136,11 @@ class FaceAligner:
         self._template_centred = template - self._template_mean
         self._lever = config.size / 2  # crop px; pose vector u is the image of (lever, 0)
         self._filter = _DeadBand(config.deadband)
+        self._stabiliser = None
+        if config.stabilise_size and not config.static_image_mode:
+            self._stabiliser = RigidStabiliser(crop_size=config.size, size=min(config.stabilise_size, config.size),
+                                               pull_s=config.stabilise_pull_s,
+                                               max_shift=config.stabilise_max_shift)
         self._rgb: np.ndarray | None = None  # (H, W, 3) RGB buffer for grey input
         self._grey: np.ndarray | None = None  # (H, W) grey buffer for RGB input
         self.reset()
@@ -133,6 +149,8 @@ class FaceAligner:
         """Forget the tracked face and the time line (e.g. before an unrelated clip)."""
         self._mesh.reset()
         self._filter.reset()
+        if self._stabiliser is not None:
+            self._stabiliser.reset()
         self._tracking = False
         self._confidence = 0.0
         self._scored_t = -math.inf
@@ -158,6 +176,7 @@ class FaceAligner:
         another shape or type.
         """
         rgb = self._as_rgb(image)
+        previous_t = self._t
         if t_s is not None:
             self._t = float(t_s)
         else:
@@ -175,6 +194,9 @@ class FaceAligner:
         if landmarks is None:
             return NOT_FOUND
         transform = self._transform(landmarks, smooth=self.config.deadband > 0 and not static)
+        if self._stabiliser is not None:
+            dt = self._t - previous_t if previous_t is not None else 1.0 / self.config.default_fps
+            transform = self._stabiliser(image, transform, dt)
         crop_landmarks = cv2.transform(landmarks[:, None, :], transform)[:, 0, :]  # (468, 2) float32
         x0, y0 = landmarks.min(axis=0)
         x1, y1 = landmarks.max(axis=0)
@@ -228,6 +250,8 @@ class FaceAligner:
         self._confidence = chosen.score
         self._scored_t = self._t
         self._filter.reset()
+        if self._stabiliser is not None:
+            self._stabiliser.reset()
         return landmarks
 
     def _rescore(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:

@@ -15,6 +15,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from realtime.errors import MerError
 
@@ -32,7 +33,7 @@ def setup_logging(verbose: bool = False) -> None:
 
 def error_line(message: str) -> None:
     """One error line, never wrapped (a wrapped path is hard to copy and to grep)."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -109,13 +109,12 @@ class FacialMotion:
     def __init__(self, config: MotionConfig = MotionConfig(), *, crop_size: int = 224) -> None:
         self.config = config
         self.grid = CellGrid.build(crop_size, config)
-        n, scale = config.cells, crop_size / config.flow_size
+        scale = crop_size / config.flow_size
         xy = (self.grid.centres - crop_size / 2) / (crop_size / 2)  # (C, 2) in [-1, 1] for conditioning
         self._design = np.column_stack([xy, np.ones(len(xy))]).astype(np.float64)  # (C, 3)
         self._scale = scale
-        self._cell_px = config.flow_size // n
-        self._region_cells = {name: np.array([r == name for r in self.grid.regions])
-                              for name in self.grid.region_names}
+        members = np.array([[r == name for r in self.grid.regions] for name in self.grid.region_names], np.float64)
+        self._region_mean = members / members.sum(axis=1, keepdims=True)  # (R, C): cell values -> region means
         self.reset()
 
     def reset(self) -> None:
@@ -123,7 +122,7 @@ class FacialMotion:
         self._prev: np.ndarray | None = None  # (f, f) float32, blurred, at the last sample
         self._prev_t = 0.0
         self._last_t: float | None = None
-        self._regions: Mapping[str, float] = {name: 0.0 for name in self._region_cells}
+        self._regions: Mapping[str, float] = {name: 0.0 for name in self.grid.region_names}
 
     def process(self, crop: np.ndarray | None, *, t_s: float, index: int, found: bool = True,
                 confidence: float = 1.0) -> FrameMotion:
@@ -152,8 +151,8 @@ class FacialMotion:
         dt = t_s - self._prev_t
         self._prev, self._prev_t = small, t_s
         cells, head = self._residual(flow)
-        speed = np.linalg.norm(cells, axis=1) / max(dt, 1e-6)
-        self._regions = {name: float(speed[m].mean()) for name, m in self._region_cells.items()}
+        speed = self._region_mean @ np.linalg.norm(cells, axis=1) / max(dt, 1e-6)  # (R,) crop px/s
+        self._regions = dict(zip(self.grid.region_names, speed.tolist()))
         return FrameMotion(index=index, t_s=t_s, found=True, confidence=confidence, sampled=True,
                            cells=cells, head=head, regions=self._regions)
 
@@ -183,14 +182,14 @@ class FacialMotion:
 
     def _residual(self, flow: np.ndarray) -> tuple[np.ndarray, float]:
         """Cell means of the flow minus a robust affine fit -> ((C, 2) crop px, head motion px)."""
-        n, k = self.config.cells, self._cell_px
-        pooled = flow.reshape(n, k, n, k, 2).mean(axis=(1, 3)).reshape(n * n, 2)  # (n*n, 2)
+        n = self.config.cells
+        pooled = cv2.resize(flow, (n, n), interpolation=cv2.INTER_AREA).reshape(n * n, 2)  # (n*n, 2) cell means
         u = pooled[self.grid.blocks].astype(np.float64) * self._scale  # (C, 2) crop px
         a = self._design
         weights = np.ones(len(u))
         for _ in range(self.config.fit_iterations):
-            sw = np.sqrt(weights)[:, None]
-            coef, *_ = np.linalg.lstsq(a * sw, u * sw, rcond=None)  # (3, 2)
+            aw = a.T * weights  # (3, C)
+            coef = np.linalg.solve(aw @ a, aw @ u)  # (3, 2) weighted least squares
             r = np.linalg.norm(u - a @ coef, axis=1)
             spread = 1.4826 * np.median(r) + 1e-6
             z = np.minimum(r / (self.config.fit_tukey * spread), 1.0)

@@ -232,7 +232,11 @@ class Spotter:
 
     # ------------------------------------------------------------------ input
     def process(self, motion: FrameMotion) -> list[SpotEvent | Movement]:
-        """Take one frame's motion; return the events that closed with it (time order)."""
+        """Take one frame's motion; return the events that closed with it, by onset.
+
+        A micro-expression comes out `config.lookahead_s` after its offset; a one-way (macro)
+        movement up to 3 L after it ends, so the log is not strictly in onset order.
+        """
         if self._last_frame is not None and motion.t_s <= self._last_frame[1]:
             raise InputError(f"frame {motion.index}: time {motion.t_s:.6f} s does not increase "
                              f"(previous frame {self._last_frame[0]} at {self._last_frame[1]:.6f} s)")
@@ -257,7 +261,7 @@ class Spotter:
             self._anchor = False
         out += self._advance(motion.t_s)
         self._trim(motion.t_s)
-        return out
+        return sorted(out, key=lambda e: e.onset_s)
 
     def finish(self) -> list[SpotEvent | Movement]:
         """End of stream: decide what is still open (with the motion there is) and return it."""

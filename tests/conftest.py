@@ -9,6 +9,15 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    """Tests run beside MediaPipe and subprocesses on 2 cores: torch's spinning OpenMP threads
+    made small models 20-40x slower there (measured), so tests use one intra-op thread."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def synth_interview(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 12 s, 30 fps mer-synth interview with 3 micro-expressions, a macro-expression and blinks."""

@@ -36,7 +36,6 @@ def error_line(output: str) -> str:
 
 
 def test_builds_an_engine_that_matches_pytorch(tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     model = checkpoint(tmp_path / "model.pt")
     result = runner.invoke(app, [str(model), "--out", str(tmp_path / "engine"), "--backend", "onnx",
                                  "--max-batch", "2"])

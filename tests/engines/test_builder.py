@@ -49,7 +49,6 @@ def make_checkpoint(path: Path, inputs: str) -> Path:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
     """{kind: (model.pt, engine folder)}, each engine built for ONNX with max batch 3."""
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("engines")
     result = {}
     for kind in KINDS:

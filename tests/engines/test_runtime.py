@@ -196,7 +196,6 @@ def checkpoint(path: Path, inputs: str = "clip") -> Path:
 
 
 def test_a_checkpoint_runs_in_pytorch(tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     with engines.load(checkpoint(tmp_path / "model.pt"), threads=1) as engine:
         assert engine.backend.name == "torch" and engine.spec is None
         assert engine.classes == CLASSES and engine.input_names == ("di_clip",) and engine.input_shape == (1, 32, 32)

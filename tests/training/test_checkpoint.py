@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,6 @@ from training.models import DIANet, ModelConfig, create_model, input_names
 BACKBONE = "mobilevit_xxs"  # 1 M parameters: files of a few MB
 SIZE = 64
 CLASSES = ("negative", "positive", "surprise")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: on a shared 2-core machine a second thread mostly waits for the first."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _meta(config: ModelConfig, **overrides: object) -> CheckpointMeta:

@@ -5,7 +5,6 @@ Small inputs (64 px, a 2x2 feature map at stride 32) keep the whole file within 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,6 @@ CPU_BACKBONE = "efficientnetv2_b0"  # the CPU preset's backbone, same blocks as 
 TWO_STREAM_VARIANTS = [(inputs, fusion, shared) for inputs in ("phases", "clip_both") for fusion in FUSIONS
                        for shared in (True, False)]
 VARIANTS = TWO_STREAM_VARIANTS + [(inputs, "cross_attention", True) for inputs in ("clip", "onset", "offset")]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: on a shared 2-core machine a second thread mostly waits for the first."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _variant_id(variant: tuple[str, str, bool]) -> str:

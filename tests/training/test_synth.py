@@ -7,34 +7,41 @@ import csv
 import hashlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import openpyxl
 import pytest
 from typer.testing import CliRunner
 
+from realtime.alignment import AlignConfig, FaceAligner
 from realtime.errors import InputError
 from realtime.face_mesh import FaceMesh
+from realtime.face_regions import REGION_MARGIN, REGIONS
 from realtime.video_io import VideoInfo, read_video
 from training.cli.synth import app
 from training.datasets import load_dataset
+from training.dynamic_images import phase_dynamic_images
 from training.synth import (
     ACTION_UNITS,
     CLASSES,
     GROUNDTRUTH_COLUMNS,
     EMOTIONS,
     FaceRenderer,
+    HeadDrift,
     Scene,
     action_unit_regions,
     expression_warp,
     load_photos,
     make_scene,
     make_video,
+    render_clip,
 )
 from training.synth.actions import Timing, draw_timing
-from training.synth.dataset import SHEET_COLUMNS, SHEET_NAME
+from training.synth.dataset import SHEET_COLUMNS, SHEET_NAME, draw_drift
 from training.synth.render import rbf_displacement, rbf_warp
 
-REAL_SHEET = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "annotations" / "CASME2-coding-20190701.xlsx"
+SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+REAL_SHEET = SHARED_DATA / "annotations" / "CASME2-coding-20190701.xlsx"
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +132,62 @@ def test_identities_differ_and_repeat(photo) -> None:
             grey_a, grey_b = (scenes[i].image.astype(np.float64).mean(axis=2) for i in (a, b))
             assert np.abs(grey_a - grey_b).mean() > 8  # tone, light, placement
             assert distance(scenes[a].landmarks, scenes[b].landmarks) > max(0.01, 3 * jitter)  # face shape
+
+
+def _exact_crops(scene: Scene, frames: np.ndarray, drift: HeadDrift, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Grey 224 px crops that follow the rendered head pose exactly, and the face's crop landmarks:
+    the synthetic data judged without the tracker's errors."""
+    with FaceAligner(AlignConfig(static_image_mode=True)) as aligner:
+        neutral = aligner.process(scene.image)
+    to_crop = np.vstack([neutral.transform, [0, 0, 1]])
+    crops = []
+    for k, frame in enumerate(frames):
+        to_scene = np.linalg.inv(np.vstack([drift.pose(scene.face_center, k / fps), [0, 0, 1]]))
+        crops.append(cv2.warpAffine(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (to_crop @ to_scene)[:2], (224, 224),
+                                    flags=cv2.INTER_LINEAR))
+    return np.stack(crops), neutral.landmarks
+
+
+def test_movement_energy_lies_in_its_regions_under_exact_alignment(photo) -> None:
+    """Each class's movement, as the dataset draws it (noise, slow drift, light change), puts >= 80 %
+    of its DI-Onset energy inside its AU regions when the crops follow the head exactly."""
+    with FaceMesh(static_image_mode=True) as mesh:
+        scene = make_scene(photo, size=(320, 320), face_width=160, rng=np.random.default_rng(2), mesh=mesh)
+    fps = 200
+    for aus in ("6+12", "9+10", "1+2", "14", "15+17", "4", "7"):
+        rng = np.random.default_rng(len(aus))
+        warp = expression_warp(scene, aus, scene.px(2.0), rng)
+        drift = draw_drift(rng, scene.face_width)
+        frames, onset, apex, offset = render_clip(scene, warp, Timing(0.0, 0.15, 0.35, 0.03), fps=fps, drift=drift,
+                                                  noise_sigma=1.0, rng=rng, lead=5, tail=5)
+        crops, landmarks = _exact_crops(scene, frames, drift, fps)
+        di, _ = phase_dynamic_images(crops[..., None].astype(np.float32), onset, apex, offset)
+        energy = di[..., 0].astype(np.float64) ** 2
+        mask = np.zeros((224, 224), np.uint8)
+        for name in action_unit_regions(aus):
+            cv2.fillConvexPoly(mask, cv2.convexHull(np.round(landmarks[list(REGIONS[name])]).astype(np.int32)), 1)
+        radius = round(2 * REGION_MARGIN * 224)  # face_regions' margin, twice: 9 px
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)).astype(bool)
+        assert energy[mask].sum() / energy.sum() >= 0.8, aus
+
+
+def test_a_movement_is_the_same_under_head_drift(photo) -> None:
+    """2 px/frame of head drift (and 2 deg/s of roll) changes an exactly aligned micro-expression's
+    DI energy by < 10 % (measured 5.6 %, the resampling of two bilinear warps): the renderer composes
+    expression and pose without losing or adding motion."""
+    with FaceMesh(static_image_mode=True) as mesh:
+        scene = make_scene(photo, size=(448, 448), face_width=170, rng=np.random.default_rng(4), mesh=mesh)
+    fps = 30
+    warp = expression_warp(scene, "6+12", scene.px(2.5), np.random.default_rng(1))
+    dis = []
+    for drift in (HeadDrift(), HeadDrift(tx=-16, ty=-9, vx=52, vy=30, roll_rate=2.0)):
+        frames, onset, apex, offset = render_clip(scene, warp, Timing(0.0, 0.2, 0.4, 0.04), fps=fps, drift=drift,
+                                                  noise_sigma=0.0, rng=np.random.default_rng(3), lead=5, tail=5)
+        crops, _ = _exact_crops(scene, frames, drift, fps)
+        dis.append(phase_dynamic_images(crops[..., None].astype(np.float32), onset, apex, offset)[0][..., 0])
+    still, drifting = (float((d.astype(np.float64) ** 2).sum()) for d in dis)
+    assert abs(drifting / still - 1) < 0.1
+    assert np.corrcoef(dis[0].ravel(), dis[1].ravel())[0, 1] > 0.95
 
 
 def test_dataset_reads_back_through_the_casme2_reader(synth_dataset: Path) -> None:

@@ -26,8 +26,9 @@ def main() -> None:
     """Synthetic data: small FACS-like movements (1-3 px at a 250 px face, 200-500 ms) warped onto real faces."""
 
 
-@app.command(help="Write a synthetic dataset in the CASME-II release layout: OUT/subXX/<clip>/imgN.jpg from onset "
-                  "to offset and OUT/CASME2-coding-synth.xlsx with the real sheet's columns, so that "
+@app.command(help="Write a synthetic dataset in the CASME-II release layout: OUT/subXX/<clip>/imgN.jpg (a few "
+                  "neutral frames, the onset to the offset, a few neutral frames) and OUT/CASME2-coding-synth.xlsx "
+                  "with the real sheet's columns, so that "
                   "`mer-data check --dataset casme2 --root OUT` and training read it like the real release. "
                   "Five classes (happiness AU6+12, disgust AU9/10, surprise AU1+2, repression AU14/15/17, "
                   "others AU4/7); each subject is a different synthetic identity.")
@@ -49,7 +50,8 @@ def dataset(
                               faces=faces, seed=seed)
         counts = Counter(clip.emotion for clip in result.clips)
         frames = sum(len(clip.frame_numbers) for clip in result.clips)
-        out.print(f"{len(result.clips)} clips ({', '.join(f'{k} {v}' for k, v in counts.items())}), {frames} frames, "
+        per_class = ", ".join(f"{k} {v}" for k, v in counts.items())
+        out.print(f"{len(result.clips)} clips ({per_class}), {frames} frames, "
                   f"{subjects} subjects -> {result.root} (sheet {result.sheet.name})", highlight=False)
 
 

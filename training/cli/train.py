@@ -28,7 +28,7 @@ from training.clip_cache import CachedClip, ClipCache, default_cache_dir
 from training.datasets import load_dataset
 from training.datasets.classes import CLASS_MAPS, class_order
 from training.loso import LosoRun, RunResult, check_out_dir
-from training.models import list_backbones
+from training.models import ModelConfig, create_model, list_backbones
 from training.presets import FUSIONS, INPUTS, PRESETS, TrainConfig, resolve
 
 log = logging.getLogger("training.cli.train")
@@ -66,6 +66,8 @@ MinClipsOpt = Annotated[int, typer.Option(
 FpsOpt = Annotated[float | None, typer.Option(
     "--fps", help="Recording rate of the clips, for the aligner's temporal smoothing (default: the "
                   "release's, CASME-II and SAMM 200, MMEW 90).")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    "--threads", help="torch CPU threads (default: torch's, one per core); 1 is fastest on a shared machine.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 
 
@@ -173,7 +175,13 @@ def _run_log(out: Path, resume: bool, verbose: bool) -> Iterator[None]:
         handler.close()
 
 
-def _required(dataset: str | None, roots: list[str] | None, out: Path | None) -> tuple[str, list[str], Path]:
+def _check_common(dataset: str | None, roots: list[str] | None, out: Path | None, threads: int | None
+                  ) -> tuple[str, list[str], Path]:
+    """The options both commands need; applies --threads."""
+    if threads is not None:
+        if threads < 1:
+            raise InputError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
     missing = [name for name, value in (("--dataset", dataset), ("--root", roots), ("--out", out)) if not value]
     if missing:
         raise InputError(f"missing {', '.join(missing)} (see mer-train --help)")
@@ -212,6 +220,7 @@ def main(
     select_on_test: SelectOnTestOpt = False,
     min_clips_per_class: MinClipsOpt = 10,
     fps: FpsOpt = None,
+    threads: ThreadsOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Leave-one-subject-out training on one dataset (or the composite), then the all-subject model."""
@@ -221,7 +230,7 @@ def main(
                 raise InputError(f"put the options after the command: mer-train {ctx.invoked_subcommand} --dataset ...")
         return
     with user_errors():
-        dataset, roots, out = _required(dataset, root, out)
+        dataset, roots, out = _check_common(dataset, root, out, threads)
         preset_name, preset_text = _choose_preset(preset)
         augment = PRESETS[preset_name].augment
         if jitter is not None:
@@ -232,8 +241,11 @@ def main(
                          augment=augment)
         if config.backbone not in list_backbones():
             raise InputError(f"unknown --backbone {config.backbone!r}; known: {', '.join(list_backbones())}")
-        if pretrained is not None and not pretrained.is_file():
-            raise InputError(f"--pretrained {pretrained}: no such file")
+        if pretrained is not None:  # refuse a missing or mismatched file now, not after aligning every clip
+            if not pretrained.is_file():
+                raise InputError(f"--pretrained {pretrained}: no such file")
+            create_model(ModelConfig(backbone=config.backbone, inputs=config.inputs, fusion=config.fusion,
+                                     shared_backbone=config.shared_backbone), pretrained=pretrained)
         with _run_log(out, resume, verbose):
             console.print(f"preset: [bold]{preset_text}[/] -> {config.backbone} at {config.size} px, "
                           f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, up to {config.epochs} "
@@ -332,11 +344,12 @@ def ablation(
     select_on_test: SelectOnTestOpt = False,
     min_clips_per_class: MinClipsOpt = 10,
     fps: FpsOpt = None,
+    threads: ThreadsOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the configurations of the paper's Tables 2-4 on one dataset; write OUT/ablation.md."""
     with user_errors():
-        dataset, roots, out = _required(dataset, root, out)
+        dataset, roots, out = _check_common(dataset, root, out, threads)
         preset_name, preset_text = _choose_preset(preset)
         base = resolve(preset_name, backbone=backbone, size=size, epochs=epochs, seed=seed,
                        select_on_test=select_on_test, final_model=False)

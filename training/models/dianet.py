@@ -11,7 +11,8 @@ The backbone's classifier is removed; its last feature map (B, C, h, w) is proje
 position to 512-d tokens by one linear layer. Because that projection is linear, the mean of
 the tokens equals the projection of the globally pooled features, so f1 and f2 are exactly the
 paper's "pooled features projected to 512-d"; the tokens are what the fusion attends over
-(see fusion.py for why attention needs them).
+(see fusion.py for why attention needs them). `shared_backbone=False` gives each stream its own
+backbone and token projection (twice the backbone parameters).
 
 Ablations (`ModelConfig.inputs`):
 - `phases`: DI-Onset and DI-Offset, one per stream (DIANet).
@@ -105,7 +106,12 @@ class Stream(nn.Module):
 
 
 class DIANet(nn.Module):
-    """forward(*inputs (B, in_chans, S, S), one per input_names(config)) -> DIANetOutput."""
+    """forward(*inputs (B, in_chans, S, S), one per input_names(config)) -> DIANetOutput.
+
+    Exports to ONNX with a dynamic batch (both exporters; attention is matmul + softmax, the
+    only Python branches depend on the config and static shapes). torch.export sees the
+    varargs as one tuple: `dynamic_shapes=(tuple({0: batch} for _ in input_names),)`.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

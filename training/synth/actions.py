@@ -3,8 +3,10 @@
 An action unit (AU) is declared as data: groups of face-mesh points and the direction each
 group moves in the face's own frame (`lateral`: away from the midline, `up`: towards the
 forehead), with the Gaussian radius of the skin dragged along. An expression (e.g. '6+12') is
-the sum of its AUs' fields, scaled so that its largest movement equals the requested amplitude. Left and right sides get slightly different strengths (faces are not
-symmetric, and neither are their movements).
+the sum of its AUs' fields, held still at the bone-anchored points (`ANCHORED`) and scaled so
+that its largest movement equals the requested amplitude. Left and right sides get slightly
+different strengths (faces are not symmetric, and neither are their movements). Blinks are an
+`EyeClosure` (the lid hides the eye; a warp would squeeze it).
 
 Time profiles are minimum-jerk ramps (10 s^3 - 15 s^4 + 6 s^5, the smooth profile of voluntary
 and facial movements) from onset up to the apex, an optional short hold, and back to neutral at
@@ -18,14 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from realtime.errors import InputError
-from training.synth.render import Scene, Warp, pinned, rbf_warp
+from training.synth.render import Scene, Warp, frame_box, pinned, rbf_warp
 
 # MediaPipe face-mesh point groups ("left"/"right" never matter: directions are per side).
 INNER_BROW = (107, 66, 55, 65, 336, 296, 285, 295)
 MID_BROW = (105, 52, 334, 282)
 OUTER_BROW = (70, 63, 46, 53, 300, 293, 276, 283)
 UPPER_LID = (159, 158, 160, 161, 157, 386, 385, 387, 384, 388)
-LID_CREASE = (56, 28, 27, 29, 30, 286, 258, 257, 259, 260)
 LOWER_LID = (145, 144, 153, 163, 154, 374, 373, 380, 390, 381)
 CHEEK = (117, 118, 101, 50, 123, 205, 36, 346, 347, 330, 280, 352, 425, 266)
 NOSE_SIDE = (129, 48, 64, 98, 209, 358, 278, 294, 327, 429)
@@ -85,7 +86,7 @@ ACTION_UNITS: dict[int, ActionUnit] = {au.code: au for au in (
     ActionUnit(17, "chin raiser", (Movement(CHIN, 0.0, 1.0), Movement(LOWER_LIP, 0.0, 0.6)),
                0.06, ("chin", "mouth")),
 )}
-"""The AUs the synthetic data uses; blinks (AU45) are built by `blink_warp` from the eye opening."""
+"""The AUs the synthetic data uses; blinks (AU45) are an `EyeClosure`, not a warp."""
 
 EMOTIONS: dict[str, tuple[str, ...]] = {
     "happiness": ("6+12", "12", "6+12"),
@@ -146,7 +147,8 @@ def expression_warp(scene: Scene, action_units: str, amplitude_px: float, rng: n
     """
     lm = scene.landmarks.astype(np.float64)
     mid, lateral, up = face_frame(lm)
-    strength = {-1.0: 1 + rng.uniform(-asymmetry, asymmetry), 0.0: 1.0, 1.0: 1 + rng.uniform(-asymmetry, asymmetry)}
+    strength = {-1.0: 1 + rng.uniform(-asymmetry, asymmetry), 0.0: 1.0,
+                1.0: 1 + rng.uniform(-asymmetry, asymmetry)}  # per side of the face
     total: Warp | None = None
     for au in parse_action_units(action_units):
         points, vectors = [], []
@@ -166,20 +168,86 @@ def _anchored(warp: Warp, scene: Scene) -> Warp:
     return pinned(warp, scene.landmarks[list(ANCHORED)], ANCHOR_RADIUS * scene.face_width)
 
 
-def blink_warp(scene: Scene, closure: float) -> Warp:
-    """AU45 at its apex: each upper lid comes down by `closure` of that eye's opening."""
-    lm = scene.landmarks.astype(np.float64)
-    _, _, up = face_frame(lm)
-    points, vectors, openings = [], [], []
-    for (upper_mid, lower_mid), eye in zip(((159, 145), (386, 374)), (slice(0, 5), slice(5, 10))):
-        opening = float(np.linalg.norm(lm[upper_mid] - lm[lower_mid]))
-        openings.append(opening)
-        for group, share in ((UPPER_LID, -0.9), (LID_CREASE, -0.45), (LOWER_LID, 0.1)):
-            for index in group[eye]:  # each group lists the right eye's 5 points, then the left's
-                points.append(lm[index])
-                vectors.append(share * closure * opening * up)
-    sigma = 0.45 * float(np.mean(openings))
-    return _anchored(rbf_warp(np.array(points), np.array(vectors), sigma=sigma, shape=scene.image.shape[:2]), scene)
+# Each eye's lid margins from the outer to the inner corner (MediaPipe's eye contour).
+_EYES = (
+    ((33, 246, 161, 160, 159, 158, 157, 173, 133), (33, 7, 163, 144, 145, 153, 154, 155, 133)),  # right eye
+    ((263, 466, 388, 387, 386, 385, 384, 398, 362), (263, 249, 390, 373, 374, 380, 381, 382, 362)),  # left eye
+)
+_LID_EDGE_PX = 1.0  # width of the lid margin's soft edge: it moves smoothly by sub-pixel steps
+
+
+@dataclass(frozen=True)
+class _Eye:
+    origin: np.ndarray  # (2,) outer corner, scene px
+    along: np.ndarray  # (2,) unit vector outer -> inner corner
+    up: np.ndarray  # (2,) unit vector towards the brow
+    u: np.ndarray  # (9,) margin points' position along the eye
+    upper: np.ndarray  # (9,) upper margin's height above the corner line
+    lower: np.ndarray  # (9,) lower margin's height
+    skin: float  # height of the upper lid's skin fold above the margin, px
+
+
+class EyeClosure:
+    """A blink (AU45): the upper lids slide down over the eyes, which they hide.
+
+    Not a warp: an eyelid covers the eye rather than pushing it. In each eye's frame (u along
+    the eye, v up), at closing k the upper margin m(u) comes down to m' = m - k (m - l(u)) with
+    l the lower margin; the frame shows the lid's skin between its fold m + s and m',
+    stretched from [m, m + s], and the uncovered eye below m' where it was (the lower lid stays).
+    The margin is a soft edge of `_LID_EDGE_PX`, so that it moves by sub-pixel steps like every
+    other movement.
+    """
+
+    def __init__(self, scene: Scene, closure: float) -> None:
+        if not 0 < closure <= 1:
+            raise InputError(f"blink closure must be in (0, 1], got {closure}")
+        self.closure = float(closure)
+        lm = scene.landmarks.astype(np.float64)
+        _, _, face_up = face_frame(lm)
+        self._eyes = []
+        for upper, lower in _EYES:
+            origin = lm[upper[0]]
+            along = (lm[upper[-1]] - origin) / np.linalg.norm(lm[upper[-1]] - origin)
+            up = np.array([along[1], -along[0]])
+            up = up if up @ face_up > 0 else -up
+            rel_u, rel_l = lm[list(upper)] - origin, lm[list(lower)] - origin
+            u = rel_u @ along
+            lower_v = np.interp(u, rel_l @ along, rel_l @ up)
+            opening = float((rel_u @ up - lower_v).max())
+            self._eyes.append(_Eye(origin, along, up, u, rel_u @ up, lower_v, skin=0.6 * opening))
+        points = lm[[i for upper, lower in _EYES for i in upper + lower]]
+        (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+        self._corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]])  # (4, 2) both eyes' box
+        self._reach = 2.5 * max(eye.skin for eye in self._eyes)  # the lid's fold lies above the box
+
+    def resample(self, maps: np.ndarray, strength: float, pose: np.ndarray | None) -> None:
+        closing = self.closure * float(np.clip(strength, 0.0, 1.0))
+        if closing <= 0:
+            return
+        h, w = maps.shape[:2]
+        x0, y0, x1, y1 = frame_box(self._corners, self._reach, pose, (w, h))
+        window = maps[y0:y1, x0:x1]  # (h, w, 2) view: scene coordinates
+        for eye in self._eyes:
+            rel = window.astype(np.float64) - eye.origin
+            u, v = rel @ eye.along, rel @ eye.up
+            inside = (u > eye.u[0]) & (u < eye.u[-1])
+            margin = np.interp(u, eye.u, eye.upper)
+            lowered = margin - closing * (margin - np.interp(u, eye.u, eye.lower))  # m'
+            fold = margin + eye.skin
+            source = v.copy()
+            lid = inside & (v >= lowered) & (v < fold)  # the lid's skin, stretched down
+            source[lid] = (margin + (v - lowered) * eye.skin / (fold - lowered))[lid]
+            edge = inside & (v < lowered) & (v >= lowered - _LID_EDGE_PX)  # soft margin edge
+            start = lowered - _LID_EDGE_PX
+            source[edge] = (start + (v - start) * (margin - start) / _LID_EDGE_PX)[edge]
+            moved = lid | edge
+            shift = ((source - v)[..., None] * eye.up)[moved]  # along `up` only
+            window[moved] = (window[moved] + shift).astype(np.float32)
+
+
+def blink(scene: Scene, closure: float) -> EyeClosure:
+    """AU45 at its apex: both upper lids close `closure` (0..1) of the way to the lower lids."""
+    return EyeClosure(scene, closure)
 
 
 def min_jerk(s: np.ndarray) -> np.ndarray:

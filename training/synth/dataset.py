@@ -3,11 +3,11 @@
 The output goes through the same reader as the real release (`load_dataset("casme2", DIR)`):
 `DIR/subXX/<clip>/imgN.jpg` frames (N not starting at 1, as in the real release), from a few
 neutral frames before the onset to a few after the offset (50-150 ms and 30-100 ms, at least 5
-frames each: a clip cut with a margin, so that a tracker has settled before the onset) and `DIR/CASME2-coding-synth.xlsx` with
-the real sheet's columns. Each subject is one synthetic identity (`make_scene`); each clip is
-one micro-expression (1-3 px at a 250 px face, 200-500 ms) under slow head drift, a slow light
-change and sensor noise, each drawn per clip. `DIR/synth_config.json` records the settings and
-every clip's drawn parameters.
+frames each: a clip cut with a margin, so that a tracker has settled before the onset), and
+`DIR/CASME2-coding-synth.xlsx` with the real sheet's columns. Each subject is one synthetic
+identity (`make_scene`); each clip is one micro-expression (1-3 px at a 250 px face, 200-500 ms)
+under slow head drift, a slow light change and sensor noise, each drawn per clip.
+`DIR/synth_config.json` records the settings and every clip's drawn parameters.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from realtime.errors import InputError
 from realtime.face_mesh import FaceMesh
 from training.synth.actions import EMOTIONS, OBJECTIVE_CLASSES, Timing, draw_timing, expression_warp
 from training.synth.identity import Photo, load_photos, make_scene
-from training.synth.render import FaceRenderer, Light, Scene, Warp, pose_matrix
+from training.synth.render import Deformation, FaceRenderer, Light, Scene, pose_matrix
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ SHEET_COLUMNS = ("Subject", "Filename", None, "OnsetFrame", "ApexFrame", "Offset
 
 JPEG_QUALITY = 95  # the release's frames are high-quality JPEG; low quality would blur 1 px movements
 FACE_FRACTION = 0.5  # face width / frame side: room around the face for head drift and the aligner
-MIN_LEAD_FRAMES = 5  # neutral frames before the onset and after the offset, at least: MediaPipe's tracker
-#                      settles over its first 3-4 frames, which must not fall into the onset phase
+MIN_LEAD_FRAMES = 5  # neutral frames before the onset and after the offset, at least: MediaPipe's
+#                      tracker settles over its first 3-4 frames, which must not fall into the onset
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class SynthDataset:
     fps: float
 
 
-def render_clip(scene: Scene, warp: Warp, timing: Timing, *, fps: float, drift: HeadDrift = HeadDrift(),
+def render_clip(scene: Scene, warp: Deformation, timing: Timing, *, fps: float, drift: HeadDrift = HeadDrift(),
                 noise_sigma: float = 1.5, rng: np.random.Generator, lead: int = 0,
                 tail: int = 0) -> tuple[np.ndarray, int, int, int]:
     """One movement's frames: (T, H, W, 3) RGB uint8 and the onset, apex and offset positions in them.
@@ -133,12 +133,13 @@ def render_clip(scene: Scene, warp: Warp, timing: Timing, *, fps: float, drift: 
 
 
 def draw_drift(rng: np.random.Generator, face_width: float) -> HeadDrift:
-    """A participant told to keep still in a lab: a small offset, slow postural sway (up to 3 px/s
-    and 0.3 deg/s at a 250 px face, about 2 mm/s) and lab lighting that barely changes (0.3 %/s)."""
-    scale = face_width / 250.0
-    return HeadDrift(tx=rng.uniform(-4, 4) * scale, ty=rng.uniform(-4, 4) * scale, roll_deg=rng.uniform(-1.5, 1.5),
-                     scale=rng.uniform(0.97, 1.03), vx=rng.uniform(-3, 3) * scale, vy=rng.uniform(-3, 3) * scale,
-                     roll_rate=rng.uniform(-0.3, 0.3), gain=rng.uniform(0.95, 1.05), gain_rate=rng.uniform(-0.003, 0.003))
+    """A participant told to keep still in a lab: a small offset, slow postural sway (up to 1.5 px/s
+    and 0.15 deg/s at a 250 px face, about 1 mm/s) and lab lighting that barely changes (0.3 %/s)."""
+    px = face_width / 250.0
+    return HeadDrift(tx=rng.uniform(-4, 4) * px, ty=rng.uniform(-4, 4) * px, roll_deg=rng.uniform(-1.5, 1.5),
+                     scale=rng.uniform(0.97, 1.03), vx=rng.uniform(-1.5, 1.5) * px, vy=rng.uniform(-1.5, 1.5) * px,
+                     roll_rate=rng.uniform(-0.15, 0.15), gain=rng.uniform(0.95, 1.05),
+                     gain_rate=rng.uniform(-0.003, 0.003))
 
 
 def people(photos: Sequence[Photo]) -> list[Photo]:
@@ -165,8 +166,9 @@ def make_dataset(out: Path, *, subjects: int = 5, clips_per_class: int = 2, fps:
     many subjects are made.
     """
     out = Path(out)
-    if subjects < 1 or subjects > 99 or clips_per_class < 1:
-        raise InputError(f"need 1..99 subjects and at least one clip per class, got {subjects} and {clips_per_class}")
+    if not 1 <= subjects <= 99 or clips_per_class < 1:
+        raise InputError(f"need 1..99 subjects and at least one clip per class, "
+                         f"got {subjects} and {clips_per_class}")
     if not 24 <= fps <= 1000:
         raise InputError(f"fps {fps} is outside 24..1000")
     if size < 128:
@@ -176,7 +178,7 @@ def make_dataset(out: Path, *, subjects: int = 5, clips_per_class: int = 2, fps:
     out.mkdir(parents=True, exist_ok=True)
 
     clips: list[SynthClip] = []
-    rows: list[tuple] = []
+    rows: list[tuple[object, ...]] = []
     with FaceMesh(static_image_mode=True) as mesh:
         photos = people(load_photos(faces, mesh))
         for s in range(subjects):
@@ -196,9 +198,7 @@ def make_dataset(out: Path, *, subjects: int = 5, clips_per_class: int = 2, fps:
     _write_sheet(sheet, rows)
     settings = {"subjects": subjects, "clips_per_class": clips_per_class, "fps": fps, "size": size,
                 "faces": str(faces) if faces else None, "seed": seed}
-    manifest = {"settings": settings,
-                "clips": [{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(c).items() if k != "frame_numbers"}
-                          for c in clips]}
+    manifest = {"settings": settings, "clips": [_manifest_entry(clip) for clip in clips]}
     (out / "synth_config.json").write_text(json.dumps(manifest, indent=1))
     log.info("wrote %d clips of %d subjects to %s", len(clips), subjects, out)
     return SynthDataset(root=out, sheet=sheet, clips=tuple(clips), fps=fps)
@@ -211,7 +211,7 @@ def _write_clip(out: Path, scene: Scene, *, subject: str, clip_id: str, emotion:
     warp = expression_warp(scene, action_units, scene.px(amplitude), rng)
     timing = draw_timing(rng, "micro")
     drift = draw_drift(rng, scene.face_width)
-    noise = float(rng.uniform(1.0, 2.0))
+    noise = float(rng.uniform(0.5, 1.5))
     lead = max(MIN_LEAD_FRAMES, round(rng.uniform(0.05, 0.15) * fps))
     tail = max(MIN_LEAD_FRAMES, round(rng.uniform(0.03, 0.1) * fps))
     frames, onset, apex, offset = render_clip(scene, warp, timing, fps=fps, drift=drift, noise_sigma=noise,
@@ -224,8 +224,15 @@ def _write_clip(out: Path, scene: Scene, *, subject: str, clip_id: str, emotion:
         cv2.imwrite(str(folder / f"img{number}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     return SynthClip(subject=subject, clip_id=clip_id, folder=folder, frame_numbers=numbers,
-                     onset_frame=first + onset, apex_frame=first + apex, offset_frame=first + offset, emotion=emotion, action_units=action_units,
-                     amplitude=amplitude, amplitude_px=scene.px(amplitude), identity=scene.name)
+                     onset_frame=first + onset, apex_frame=first + apex, offset_frame=first + offset,
+                     emotion=emotion, action_units=action_units, amplitude=amplitude,
+                     amplitude_px=scene.px(amplitude), identity=scene.name)
+
+
+def _manifest_entry(clip: SynthClip) -> dict[str, object]:
+    entry = {k: v for k, v in asdict(clip).items() if k not in ("folder", "frame_numbers")}
+    return entry | {"folder": str(clip.folder), "first_frame": clip.frame_numbers[0],
+                    "frames": len(clip.frame_numbers)}
 
 
 def _sheet_aus(action_units: str) -> int | str:
@@ -233,7 +240,7 @@ def _sheet_aus(action_units: str) -> int | str:
     return int(action_units) if action_units.isdigit() else action_units
 
 
-def _write_sheet(path: Path, rows: list[tuple]) -> None:
+def _write_sheet(path: Path, rows: list[tuple[object, ...]]) -> None:
     book = Workbook()
     sheet = book.active
     sheet.title = "Sheet1"

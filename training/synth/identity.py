@@ -128,7 +128,7 @@ def make_scene(photo: Photo, *, size: tuple[int, int], face_width: float, rng: n
     aspect = 1.0 + rng.uniform(-config.aspect, config.aspect)
     scale = face_width / photo_width
     roll = rng.uniform(-config.roll_deg, config.roll_deg)
-    target = np.array([width / 2 + rng.uniform(-0.04, 0.04) * width, height * 0.5 + rng.uniform(-0.03, 0.03) * height])
+    target = np.array([width * (0.5 + rng.uniform(-0.04, 0.04)), height * (0.5 + rng.uniform(-0.03, 0.03))])
     center = lm.mean(axis=0)
     angle = np.deg2rad(roll)
     rotation = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
@@ -137,7 +137,7 @@ def make_scene(photo: Photo, *, size: tuple[int, int], face_width: float, rng: n
 
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     maps = cv2.transform(np.dstack([xs, ys]), cv2.invertAffineTransform(placement))  # photo coordinates
-    invert_into(maps, shape_warp, 1.0, frame_box=(0, 0, width, height))
+    invert_into(maps, shape_warp, 1.0, box=(0, 0, width, height))
     # Beyond the photo's edges, repeat them (a mirrored chin or shoulder looks like a second face to MediaPipe).
     frame = cv2.remap(image, maps, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     placed = lm @ linear.T + placement[:, 2]  # approximate landmarks (shape change ignored) for the masks

@@ -4,8 +4,10 @@ Every frame is one `cv2.remap` of the subject's neutral image (`Scene`). Facial 
 forward displacement fields (`Warp`: content at p moves to p + field(p)) built from Gaussian
 radial basis functions around landmarks; the sampling map is their exact inverse, found by
 fixed-point iteration, so content moves by the requested sub-pixel amount (to 1/64 px, the
-precision of OpenCV's maps here) and a movement is the same whatever the frame rate. Head pose is a similarity transform composed
-into the same map, so a frame is interpolated once (see `FaceRenderer` for how).
+precision of OpenCV's maps here) and a movement is the same whatever the frame rate. Head pose
+is a similarity transform composed into the same map, so a frame is interpolated once (see
+`FaceRenderer` for how). Movements that are not warps (a blink's lid covering the eye) change
+the same map through the `Deformation` protocol.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -26,7 +29,9 @@ amplitudes are quoted against ("1-3 px at a 250 px face")."""
 REFERENCE_FACE_WIDTH = 250.0
 """Face width, in px, at which amplitudes are quoted."""
 
-_INVERSE_ITERATIONS = 3  # fixed-point steps; the error shrinks by max|grad field| (< 0.25 for 3 px) per step
+_INVERSE_TOLERANCE_PX = 0.005  # fixed-point iteration stops when no point moves more than this
+_INVERSE_MAX_STEPS = 10  # each step shrinks the error by max|grad field|: < 0.25 for micro-, < 0.5 for macro-
+#                          expressions, so 3-4 steps for a 3 px movement, about 8 for 12 px
 _NEGLIGIBLE_PX = 1e-3  # a warp moving nothing by more than this is skipped
 _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 _TO_DOUBLED = np.array([[2.0, 0.0, 0.5], [0.0, 2.0, 0.5]])  # scene px -> px of its 2x up-sampling (pixel centres)
@@ -54,6 +59,14 @@ class Scene:
         return amplitude * self.face_width / REFERENCE_FACE_WIDTH
 
 
+class Deformation(Protocol):
+    """A movement of the face that the renderer applies at a strength (0 = neutral, 1 = apex)."""
+
+    def resample(self, maps: np.ndarray, strength: float, pose: np.ndarray | None) -> None:
+        """Change `maps` ((H, W, 2) float32: the scene point each frame pixel shows; `pose` (2, 3)
+        maps scene to frame px) so that the frame shows the face deformed at `strength`."""
+
+
 @dataclass(frozen=True)
 class Warp:
     """A smooth forward displacement field on a window of an image (zero outside it)."""
@@ -72,6 +85,12 @@ class Warp:
     def reach(self) -> float:
         """The largest movement in px (how far content can leave the window)."""
         return float(np.sqrt((self.field ** 2).sum(axis=2)).max())
+
+    def resample(self, maps: np.ndarray, strength: float, pose: np.ndarray | None) -> None:
+        if abs(strength) * self.reach < _NEGLIGIBLE_PX:
+            return
+        h, w = maps.shape[:2]
+        invert_into(maps, self, strength, box=frame_box(self.corners(), strength * self.reach, pose, (w, h)))
 
     def scaled(self, factor: float) -> Warp:
         return Warp(self.x0, self.y0, self.field * np.float32(factor))
@@ -126,23 +145,26 @@ def pinned(warp: Warp, points: np.ndarray, radius: float) -> Warp:
     return Warp(warp.x0, warp.y0, warp.field * keep[:, :, None])
 
 
-def invert_into(maps: np.ndarray, warp: Warp, weight: float, *, frame_box: tuple[int, int, int, int]) -> None:
-    """Make `maps` sample through the inverse of `weight * warp`, inside `frame_box` only.
+def invert_into(maps: np.ndarray, warp: Warp, weight: float, *, box: tuple[int, int, int, int]) -> None:
+    """Make `maps` sample through the inverse of `weight * warp`, inside `box` (x0, y0, x1, y1) only.
 
     `maps` (H, W, 2) float32 holds, for every output pixel, the source point y in warp
     coordinates; the content that lands on y came from z with z + weight * field(z) = y, found
     by z <- y - weight * field(z) (a contraction, since the fields are smooth).
     """
-    fx0, fy0, fx1, fy1 = frame_box
+    fx0, fy0, fx1, fy1 = box
     if fx1 <= fx0 or fy1 <= fy0:
         return
     target = maps[fy0:fy1, fx0:fx1]  # (h, w, 2) view
     origin = np.array([warp.x0, warp.y0], np.float32)
     y = target - origin
     z = y.copy()
-    for _ in range(_INVERSE_ITERATIONS):
+    for _ in range(_INVERSE_MAX_STEPS):
         d = cv2.remap(warp.field, z, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        z = y - np.float32(weight) * d
+        step = y - np.float32(weight) * d - z
+        z += step
+        if float(np.abs(step).max()) < _INVERSE_TOLERANCE_PX:
+            break
     target[:] = z + origin
 
 
@@ -195,16 +217,15 @@ class FaceRenderer:
         self._noise = np.empty((h, w), np.float32)
         self._frames = 0
 
-    def __call__(self, *, pose: np.ndarray | None = None, warps: Sequence[tuple[float, Warp]] = (),
+    def __call__(self, *, pose: np.ndarray | None = None, warps: Sequence[tuple[float, Deformation]] = (),
                  light: Light = Light()) -> np.ndarray:
-        """One (H, W, 3) RGB uint8 frame. `pose` (2, 3) maps scene px to frame px."""
+        """One (H, W, 3) RGB uint8 frame. `pose` (2, 3) maps scene px to frame px; `warps` are
+        (strength, deformation) pairs."""
         h, w = self._grid.shape[:2]
         inverse = _IDENTITY if pose is None else cv2.invertAffineTransform(np.asarray(pose, np.float64))
         maps = cv2.transform(self._grid, inverse)  # (H, W, 2) scene coordinates of each pixel
-        for weight, warp in warps:
-            if abs(weight) * warp.reach < _NEGLIGIBLE_PX:
-                continue
-            invert_into(maps, warp, weight, frame_box=_box(warp.corners(), weight * warp.reach, pose, (w, h)))
+        for strength, deformation in warps:
+            deformation.resample(maps, strength, pose)
         maps = cv2.transform(maps, _TO_DOUBLED)
         frame = cv2.remap(self._source, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         gain = cv2.addWeighted(self._ramp_x, light.gain * light.slope_x, self._ramp_y, light.gain * light.slope_y,
@@ -216,7 +237,8 @@ class FaceRenderer:
         return cv2.add(lit, cv2.merge([self._noise] * 3), dtype=cv2.CV_8U)  # rounds and saturates
 
 
-def _box(corners: np.ndarray, margin: float, pose: np.ndarray | None, size: tuple[int, int]) -> tuple[int, int, int, int]:
+def frame_box(corners: np.ndarray, margin: float, pose: np.ndarray | None,
+              size: tuple[int, int]) -> tuple[int, int, int, int]:
     """Frame pixels (x0, y0, x1, y1) covering scene `corners` (4, 2) through `pose`, widened by `margin`."""
     if pose is not None:
         corners = corners @ np.asarray(pose)[:, :2].T + np.asarray(pose)[:, 2]

@@ -30,10 +30,10 @@ import numpy as np
 from realtime.errors import InputError
 from realtime.face_mesh import FaceMesh
 from realtime.video_io import VideoWriter
-from training.synth.actions import BLINK_AUS, EMOTIONS, Timing, blink_warp, draw_timing, expression_warp, min_jerk
+from training.synth.actions import BLINK_AUS, EMOTIONS, Timing, blink, draw_timing, expression_warp, min_jerk
 from training.synth.dataset import CLASSES, people
 from training.synth.identity import load_photos, make_scene
-from training.synth.render import FaceRenderer, Light, Scene, Warp, pose_matrix
+from training.synth.render import Deformation, FaceRenderer, Light, Scene, pose_matrix
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +87,16 @@ class _HeadMove:
 class _Motion:
     """Head pose and light as functions of time: slow sinusoids plus the large moves."""
 
-    def __init__(self, rng: np.random.Generator, duration: float, moves: list[_HeadMove], face_scale: float) -> None:
-        def waves(amplitude: float, count: int = 3) -> list[tuple[float, float, float]]:
-            return [(amplitude * rng.uniform(0.4, 1.0) / count * 2, 2 * np.pi / rng.uniform(4.0, 25.0),
+    def __init__(self, rng: np.random.Generator, moves: list[_HeadMove], face_scale: float) -> None:
+        def waves(amplitude: float, periods: tuple[float, float], count: int = 3) -> list[tuple[float, ...]]:
+            """`count` sinusoids (amplitude, angular frequency, phase) adding up to about `amplitude`."""
+            return [(amplitude * rng.uniform(0.4, 1.0) * 2 / count, 2 * np.pi / rng.uniform(*periods),
                      rng.uniform(0, 2 * np.pi)) for _ in range(count)]
 
-        self._tx, self._ty = waves(4.0 * face_scale), waves(3.0 * face_scale)
-        self._roll, self._scale = waves(1.0), waves(0.012)
-        self._gain, self._sx, self._sy = waves(0.03), waves(0.05, 2), waves(0.03, 2)
+        sway, light = (4.0, 25.0), (8.0, 30.0)  # periods in s
+        self._tx, self._ty = waves(4.0 * face_scale, sway), waves(3.0 * face_scale, sway)  # px
+        self._roll, self._scale = waves(1.0, sway), waves(0.012, sway)  # deg, relative
+        self._gain, self._sx, self._sy = waves(0.02, light), waves(0.05, light, 2), waves(0.03, light, 2)
         self._moves = sorted(moves, key=lambda m: m.start_s)
 
     @staticmethod
@@ -113,7 +115,8 @@ class _Motion:
                            roll_deg=base[2] + self._sum(self._roll, t), scale=base[3] + self._sum(self._scale, t))
 
     def light(self, t: float) -> Light:
-        return Light(gain=1.0 + self._sum(self._gain, t), slope_x=self._sum(self._sx, t), slope_y=self._sum(self._sy, t))
+        return Light(gain=1.0 + self._sum(self._gain, t), slope_x=self._sum(self._sx, t),
+                     slope_y=self._sum(self._sy, t))
 
 
 def _schedule(rng: np.random.Generator, kinds: list[str], duration: float) -> list[tuple[str, Timing]]:
@@ -181,7 +184,7 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
     kinds = ["micro"] * micro + ["macro"] * round(duration / 15) + ["blink"] * round(duration / 6)
     scheduled = _schedule(rng, kinds, duration)
     face_scale = scene.face_width / FACE_WIDTH
-    motion = _Motion(rng, duration, _head_moves(rng, scheduled, duration, face_scale), face_scale)
+    motion = _Motion(rng, _head_moves(rng, scheduled, duration, face_scale), face_scale)
 
     events, warps = [], []
     for kind, timing in scheduled:
@@ -223,10 +226,11 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
                       events=tuple(events), identity=scene.name)
 
 
-def _event(scene: Scene, kind: str, timing: Timing, fps: float, rng: np.random.Generator) -> tuple[SynthEvent, Warp]:
+def _event(scene: Scene, kind: str, timing: Timing, fps: float,
+           rng: np.random.Generator) -> tuple[SynthEvent, Deformation]:
     if kind == "blink":
         emotion, action_units, amplitude = "none", BLINK_AUS, float(rng.uniform(0.8, 1.0))
-        warp = blink_warp(scene, amplitude)
+        warp = blink(scene, amplitude)
     else:
         emotion = CLASSES[int(rng.integers(len(CLASSES)))]
         action_units = str(rng.choice(EMOTIONS[emotion]))
@@ -235,8 +239,9 @@ def _event(scene: Scene, kind: str, timing: Timing, fps: float, rng: np.random.G
         else:
             amplitude, spread = float(rng.uniform(6.0, 12.0)), 1.4
         warp = expression_warp(scene, action_units, scene.px(amplitude), rng, spread=spread)
-    frames = [int(np.ceil(timing.onset_s * fps)), int(round(timing.apex_s * fps)), int(np.floor(timing.offset_s * fps))]
-    onset, apex, offset = frames[0], min(max(frames[1], frames[0]), frames[2]), frames[2]
+    # The first and last frames where the face has moved; the apex frame nearest the apex time.
+    onset, offset = int(np.ceil(timing.onset_s * fps)), int(np.floor(timing.offset_s * fps))
+    apex = min(max(int(round(timing.apex_s * fps)), onset), offset)
     event = SynthEvent(kind=kind, onset_frame=onset, apex_frame=apex, offset_frame=offset, onset_s=onset / fps,
                        apex_s=apex / fps, offset_s=offset / fps, emotion=emotion, action_units=action_units,
                        amplitude=amplitude)
