@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, help="a CASME-II-layout release (default: a small mer-synth one)")
     parser.add_argument("--size", type=int, default=112, help="crop and input side (the cpu preset's)")
     parser.add_argument("--backbone", default="efficientnetv2_b0", help="the cpu preset's")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs timed per variant (the first cached one warms up)")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs timed per variant (after a warm-up epoch)")
     parser.add_argument("--fps", type=float, default=None, help="recording rate (default: the release's)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     args = parser.parse_args()
@@ -105,7 +105,8 @@ def main() -> None:
         print(f"cached DIs              {n / cached:8.1f} clips/s")
         print(f"cached stacks + jitter  {n / jittered:8.1f} clips/s")
         print(f"decode + align / epoch  {n / uncached:8.1f} clips/s")
-        print(f"ratio cached / uncached {uncached / cached:8.1f}x   (cached + jitter / uncached {uncached / jittered:.1f}x)")
+        print(f"ratio cached / uncached {uncached / cached:8.1f}x   "
+              f"(cached + jitter / uncached {uncached / jittered:.1f}x)")
 
         if torch.cuda.is_available():
             t = trainer(no_jitter, "cuda")

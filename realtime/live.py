@@ -57,8 +57,9 @@ class LiveSession:
     """Runs one session until the stream ends or the user quits; `run()` returns its summary."""
 
     def __init__(self, camera: int | str | Path, *, config: PipelineConfig = PipelineConfig(), engine=None,
-                 options: LiveOptions = LiveOptions()) -> None:
+                 options: LiveOptions = LiveOptions(), model_note: str | None = None) -> None:
         self.camera = camera
+        self.model_note = model_note or (engine.description if engine is not None else "spotting only")
         self.config = config
         self.engine = engine
         self.options = options
@@ -82,7 +83,7 @@ class LiveSession:
     def run(self) -> dict:
         opts = self.options
         summary: dict = {"source": str(self.camera), "complete": False, "error": None,
-                         "engine": {"description": getattr(self.engine, "description", "spotting only")}}
+                         "engine": {"description": self.model_note}}
         frames = 0
         started = time.monotonic()
         with ExitStack() as stack:

@@ -106,16 +106,19 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def process_video(video: Path, out_dir: Path, *, config: PipelineConfig = PipelineConfig(), engine=None,
                   write_video: bool = True, on_frame: Callable[[int, int | None], None] | None = None,
-                  ground_truth: Callable[[list[tuple[int, int]]], dict] | None = None) -> dict:
+                  ground_truth: Callable[[list[tuple[int, int]]], dict] | None = None,
+                  model_note: str | None = None) -> dict:
     """Process one video into out_dir/<stem>/ and return its summary (also in summary.json).
 
-    `on_frame(done, total)` reports progress; `ground_truth(spotted intervals)` scores spotting.
+    `on_frame(done, total)` reports progress; `ground_truth(spotted intervals)` scores spotting;
+    `model_note` names the classifier in the overlay, summary and report (default: its description).
     A video that cannot be opened raises VideoError before anything is written; one that breaks
     off mid-stream keeps everything found before the break and says so in the summary.
     """
     source: Source = open_source(video)
     folder = out_dir / source.info.name
-    model_note = getattr(engine, "description", "") if engine is not None else "spotting only (no classifier)"
+    if model_note is None:
+        model_note = engine.description if engine is not None else "spotting only (no classifier)"
     summary: dict = {"source": str(video), "complete": False, "interrupted": False, "error": None,
                      "fps": source.info.fps, "engine": {"description": model_note, "classes": []},
                      "config": config.to_dict()}

@@ -10,9 +10,10 @@ training on the DIs, so training never does it twice. For every clip the cache k
 
 Keys are SHA-256 digests of everything that changes the result: the stack's key covers the
 dataset, subject, clip, every frame file (name, size, modification time), the frame rate handed
-to the aligner, the whole AlignConfig and a digest of the aligner's source code; the DIs' key adds the three phase positions. A cache
-folder can therefore be shared by any number of runs, presets and ablations: a run that changes
-the crop size or the alignment makes new entries, one that changes the network does not.
+to the aligner, the whole AlignConfig and a digest of the aligner's source code; the DIs' key
+adds the three phase positions and a digest of training.dynamic_images. A cache folder can
+therefore be shared by any number of runs, presets and ablations: a run that changes the crop
+size or the alignment makes new entries, one that changes the network does not.
 Files are written to a temporary name and renamed, so a killed run never leaves a torn entry.
 """
 
@@ -33,6 +34,7 @@ import realtime.alignment
 import realtime.face_mesh
 from realtime.alignment import AlignConfig, align_frames
 from realtime.errors import InputError
+import training.dynamic_images
 from training.datasets import Clip
 from training.dynamic_images import DIInputConfig, clip_dynamic_image, phase_dynamic_images, to_network_input
 
@@ -45,9 +47,16 @@ DATASET_FPS: dict[str, float] = {"casme2": 200.0, "samm": 200.0, "mmew": 90.0}
 
 DI_NAMES = ("di_onset", "di_offset", "di_clip")  # the names training.models.input_names uses
 
-# The aligner's code is a parameter of the stacks too: a change to it makes new cache entries.
-_ALIGNER_CODE = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (realtime.alignment, realtime.face_mesh))
-                               ).hexdigest()[:16]
+
+
+def _code_digest(*modules: object) -> str:
+    """Source code is a parameter of the cached results too: a change to it makes new entries."""
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()[:16]
+
+
+_ALIGNER_CODE = _code_digest(realtime.alignment, realtime.face_mesh)
+_DI_CODE = _code_digest(training.dynamic_images)
+MIN_FACE_FOUND = 0.9  # below this fraction of frames with a face, a clip is used but reported
 
 
 def default_cache_dir() -> Path:
@@ -57,7 +66,7 @@ def default_cache_dir() -> Path:
 
 
 def read_frames(paths: Iterable[Path]) -> Iterable[np.ndarray]:
-    """Decode frame files one by one -> (H, W, 3) RGB uint8 (grey releases such as SAMM come out as 3 equal channels)."""
+    """Decode frame files one by one -> (H, W, 3) RGB uint8 (grey releases such as SAMM: 3 equal channels)."""
     for path in paths:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
@@ -182,12 +191,16 @@ class ClipCache:
             raise InputError(f"clip {clip.clip_id} has no class (dropped by the class map)")
         key, source = self.keys(clip)
         stack_path = self.root / key[:2] / f"{key}.npy"
-        di_path = self.root / key[:2] / f"{key}-{clip.onset}-{clip.apex}-{clip.offset}.npz"
+        di_path = self.root / key[:2] / f"{key}-{clip.onset}-{clip.apex}-{clip.offset}-{_DI_CODE}.npz"
         stack: np.ndarray | None = None
         if stack_path.is_file():
             face_found = float(json.loads(stack_path.with_suffix(".json").read_text())["face_found"])
         else:
             stack, face_found = align_clip(clip, self.align, fps=self.fps)
+            if face_found < MIN_FACE_FOUND:
+                log.warning("%s clip %s (subject %s): face found in only %.0f%% of %d frames; the others reuse "
+                            "the last transform", clip.dataset, clip.clip_id, clip.subject, 100 * face_found,
+                            len(clip.frames))
             _save_atomic(stack_path.with_suffix(".json"),
                          lambda f: f.write(json.dumps({"face_found": face_found, "clip": clip.clip_id}).encode()))
             _save_atomic(stack_path, lambda f: np.save(f, stack))
@@ -198,7 +211,8 @@ class ClipCache:
             if stack is None:
                 stack = np.load(stack_path, mmap_mode="r")
             dis = raw_dynamic_images(stack, clip.onset, clip.apex, clip.offset)
-            arrays = {name: di for name, (di, _) in dis.items()} | {f"{name}_frames": np.int64(t) for name, (_, t) in dis.items()}
+            arrays = {name: di for name, (di, _) in dis.items()}
+            arrays |= {f"{name}_frames": np.int64(t) for name, (_, t) in dis.items()}
             _save_atomic(di_path, lambda f: np.savez(f, **arrays))
         return CachedClip(dataset=clip.dataset, subject=clip.subject, clip_id=clip.clip_id, emotion=clip.emotion,
                           label=clip.label, onset=clip.onset, apex=clip.apex, offset=clip.offset,

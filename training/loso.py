@@ -176,6 +176,10 @@ class Trainer:
         self.model = create_model(model_config, pretrained=pretrained).to(device)
         optimiser = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimiser = optimiser(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # Cosine decay over the configured epochs, the same curve in every fold and in the final model
+        # (which stops at the folds' median epoch, where their learning rate had decayed to).
+        self.scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(self.optimiser, T_max=config.epochs)
+                          if config.schedule == "cosine" else None)
         self.amp = device.type == "cuda"  # fp16 autocast + loss scaling on CUDA only
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.generator = torch.Generator().manual_seed(seed)  # spatial augmentation draws
@@ -198,6 +202,8 @@ class Trainer:
             count += len(y)
         if count == 0:
             raise InputError("no training samples in this fold")
+        if self.scheduler is not None:
+            self.scheduler.step()
         return total / count, count / (time.perf_counter() - start)
 
     @torch.no_grad()
@@ -396,7 +402,8 @@ class LosoRun:
         correct = sum(p["label"] == p["predicted"] for p in predictions)
         log.info("fold %d/%d (%s): epoch %d of %d chosen on %s, test accuracy %d/%d [selection: %s]",
                  fold.index + 1, n_folds, fold.test_subject, best_epoch, len(history),
-                 "the TEST subject" if self.config.select_on_test else "validation subjects " + ", ".join(fold.val_subjects),
+                 "the TEST subject" if self.config.select_on_test
+                 else "validation subjects " + ", ".join(fold.val_subjects),
                  correct, len(predictions), self.config.selection)
         return result
 
@@ -424,7 +431,8 @@ class LosoRun:
     # ---- everything
     def __call__(self, *, resume: bool = False) -> RunResult:
         self._prepare_dir(resume)
-        folds = make_folds(self.subjects, val_fraction=self.config.val_fraction, select_on_test=self.config.select_on_test)
+        folds = make_folds(self.subjects, val_fraction=self.config.val_fraction,
+                           select_on_test=self.config.select_on_test)
         log.info("leave-one-subject-out: %d clips, %d subjects, classes %s, model %s/%s/%s at %d px on %s; "
                  "selection: %s%s", len(self.clips), len(folds), ", ".join(self.classes), self.config.backbone,
                  self.config.inputs, self.config.fusion, self.config.size, self.device, self.config.selection,
@@ -464,6 +472,20 @@ class LosoRun:
                  self.config.selection)
         return RunResult(run_dir=self.run_dir, metrics=metrics, folds=results, final_epochs=final_epochs,
                          config=self.config)
+
+    # ---- for runners that spread the folds over machines (training.ray_folds, issue 7)
+    def prepare(self, *, resume: bool = False) -> list[Fold]:
+        """Check and pin RUN_DIR as __call__ does, and return the folds. Run the missing ones with
+        `run_fold` (anywhere), then __call__(resume=True) loads them and writes the outputs."""
+        self._prepare_dir(resume)
+        return make_folds(self.subjects, val_fraction=self.config.val_fraction,
+                          select_on_test=self.config.select_on_test)
+
+    def run_fold(self, fold: Fold, n_folds: int) -> FoldResult:
+        """Train and test one fold and save it in RUN_DIR/folds/, as __call__ does for a missing fold."""
+        result = self._run_fold(fold, n_folds)
+        _write_json(self.run_dir / "folds" / fold.file_name, result.to_json())
+        return result
 
     def _write_outputs(self, results: Sequence[FoldResult]) -> Metrics:
         rows = [p for r in results for p in r.predictions]

@@ -9,6 +9,7 @@ import typer
 
 from realtime.alignment import AlignConfig
 from realtime.cli.process import parse_face
+from realtime.demo import engine_note
 from realtime.console import console, error_line, setup_logging, user_errors
 from realtime.live import LiveOptions, LiveSession
 from realtime.pipeline import PipelineConfig
@@ -61,7 +62,9 @@ def main(
                               camera=CameraConfig(width=width, height=height, fps=fps,
                                                   queue_frames=buffer_frames))
         try:
-            summary = LiveSession(parse_camera(camera), config=config, engine=engine, options=options).run()
+            note = engine_note(engine_path, engine) if engine is not None else None
+            summary = LiveSession(parse_camera(camera), config=config, engine=engine, options=options,
+                                  model_note=note).run()
         finally:
             if engine is not None:
                 engine.close()

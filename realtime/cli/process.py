@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from realtime.alignment import AlignConfig
+from realtime.demo import engine_note
 from realtime.console import console, error_line, fail, setup_logging, user_errors
 from realtime.errors import MerError
 from realtime.ground_truth import load_ground_truth
@@ -57,8 +58,11 @@ def _scorer(video: Path, gt_path: Path | None, scores: list[SpottingScore]):
 
 @app.command()
 def main(
-    videos: Annotated[list[Path], typer.Argument(help="Video files (or folders of frames) to process.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder; each video gets OUT/<video stem>/.")],
+    videos: Annotated[list[Path] | None, typer.Argument(help="Video files (or folders of frames) to process.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder; each video gets OUT/<video stem>/.")] = Path("mer-out"),
+    demo: Annotated[bool, typer.Option(
+        "--demo", help="Synthesise a short interview and process it with the built-in synthetic demo model "
+                       "(built on first use by the commands in the README, then cached).")] = False,
     engine_path: Annotated[Path | None, typer.Option(
         "--engine", help="Engine folder (mer-build-engine) or model.pt. Without it only spotting runs.")] = None,
     face: Annotated[str, typer.Option(help="Which face to follow: largest, left, right, or an index "
@@ -70,6 +74,14 @@ def main(
                                "CAS(ME)^2 / SAMM long-video sheet (rows picked by video stem). Without it a "
                                "<stem>_groundtruth.csv beside a video is used when present.")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads for the classifier.")] = 1,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="ADDRESS", help="Run one Ray task per video (pip install 'dianet-mer[distributed]'): "
+                                         "local (a Ray instance on this machine for this run), auto (the cluster "
+                                         "this machine joined with `ray start`), or the head's HOST:PORT. Videos "
+                                         "and --out must be at the same paths on every node.")] = None,
+    ray_cpus: Annotated[float, typer.Option("--ray-cpus", help="CPUs each video's task reserves (with --ray).")] = 1.0,
+    ray_gpus: Annotated[float, typer.Option(
+        "--ray-gpus", help="GPU share each video's task reserves (with --ray; 0.25: four videos per GPU).")] = 0.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Find micro-expressions in recorded videos: when, what, and the evidence for each.
@@ -80,13 +92,32 @@ def main(
     Results are written as they are found; Ctrl-C leaves every file complete and readable.
     """
     setup_logging(verbose)
+    if demo:
+        from realtime.demo import demo_engine, demo_interview
+
+        with user_errors():
+            engine_path = engine_path or demo_engine()
+            out.mkdir(parents=True, exist_ok=True)
+            videos = [demo_interview(out)]
+    if not videos:
+        fail("give at least one video to process (or --demo)")
+    if ray is not None:  # issue 7: the same run, one Ray task per video (Ray is imported only here)
+        from realtime.cli import process_ray
+        from realtime.ray_process import VideoJob
+
+        with user_errors():
+            process_ray.run([VideoJob(v, _ground_truth_for(v, ground_truth)) for v in videos], out=out,
+                            config=PipelineConfig(align=AlignConfig(face=parse_face(face))), engine=engine_path,
+                            threads=threads, write_video=not no_video, resume=resume, address=ray, cpus=ray_cpus,
+                            gpus=ray_gpus, verbose=verbose)
+        return
     with user_errors():
         engine = None
         if engine_path is not None:
             from engines import load
 
             engine = load(engine_path, threads=threads)
-            console.print(f"classifier: {getattr(engine, 'description', engine_path)}")
+            console.print(f"classifier: {engine_note(engine_path, engine)}")
         config = PipelineConfig(align=AlignConfig(face=parse_face(face)))
     out.mkdir(parents=True, exist_ok=True)
     scores: list[SpottingScore] = []
@@ -110,6 +141,7 @@ def main(
                     score = _scorer(video, _ground_truth_for(video, ground_truth), scores)
                     summary = process_video(
                         video, out, config=config, engine=engine, write_video=not no_video, ground_truth=score,
+                        model_note=engine_note(engine_path, engine) if engine is not None else None,
                         on_frame=lambda done, total, task=task: progress.update(task, completed=done, total=total))
                 except MerError as exc:
                     error_line(str(exc))

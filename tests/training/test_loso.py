@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from realtime.errors import InputError
+from training.augment import AugmentConfig
 from training.clip_cache import CachedClip, raw_dynamic_images
 from training.loso import LosoRun, make_folds
 from training.presets import resolve
@@ -39,15 +39,6 @@ def _clip(root: Path, subject: str, index: int, label: str, rng: np.random.Gener
     return CachedClip(dataset="casme2", subject=subject, clip_id=f"EP{index:02d}", emotion=label, label=label,
                       onset=onset, apex=apex, offset=offset, num_frames=T, fps=200.0, face_found=1.0,
                       source=f"{subject}/{index}", dis=raw_dynamic_images(stack, onset, apex, offset), stack_path=path)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two cores shared by many processes: one torch thread is several times faster than two here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +133,19 @@ def test_select_on_test_is_labelled(clips, tmp_path) -> None:
     assert all(len(fold["val_subjects"]) == 0 for fold in document["per_fold"].values())
     lines = (tmp_path / "opt" / "predictions.csv").read_text().splitlines()
     assert lines[0].endswith("selection") and all(line.endswith("test-subject (optimistic)") for line in lines[1:])
+
+
+def test_dual_phase_samples_only_for_the_whole_clip_model(clips, tmp_path) -> None:
+    whole_clip = LosoRun(clips, CLASSES, _config(inputs="clip"), tmp_path / "a", alignment={}, device="cpu")
+    train = whole_clip._items(range(6), train=True)
+    assert len(train) == 18
+    assert {item.sources for item in train} == {("di_clip",), ("di_onset",), ("di_offset",)}
+    assert {item.sources for item in whole_clip._items(range(6), train=False)} == {("di_clip",)}  # tested as trained
+    phases = LosoRun(clips, CLASSES, _config(), tmp_path / "b", alignment={}, device="cpu")
+    assert {item.sources for item in phases._items(range(6), train=True)} == {("di_onset", "di_offset")}
+    off = LosoRun(clips, CLASSES, _config(inputs="clip", augment=AugmentConfig(dual_phase=False)), tmp_path / "c",
+                  alignment={}, device="cpu")
+    assert len(off._items(range(6), train=True)) == 6
 
 
 def test_labels_outside_the_classes_are_refused(clips, tmp_path) -> None:

@@ -39,7 +39,8 @@ def test_against_a_direct_loop_on_random_predictions() -> None:
         recalls.append(tp / (tp + fn))
     assert m.uf1 == pytest.approx(np.mean(f1s), abs=1e-12)
     assert m.uar == pytest.approx(np.mean(recalls), abs=1e-12)
-    per_fold = [np.mean([t == p for t, p, f in zip(labels, predicted, folds) if f == name]) for name in sorted(set(folds))]
+    per_fold = [np.mean([t == p for t, p, f in zip(labels, predicted, folds) if f == name])
+                for name in sorted(set(folds))]
     assert m.mean_fold_accuracy == pytest.approx(np.mean(per_fold))
     assert sum(m.fold_n.values()) == 200
 

@@ -25,8 +25,7 @@ from realtime.errors import InputError
 from training.augment import AugmentConfig
 from training.checkpoint import file_sha256
 from training.clip_cache import CachedClip, ClipCache, default_cache_dir
-from training.datasets import load_dataset
-from training.datasets.classes import CLASS_MAPS, class_order
+from training.datasets import MEGC3_CLASSES, load_composite, load_dataset
 from training.loso import LosoRun, RunResult, check_out_dir
 from training.models import ModelConfig, create_model, list_backbones
 from training.presets import FUSIONS, INPUTS, PRESETS, TrainConfig, resolve
@@ -68,10 +67,22 @@ FpsOpt = Annotated[float | None, typer.Option(
                   "release's, CASME-II and SAMM 200, MMEW 90).")]
 ThreadsOpt = Annotated[int | None, typer.Option(
     "--threads", help="torch CPU threads (default: torch's, one per core); 1 is fastest on a shared machine.")]
+CompositeListOpt = Annotated[Path | None, typer.Option(
+    "--composite-list", metavar="CSV", help="MEGC2019 combined_3class_gt.csv: the clips and labels of "
+                                            "--dataset composite (default: the sheets' emotions, mapped).")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+RayOpt = Annotated[str | None, typer.Option(
+    "--ray", metavar="ADDRESS", help="One Ray task per fold (pip install 'dianet-mer[distributed]'): local (a Ray "
+                                     "instance on this machine for this run), auto (the cluster this machine joined "
+                                     "with `ray start`), or the head's HOST:PORT. --out (and --cache, with phase "
+                                     "jitter) must be at the same path on every node.")]
+RayCpusOpt = Annotated[float, typer.Option(
+    "--ray-cpus", help="CPUs each fold's task reserves (with --ray); its torch threads unless --threads.")]
+RayGpusOpt = Annotated[float, typer.Option("--ray-gpus", help="GPU share each fold's task reserves (with --ray).")]
 
 
 def _parse_named(values: list[str], option: str) -> dict[str, Path]:
+    """NAME=PATH values of a composite option -> {name: path}."""
     named = {}
     for value in values:
         name, sep, path = value.partition("=")
@@ -83,12 +94,14 @@ def _parse_named(values: list[str], option: str) -> dict[str, Path]:
     return named
 
 
-def _load_clips(dataset: str, roots: list[str], annotations: list[str], *, min_clips: int
-                ) -> tuple[list, tuple[str, ...]]:
+def _load_clips(dataset: str, roots: list[str], annotations: list[str], *, min_clips: int,
+                composite_list: Path | None) -> tuple[list, tuple[str, ...]]:
     """Clips (training.datasets.Clip) and class order for a dataset or the composite."""
     if dataset in DATASETS:
         if len(roots) != 1 or len(annotations) > 1:
             raise InputError(f"--dataset {dataset} takes one --root and at most one --annotations")
+        if composite_list is not None:
+            raise InputError("--composite-list goes with --dataset composite only")
         root = Path(roots[0].split("=", 1)[1] if roots[0].startswith(f"{dataset}=") else roots[0])
         index = load_dataset(dataset, root, annotations=Path(annotations[0]) if annotations else None,
                              min_clips_per_class=min_clips)
@@ -98,11 +111,17 @@ def _load_clips(dataset: str, roots: list[str], annotations: list[str], *, min_c
     if dataset == "composite":
         named_roots = _parse_named(roots, "--root")
         named_sheets = _parse_named(annotations, "--annotations")
-        if not named_roots:
-            raise InputError("--dataset composite needs --root NAME=DIR for each dataset")
         extra = sorted(set(named_sheets) - set(named_roots))
         if extra:
             raise InputError(f"--annotations given for {extra} without a --root")
+        if composite_list is not None:  # the challenge's own list is the authority on clips and labels
+            index = load_composite(named_roots, gt=composite_list, annotations=named_sheets)
+            if index.problems:
+                log.warning("composite: %d problems (clips of the list not used, release problems)",
+                            len(index.problems))
+            return list(index.clips), tuple(index.classes)
+        log.warning("composite without --composite-list: classes from the sheets' emotions by the MEGC2019 "
+                    "mapping (negative, positive, surprise); the official list leaves out a few of those clips")
         clips, present = [], set()
         for name, root in named_roots.items():
             index = load_dataset(name, root, annotations=named_sheets.get(name), class_map="megc3",
@@ -111,7 +130,7 @@ def _load_clips(dataset: str, roots: list[str], annotations: list[str], *, min_c
                 log.warning("%s: %d problems in the release (run `mer-data check`)", root, len(index.problems))
             clips += index.clips
             present |= set(index.classes)
-        return clips, tuple(c for c in class_order(CLASS_MAPS["megc3"]) if c in present)
+        return clips, tuple(c for c in MEGC3_CLASSES if c in present)
     raise InputError(f"unknown --dataset {dataset!r}; use one of {[*DATASETS, 'composite']}")
 
 
@@ -175,6 +194,17 @@ def _run_log(out: Path, resume: bool, verbose: bool) -> Iterator[None]:
         handler.close()
 
 
+def _on_ray(runs: list[LosoRun], address: str, cpus: float, gpus: float, *, device: str, threads: int | None,
+            resume: bool, progress: Progress, verbose: bool) -> list[RunResult]:
+    """--ray: the same runs, one Ray task per fold (issue 7; Ray is imported only here)."""
+    from realtime.ray_cluster import ClusterConfig, TaskResources
+    from training.ray_folds import train_on_ray
+
+    resources = TaskResources(cpus=cpus, gpus=gpus)
+    return train_on_ray(runs, device=device, threads=threads or resources.threads, resources=resources,
+                        cluster=ClusterConfig(address=address, log_to_driver=verbose), resume=resume, progress=progress)
+
+
 def _check_common(dataset: str | None, roots: list[str] | None, out: Path | None, threads: int | None
                   ) -> tuple[str, list[str], Path]:
     """The options both commands need; applies --threads."""
@@ -196,7 +226,8 @@ def main(
     annotations: AnnotationsOpt = None,
     out: OutOpt = None,
     preset: PresetOpt = "auto",
-    backbone: Annotated[str | None, typer.Option("--backbone", help="Backbone registry name (preset's by default).")] = None,
+    backbone: Annotated[str | None, typer.Option(
+        "--backbone", help="Backbone registry name (preset's by default).")] = None,
     fusion: Annotated[str | None, typer.Option("--fusion", help=f"{' | '.join(FUSIONS)}.")] = None,
     inputs: Annotated[str | None, typer.Option(
         "--inputs", help=f"{' | '.join(INPUTS)} (phases = DI-Onset + DI-Offset, the paper's).")] = None,
@@ -220,7 +251,11 @@ def main(
     select_on_test: SelectOnTestOpt = False,
     min_clips_per_class: MinClipsOpt = 10,
     fps: FpsOpt = None,
+    composite_list: CompositeListOpt = None,
     threads: ThreadsOpt = None,
+    ray: RayOpt = None,
+    ray_cpus: RayCpusOpt = 1.0,
+    ray_gpus: RayGpusOpt = 0.0,
     verbose: VerboseOpt = False,
 ) -> None:
     """Leave-one-subject-out training on one dataset (or the composite), then the all-subject model."""
@@ -253,15 +288,19 @@ def main(
                           highlight=False)
             log.info("preset %s; resolved config %s", preset_text, config.to_dict())
             description = {"dataset": dataset, "roots": roots, "fps": fps,
+                           "composite_list": str(composite_list) if composite_list else None,
                            "pretrained_sha256": file_sha256(pretrained) if pretrained else None}
             with _progress() as progress:
-                clips, classes = _load_clips(dataset, roots, annotations or [], min_clips=min_clips_per_class)
+                clips, classes = _load_clips(dataset, roots, annotations or [], min_clips=min_clips_per_class,
+                                              composite_list=composite_list)
                 cached, skipped, alignment = _cache_clips(clips, config.size, cache or default_cache_dir(), progress,
                                                           fps=fps)
                 run = LosoRun(cached, classes, config, out, alignment=alignment, device=device,
                               pretrained=pretrained, progress=progress,
                               description={**description, "skipped_clips": skipped})
-                result = run(resume=resume)
+                result = run(resume=resume) if ray is None else _on_ray(
+                    [run], ray, ray_cpus, ray_gpus, device=device, threads=threads, resume=resume, progress=progress,
+                    verbose=verbose)[0]
             _print_result(result, f"{dataset}: leave-one-subject-out ({len(result.folds)} folds) -> {out}")
 
 
@@ -278,7 +317,8 @@ INPUT_ROWS = {"phases": "DI-Onset + DI-Offset (ours)", "clip_both": "DI + DI (wh
               "offset": "DI-Offset, single stream \u2020"}
 
 
-def ablation_variants(base: TrainConfig, tables: list[str], backbones: tuple[str, ...]) -> list[tuple[str, str, TrainConfig]]:
+def ablation_variants(base: TrainConfig, tables: list[str], backbones: tuple[str, ...]
+                      ) -> list[tuple[str, str, TrainConfig]]:
     """(table, row label, config) of every row; rows equal to the base configuration share one run."""
     rows = []
     for table in tables:
@@ -300,26 +340,24 @@ def _variant_dir(config: TrainConfig) -> str:
 def ablation_markdown(dataset: str, rows: list[tuple[str, str, TrainConfig, RunResult]], preset_text: str) -> str:
     """One Markdown table in the paper's layout: rows grouped by table, Acc (%) / UF1 / UAR columns."""
     first = rows[0][3]
-    selection = first.config.selection
     lines = [f"## DIANet ablations on {dataset} (leave-one-subject-out, {len(first.folds)} subjects, "
-             f"{first.metrics.n} clips; preset {preset_text}; selection: {selection})", "",
+             f"{first.metrics.n} clips; preset {preset_text}; selection: {first.config.selection})", "",
              "| Table | Ablation | Variant | Backbone | Input | Fusion | Acc (%) | UF1 | UAR |",
              "| --- | --- | --- | --- | --- | --- | ---: | ---: | ---: |"]
     for table, label, config, result in rows:
         m = result.metrics
         fusion = config.fusion if config.inputs in ("phases", "clip_both") else "-"
-        lines.append(f"| {table} | {ABLATION_TABLES[table]} | {label} | {config.backbone} | {config.inputs} | {fusion} "
-                     f"| {100 * m.accuracy:.2f} | {m.uf1:.4f} | {m.uar:.4f} |")
-    lines += ["",
-              "Accuracy, UF1 (mean per-class F1) and UAR (mean per-class recall) over the predictions of all folds "
-              "pooled, as MEGC defines them.",
-              "\u2020 The paper's single-stream rows use LEARNet; ours use one DIANet stream (the same backbone, "
-              "projection and MLP head) on that single DI. The whole-clip DI row trains with the dual-phase "
-              "samples of arXiv 2510.15466 (DI-Onset and DI-Offset as extra samples)."
-              if any(config.inputs in ("clip", "onset", "offset") for _, _, config, _ in rows) else ""]
+        lines.append(f"| {table} | {ABLATION_TABLES[table]} | {label} | {config.backbone} | {config.inputs} "
+                     f"| {fusion} | {100 * m.accuracy:.2f} | {m.uf1:.4f} | {m.uar:.4f} |")
+    lines += ["", "Accuracy, UF1 (mean per-class F1) and UAR (mean per-class recall) over the predictions of all "
+                  "folds pooled, as MEGC defines them."]
+    if any(config.inputs in ("clip", "onset", "offset") for _, _, config, _ in rows):
+        lines.append("\u2020 The paper's single-stream rows use LEARNet; ours use one DIANet stream (the same "
+                     "backbone, projection and MLP head) on that single DI. The whole-clip DI row trains with the "
+                     "dual-phase samples of arXiv 2510.15466 (DI-Onset and DI-Offset as extra samples).")
     if first.config.select_on_test:
-        lines.append("**Selection on the test subject (--select-on-test): these numbers are optimistic.**")
-    return "\n".join(line for line in lines if line is not None).rstrip() + "\n"
+        lines.append("**Epochs chosen on the test subject (--select-on-test): these numbers are optimistic.**")
+    return "\n".join(lines) + "\n"
 
 
 @app.command()
@@ -344,7 +382,11 @@ def ablation(
     select_on_test: SelectOnTestOpt = False,
     min_clips_per_class: MinClipsOpt = 10,
     fps: FpsOpt = None,
+    composite_list: CompositeListOpt = None,
     threads: ThreadsOpt = None,
+    ray: RayOpt = None,
+    ray_cpus: RayCpusOpt = 1.0,
+    ray_gpus: RayGpusOpt = 0.0,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the configurations of the paper's Tables 2-4 on one dataset; write OUT/ablation.md."""
@@ -366,19 +408,28 @@ def ablation(
             log.info("ablation: preset %s; base config %s", preset_text, base.to_dict())
             rows = []
             with _progress() as progress:
-                clips, classes = _load_clips(dataset, roots, annotations or [], min_clips=min_clips_per_class)
+                clips, classes = _load_clips(dataset, roots, annotations or [], min_clips=min_clips_per_class,
+                                              composite_list=composite_list)
                 cached, skipped, alignment = _cache_clips(clips, base.size, cache or default_cache_dir(), progress,
                                                           fps=fps)
+                runs: dict[str, LosoRun] = {}
                 done: dict[str, RunResult] = {}
                 for table, label, config in variants:
                     name = _variant_dir(config)
-                    if name not in done:
+                    if name not in runs:
                         log.info("ablation table %s, %s: %s", table, label, name)
-                        done[name] = LosoRun(cached, classes, config, out / name, alignment=alignment, device=device,
+                        runs[name] = LosoRun(cached, classes, config, out / name, alignment=alignment, device=device,
                                              progress=progress,
                                              description={"dataset": dataset, "fps": fps, "ablation": label,
-                                                          "skipped_clips": skipped})(resume=resume)
-                    rows.append((table, label, config, done[name]))
+                                                          "skipped_clips": skipped})
+                        if ray is None:
+                            done[name] = runs[name](resume=resume)
+                if ray is not None:  # every fold of every configuration at once, one Ray task each
+                    done = dict(zip(runs, _on_ray(list(runs.values()), ray, ray_cpus, ray_gpus, device=device,
+                                                  threads=threads, resume=resume, progress=progress, verbose=verbose),
+                                    strict=True))
+                for table, label, config in variants:
+                    rows.append((table, label, config, done[_variant_dir(config)]))
             text = ablation_markdown(dataset, rows, preset_text)
             (out / "ablation.md").write_text(text)
             console.print(text, markup=False, highlight=False)

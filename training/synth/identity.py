@@ -99,7 +99,7 @@ def load_photos(faces: Path | None, mesh: FaceMesh) -> list[Photo]:
 
 
 def make_scene(photo: Photo, *, size: tuple[int, int], face_width: float, rng: np.random.Generator,
-               mesh: FaceMesh, config: IdentityConfig = IdentityConfig(), name: str = "") -> Scene:
+               mesh: FaceMesh, config: IdentityConfig = IdentityConfig()) -> Scene:
     """A new identity from `photo`, placed in a (width, height) `size` frame with this face width.
 
     Raises InputError when MediaPipe cannot find the face of the result (e.g. a frame too
@@ -154,8 +154,7 @@ def make_scene(photo: Photo, *, size: tuple[int, int], face_width: float, rng: n
     if landmarks is None:
         raise InputError(f"{photo.name}: MediaPipe loses the face after the identity change "
                          f"(frame {width}x{height}, face width {face_width:.0f} px)")
-    label = name or f"{photo.name}{'-mirror' if mirror else ''}"
-    return Scene(image=scene_image, landmarks=landmarks, name=label)
+    return Scene(image=scene_image, landmarks=landmarks, name=f"{photo.name}{'-mirror' if mirror else ''}")
 
 
 def _skin_mask(landmarks: np.ndarray, shape: tuple[int, int], face_width: float) -> np.ndarray:
@@ -170,7 +169,8 @@ def _skin_mask(landmarks: np.ndarray, shape: tuple[int, int], face_width: float)
 
 
 def _skin_tone(frame: np.ndarray, skin: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
-    """Change lightness and hue inside the skin (CIELAB), grey photos included."""
+    """Change lightness and hue inside the skin (CIELAB), grey photos included, and give the rest
+    (hair, clothes, background) a colour cast of its own."""
     lab = cv2.cvtColor(np.clip(frame, 0, 255) / 255.0, cv2.COLOR_RGB2LAB)  # L 0..100, a/b around 0
     lightness = 1.0 + strength * rng.uniform(-0.3, 0.12)
     target_a, target_b = rng.uniform(6, 18), rng.uniform(8, 26)  # skin hues: red-yellow quadrant
@@ -179,7 +179,11 @@ def _skin_tone(frame: np.ndarray, skin: np.ndarray, rng: np.random.Generator, st
     tone[:, :, 0] *= lightness
     tone[:, :, 1] += mix * (target_a - tone[:, :, 1])
     tone[:, :, 2] += mix * (target_b - tone[:, :, 2])
-    lab = lab + (tone - lab) * skin[:, :, None]
+    rest = lab.copy()
+    rest[:, :, 0] *= 1.0 + strength * rng.uniform(-0.15, 0.15)
+    rest[:, :, 1:] += strength * rng.uniform(-8, 8, size=2)
+    weight = skin[:, :, None]
+    lab = tone * weight + rest * (1 - weight)
     return cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB) * 255.0
 
 

@@ -1,0 +1,159 @@
+"""mer-train on Ray: one task per fold (and per ablation configuration), on a local Ray instance and
+on a two-node cluster on loopback, against single-machine runs of the same configurations.
+
+Clips are small stacks made here (as in test_loso.py) and cached on disk, so phase jitter makes
+every worker read the shared DI cache. Everything runs with one torch thread, as the Ray tasks do
+(conftest sets it for the session; the tasks set it from `threads`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+from rich.progress import Progress
+
+from realtime.loopback_cluster import AUTH_TOKEN, LoopbackCluster
+from realtime.ray_cluster import ClusterConfig
+from training.clip_cache import CachedClip, raw_dynamic_images
+from training.loso import LosoRun
+from training.presets import resolve
+from training.ray_folds import train_on_ray
+
+CLASSES = ("a", "b", "c")
+SIZE = 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _ray_env():
+    """Token authentication with this process's token for every Ray instance and cluster started here."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("RAY_AUTH_MODE", "token")
+    patch.setenv("RAY_AUTH_TOKEN", AUTH_TOKEN)
+    patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    yield
+    patch.undo()
+
+
+def _clip(root: Path, subject: str, index: int, label: str, rng: np.random.Generator) -> CachedClip:
+    """A 12-frame (T, S, S) grey stack: a subject's texture and a class-specific blob that rises and falls."""
+    T, onset, apex, offset = 12, 1, 6, 11
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE]
+    identity = np.random.default_rng(int(subject[1:])).uniform(60, 190, (SIZE, SIZE))
+    cx, cy = {"a": (8, 8), "b": (24, 8), "c": (16, 24)}[label]
+    blob = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 12.0)
+    envelope = np.interp(np.arange(T), [0, onset, apex, offset, T - 1], [0, 0, 1, 0, 0])
+    stack = np.clip(np.stack([identity + 25 * e * blob + rng.normal(0, 2, (SIZE, SIZE)) for e in envelope]), 0, 255)
+    path = root / f"{subject}_{index}.npy"
+    np.save(path, stack.astype(np.uint8))
+    return CachedClip(dataset="casme2", subject=subject, clip_id=f"EP{index:02d}", emotion=label, label=label,
+                      onset=onset, apex=apex, offset=offset, num_frames=T, fps=200.0, face_found=1.0,
+                      source=f"{subject}/{index}", dis=raw_dynamic_images(np.load(path), onset, apex, offset),
+                      stack_path=path)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> list[CachedClip]:
+    root = tmp_path_factory.mktemp("cache")
+    rng = np.random.default_rng(0)
+    return [_clip(root, f"s{s}", i, CLASSES[i % 3], rng) for s in range(1, 4) for i in range(6)]
+
+
+BASE = resolve("cpu", backbone="resnet18", size=SIZE, epochs=2, batch_size=8, lr=1e-3, patience=2, final_model=True)
+CONCAT = replace(BASE, fusion="concat", final_model=False)  # a second ablation configuration
+assert BASE.augment.jitters  # the workers recompute DIs from the cached stacks
+
+
+def _run(clips, config, run_dir: Path) -> LosoRun:
+    return LosoRun(clips, CLASSES, config, run_dir, alignment={}, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def single(clips, tmp_path_factory) -> dict[str, Path]:
+    """Single-machine runs of both configurations."""
+    assert torch.get_num_threads() == 1
+    root = tmp_path_factory.mktemp("single")
+    for name, config in (("base", BASE), ("concat", CONCAT)):
+        _run(clips, config, root / name)()
+    return {"base": root / "base", "concat": root / "concat"}
+
+
+def _assert_same(run_dir: Path, reference: Path) -> None:
+    """predictions.csv and the metrics equal; model.pt has the same weights; folds chose the same epochs."""
+    assert (run_dir / "predictions.csv").read_text() == (reference / "predictions.csv").read_text()
+    mine, theirs = (json.loads((d / "metrics.json").read_text()) for d in (run_dir, reference))
+    for document in (mine, theirs):
+        for fold in document["per_fold"].values():
+            del fold["seconds"]
+    assert mine == theirs
+    if (reference / "model.pt").is_file():
+        a, b = (torch.load(d / "model.pt", weights_only=True)["state_dict"] for d in (run_dir, reference))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture
+def ray_temp():
+    """A private folder for a local Ray instance, short enough for Ray's socket paths (< 108 characters)."""
+    folder = Path(tempfile.mkdtemp(prefix="mer-ray-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_local_instance_equals_single_machine_and_resumes(clips, single, tmp_path, ray_temp) -> None:
+    run_dir = tmp_path / "run"
+    # A run killed after its first fold: --resume must not recompute it (its file stays as it was).
+    _run(clips, BASE, run_dir).prepare()
+    first = sorted((single["base"] / "folds").glob("*.json"))[0]
+    (run_dir / "folds" / first.name).write_bytes(first.read_bytes())
+    before = (run_dir / "folds" / first.name).stat().st_mtime_ns
+
+    cluster = ClusterConfig(address="local", num_cpus=2, object_store_bytes=200_000_000,
+                            temp_dir=ray_temp, node_ip_address="127.0.0.2")
+    [result] = train_on_ray([_run(clips, BASE, run_dir)], device="cpu", cluster=cluster, resume=True)
+
+    assert (run_dir / "folds" / first.name).stat().st_mtime_ns == before
+    assert result.metrics.n == len(clips) and result.final_epochs is not None
+    _assert_same(run_dir, single["base"])
+
+
+def test_ablation_on_two_nodes_survives_a_killed_worker(clips, single, tmp_path, caplog) -> None:
+    """Both configurations' folds spread over two nodes; one fold's worker is killed after its first epoch."""
+    display = Progress(console=Console(file=io.StringIO()))  # the driver's display, read by the killer
+    killed: list[str] = []
+    with LoopbackCluster() as cluster:
+        def kill_a_fold_on_the_second_node() -> None:
+            deadline = time.monotonic() + 120
+            while not killed and time.monotonic() < deadline:
+                for bar in display.tasks:  # a fold's epochs bar, with its job, node and attempt in its fields
+                    job = bar.fields.get("job", "")
+                    if bar.fields.get("node", "").startswith("127.0.0.3 ") and "fold" in job and bar.completed >= 1:
+                        for pid, command in cluster.processes(node=1).items():
+                            if command == f"ray::{job}":  # the worker running that task
+                                cluster.kill_worker(pid)
+                                killed.append(job)
+                                return
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_a_fold_on_the_second_node, daemon=True)
+        killer.start()
+        caplog.set_level("INFO", logger="realtime.ray_cluster")
+        with display:
+            results = train_on_ray([_run(clips, BASE, tmp_path / "base"), _run(clips, CONCAT, tmp_path / "concat")],
+                                   device="cpu", progress=display,
+                                   cluster=ClusterConfig(address=cluster.address, node_ip_address=cluster.head_ip))
+        killer.join()
+    assert killed, "no fold got through an epoch on the second node"
+    assert any(record.getMessage().startswith(f"{killed[0]}: ran 2 times") for record in caplog.records)
+    assert [r.config for r in results] == [BASE, CONCAT]
+    _assert_same(tmp_path / "base", single["base"])
+    _assert_same(tmp_path / "concat", single["concat"])
