@@ -26,15 +26,15 @@ from pathlib import Path
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from realtime.loopback_cluster import AUTH_TOKEN  # noqa: E402  (after the environment is set)
+from realtime.loopback_cluster import AUTH_TOKEN  # after the environment is set
 
 os.environ.setdefault("RAY_AUTH_MODE", "token")  # a token per run, never written to ~/.ray
 os.environ.setdefault("RAY_AUTH_TOKEN", AUTH_TOKEN)
 
-from realtime.offline import process_video  # noqa: E402
-from realtime.ray_cluster import ClusterConfig, RayCluster  # noqa: E402
-from realtime.ray_process import VideoJob, VideoSettings, process_on_ray  # noqa: E402
-from training.synth import make_video  # noqa: E402
+from realtime.offline import process_video
+from realtime.ray_cluster import ClusterConfig, RayCluster
+from realtime.ray_process import VideoJob, VideoSettings, process_on_ray
+from training.synth import make_video
 
 
 def on_ray(videos: list[Path], out: Path, cpus: int) -> tuple[float, float]:
@@ -83,7 +83,8 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
     n = len(videos)
-    print(f"{n} videos x {args.duration:g} s at 24 fps, 320x240 ({frames} frames), spotting only, {os.cpu_count()} cores")
+    print(f"{n} videos x {args.duration:g} s at 24 fps, 320x240 ({frames} frames), spotting only, "
+          f"{os.cpu_count()} cores")
     print(f"  single machine     {single:7.1f} s  {n / single:6.3f} videos/s")
     print(f"  Ray, 1 worker      {ray1:7.1f} s  {n / ray1:6.3f} videos/s  (+ {startup1:.1f} s to start the instance)")
     print(f"  Ray, 2 workers     {ray2:7.1f} s  {n / ray2:6.3f} videos/s  (+ {startup2:.1f} s to start the instance)")

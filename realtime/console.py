@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType, TracebackType
 from typing import NoReturn
 
 import typer
@@ -49,3 +51,28 @@ def user_errors() -> Iterator[None]:
         yield
     except MerError as exc:
         fail(str(exc))
+
+
+class StopRequest:
+    """Ctrl-C as a request: the first SIGINT asks the run to stop after the current frame, so
+    that every file ends on a whole frame; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        console.print("[yellow]stopping after this frame (Ctrl-C again to stop at once)[/]")
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def __enter__(self) -> StopRequest:
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        signal.signal(signal.SIGINT, self._previous)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,7 +81,8 @@ class LiveSession:
             self.recording_on = not self.recording_on if recording is not None else False
         return False, recording
 
-    def run(self) -> dict:
+    def run(self, stop: Callable[[], bool] | None = None) -> dict:
+        """Until the stream ends, the user quits, or `stop()` says so (Ctrl-C)."""
         opts = self.options
         summary: dict = {"source": str(self.camera), "complete": False, "error": None,
                          "engine": {"description": self.model_note}}
@@ -136,6 +138,8 @@ class LiveSession:
 
             try:
                 for frame in source:
+                    if stop is not None and stop():
+                        break
                     if self.paused:
                         quit_now, recording = self._key(cv2.waitKey(30) & 0xFF, recording, start_recording)
                         if quit_now:

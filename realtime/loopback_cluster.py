@@ -79,7 +79,7 @@ class LoopbackCluster:
 
     def __init__(self, config: LoopbackConfig = LoopbackConfig()) -> None:
         self.config = config
-        self.root = Path(tempfile.mkdtemp(prefix="mer-ray-", dir="/tmp"))  # short: Ray's socket paths must be < 108 chars
+        self.root = Path(tempfile.mkdtemp(prefix="mer-ray-", dir="/tmp"))  # short: Ray's socket paths are < 108 chars
         self.port = free_port()
         self.head_ip = "127.0.0.2"
         self.address = f"{self.head_ip}:{self.port}"

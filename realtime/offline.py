@@ -59,10 +59,12 @@ class RunFolder:
                                 ["frame", "time_s", "face_found", "face_confidence",
                                  *(f"motion_{r}" for r in regions), "head_motion", "spotter_state"], flush_s=1.0)
         self.latencies_ms: list[float] = []
+        self.faces_found = 0
 
     def write(self, step: Step) -> None:
         if step.frame is not None and step.motion is not None:
             motion = step.motion
+            self.faces_found += int(motion.found)
             self.frames.write({"frame": step.frame.index, "time_s": step.frame.t_s, "face_found": int(motion.found),
                                "face_confidence": motion.confidence,
                                **{f"motion_{r}": motion.regions.get(r, 0.0) for r in self.regions},
@@ -107,11 +109,12 @@ def percentile(values: list[float], q: float) -> float | None:
 def process_video(video: Path, out_dir: Path, *, config: PipelineConfig = PipelineConfig(), engine=None,
                   write_video: bool = True, on_frame: Callable[[int, int | None], None] | None = None,
                   ground_truth: Callable[[list[tuple[int, int]]], dict] | None = None,
-                  model_note: str | None = None) -> dict:
+                  model_note: str | None = None, stop: Callable[[], bool] | None = None) -> dict:
     """Process one video into out_dir/<stem>/ and return its summary (also in summary.json).
 
     `on_frame(done, total)` reports progress; `ground_truth(spotted intervals)` scores spotting;
-    `model_note` names the classifier in the overlay, summary and report (default: its description).
+    `model_note` names the classifier in the overlay, summary and report (default: its description);
+    `stop()` returning True ends the video after the current frame (Ctrl-C), marked `interrupted`.
     A video that cannot be opened raises VideoError before anything is written; one that breaks
     off mid-stream keeps everything found before the break and says so in the summary.
     """
@@ -123,7 +126,6 @@ def process_video(video: Path, out_dir: Path, *, config: PipelineConfig = Pipeli
                      "fps": source.info.fps, "engine": {"description": model_note, "classes": []},
                      "config": config.to_dict()}
     started = time.monotonic()
-    frames = found = 0
     last_t = 0.0
     spotted: list[tuple[int, int]] = []
     fps = source.info.fps or 30.0
@@ -142,14 +144,14 @@ def process_video(video: Path, out_dir: Path, *, config: PipelineConfig = Pipeli
 
         try:
             for frame in source:
-                step = pipeline.process(frame)
-                write(step)
-                frames += 1
-                found += int(step.face is not None and step.face.found)
+                if stop is not None and stop():
+                    summary["interrupted"] = True
+                    break
+                write(pipeline.process(frame))
                 last_t = frame.t_s
                 if on_frame is not None:
-                    on_frame(frames, source.info.num_frames)
-            summary["complete"] = True
+                    on_frame(run.frames.rows, source.info.num_frames)
+            summary["complete"] = not summary["interrupted"]
         except VideoError as exc:
             log.error("%s", exc)
             summary["error"] = str(exc)
@@ -162,9 +164,10 @@ def process_video(video: Path, out_dir: Path, *, config: PipelineConfig = Pipeli
             if video is not None:
                 video.close()
             elapsed = time.monotonic() - started
+            frames = run.frames.rows
             summary.update({
                 "frames": frames, "duration_s": round(last_t, 4),
-                "face_found_fraction": round(found / frames, 4) if frames else 0.0,
+                "face_found_fraction": round(run.faces_found / frames, 4) if frames else 0.0,
                 "micro_expressions": run.events.rows, "other_movements": run.movements.rows,
                 "classifier_fell_behind": pipeline.fell_behind, "unclassified_events": pipeline.unclassified,
                 "label_latency_ms_p50": percentile(run.latencies_ms, 50),

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
+from rich.markup import escape
 from rich.progress import Progress, TaskID
 
 from realtime.errors import InputError, MerError
@@ -55,12 +56,14 @@ def import_ray() -> ModuleType:
 class ClusterConfig:
     """Where the tasks run: an existing cluster, or a Ray instance started on this machine for the run."""
 
-    address: str = "local"  # "local" | "auto" (the cluster this machine joined, or $RAY_ADDRESS) | HOST:PORT | ray://HOST:PORT
+    # "local" (a Ray instance for this run) | "auto" (the cluster this machine joined, or $RAY_ADDRESS)
+    # | HOST:PORT of the head | ray://HOST:PORT (Ray Client)
+    address: str = "local"
     connect_timeout_s: float = 5.0  # TCP probe of HOST:PORT; a head answers in milliseconds
     num_cpus: int | None = None  # "local" only: CPUs it offers (None: all of this machine's)
     object_store_bytes: int | None = None  # "local" only: its shared-memory object store (None: Ray's choice)
     temp_dir: Path | None = None  # "local" only: its sockets and logs (None: Ray's /tmp/ray)
-    node_ip_address: str | None = None  # this machine's node IP, when Ray's guess is not the one wanted (tests: loopback)
+    node_ip_address: str | None = None  # this machine's node IP, when Ray's guess is not the one wanted
     log_to_driver: bool = False  # the workers' log lines on this console (else in the Ray session logs only)
 
     def __post_init__(self) -> None:
@@ -229,7 +232,7 @@ class _Display:
             run = attempts.get(key[0], {})
             fields = {"job": key[0], "node": run.get("node", "?"), "attempt": run.get("attempt", 1)}
             again = f", attempt {fields['attempt']}" if fields["attempt"] > 1 else ""
-            description = f"  {key[0]}: {bar['description']} [dim]@ {fields['node']}{again}[/]"
+            description = f"  {escape(key[0])}: {escape(bar['description'])} [dim]@ {fields['node']}{again}[/]"
             if key not in self._shown:
                 self._shown[key] = self.progress.add_task(description, total=bar["total"], **fields)
             self.progress.update(self._shown[key], description=description, completed=bar["completed"],
@@ -271,7 +274,7 @@ class RayCluster:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         if ray.is_initialized():
-            raise InputError("Ray is already initialised in this process; one --ray run at a time")
+            raise InputError("Ray is already initialised in this process; pass the open RayCluster instead")
         address = config.address
         if address == "auto":
             address = _auto_address(ray)
@@ -287,7 +290,7 @@ class RayCluster:
                          _temp_dir=str(config.temp_dir) if config.temp_dir is not None else None, **common)
             else:
                 ray.init(address=address, **common)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:  # version, token, ...
             ray.shutdown()
             raise InputError(f"--ray {config.address}: cannot join the Ray cluster: {_first_line(exc)}") from exc
         self.ray = ray
@@ -377,7 +380,8 @@ class RayCluster:
             display.clear()
 
     def cancel(self, refs: list[Any], *, wait_s: float = 30.0) -> None:
-        """Ctrl-C: interrupt running tasks (a KeyboardInterrupt in each, so they close their files) and wait a little."""
+        """Ctrl-C: interrupt the running tasks (a KeyboardInterrupt in each, so that they close their files) and
+        wait for them a little."""
         ray = self._ray
         for ref in refs:
             ray.cancel(ref, force=False, recursive=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ class VideoSettings:
     """What every video task gets: the single-machine run's options."""
 
     out: Path  # OUT; each video writes OUT/<stem>/
-    config: PipelineConfig = PipelineConfig()
+    config: PipelineConfig = field(default_factory=PipelineConfig)
     engine: Path | None = None  # engine folder or model.pt, loaded in each task; None: spotting only
     threads: int = 1  # classifier CPU threads (the CLI's --threads)
     write_video: bool = True  # annotated.mp4

@@ -49,6 +49,7 @@ The forehead counts half: it has little texture, and the frontalis moves it in r
 
 BLUR_PX = 0.7  # Gaussian sigma at the registration size: keeps the linearisation valid past ~1 px
 HUBER = 2.0  # residuals beyond this many robust spreads get proportionally less weight (speech, blinks)
+STEPS = 1
 FAILED_FACTOR = 2.0  # a registration wanting this many times `max_shift` failed (occlusion): start afresh
 
 
@@ -106,7 +107,11 @@ class RigidStabiliser:
             self._reference = self._sample(image, pose)
             return transform
         pose[:, 2] += self._shift  # where the previous frames put the face
-        shift = self._shift + self._step(self._sample(image, pose))
+        shift = self._shift.copy()
+        for _ in range(STEPS):
+            step = self._step(self._sample(image, pose))
+            shift += step
+            pose[:, 2] += step
         length = math.hypot(*shift)
         if length > FAILED_FACTOR * self._max_shift:
             log.debug("rigid-skin registration failed (%.1f px); restarting from the landmarks", length)
@@ -115,7 +120,7 @@ class RigidStabiliser:
             return transform
         dt = max(dt, 0.0)
         shift *= math.exp(-dt / self._pull_s) * min(1.0, self._max_shift / max(length, 1e-12))
-        pose[:, 2] += shift - self._shift
+        pose[:, 2] += shift - pose[:, 2] + transform[:, 2] * self._scale
         self._shift = shift
         self._reference += (1.0 - math.exp(-dt / self._reference_s)) * (self._sample(image, pose) - self._reference)
         return pose / self._scale

@@ -50,7 +50,7 @@ def write_timeline(run_dir: str | Path) -> Path:
         ax.annotate(f"{row['event']}: {row.get('label') or '?'}", xy=(start, 1.0), xycoords=("data", "axes fraction"),
                     fontsize=7, color="darkred", rotation=90, va="top", ha="right")
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("motion (px)")
+    ax.set_ylabel("motion (aligned px/s)")
     ax.set_title("Facial motion; red: micro-expressions, grey: other movements", fontsize=10)
     fig.tight_layout()
     out = run_dir / "timeline.png"

@@ -10,7 +10,7 @@ import typer
 from realtime.alignment import AlignConfig
 from realtime.cli.process import parse_face
 from realtime.demo import engine_note
-from realtime.console import console, error_line, setup_logging, user_errors
+from realtime.console import StopRequest, console, error_line, setup_logging, user_errors
 from realtime.live import LiveOptions, LiveSession
 from realtime.pipeline import PipelineConfig
 from realtime.sources import CameraConfig
@@ -63,8 +63,9 @@ def main(
                                                   queue_frames=buffer_frames))
         try:
             note = engine_note(engine_path, engine) if engine is not None else None
-            summary = LiveSession(parse_camera(camera), config=config, engine=engine, options=options,
-                                  model_note=note).run()
+            with StopRequest() as stop:
+                summary = LiveSession(parse_camera(camera), config=config, engine=engine, options=options,
+                                      model_note=note).run(stop)
         finally:
             if engine is not None:
                 engine.close()

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from realtime.alignment import AlignConfig
 from realtime.demo import engine_note
-from realtime.console import console, error_line, fail, setup_logging, user_errors
+from realtime.console import StopRequest, console, error_line, fail, setup_logging, user_errors
 from realtime.errors import MerError
 from realtime.ground_truth import load_ground_truth
 from realtime.offline import is_complete, process_video
@@ -128,9 +128,11 @@ def main(
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=console, transient=False)
     try:
-        with progress:
+        with progress, StopRequest() as stop:
             overall = progress.add_task("videos", total=len(videos))
             for video in videos:
+                if stop.requested:
+                    break
                 target = out / video.stem
                 if resume and is_complete(target):
                     table.add_row(video.name, "", "", "", "", "skipped (finished before)")
@@ -141,27 +143,30 @@ def main(
                     score = _scorer(video, _ground_truth_for(video, ground_truth), scores)
                     summary = process_video(
                         video, out, config=config, engine=engine, write_video=not no_video, ground_truth=score,
-                        model_note=engine_note(engine_path, engine) if engine is not None else None,
+                        model_note=engine_note(engine_path, engine) if engine is not None else None, stop=stop,
                         on_frame=lambda done, total, task=task: progress.update(task, completed=done, total=total))
                 except MerError as exc:
                     error_line(str(exc))
                     failed.append(video.name)
                     table.add_row(video.name, "", "", "", "", "[red]failed[/]")
                 else:
-                    result = "finished" if summary["complete"] else f"[yellow]partial: {summary['error']}[/]"
+                    result = ("finished" if summary["complete"] else "[yellow]interrupted[/]" if summary["interrupted"]
+                              else f"[yellow]partial: {summary['error']}[/]")
                     if "spotting" in summary:
                         result += f", spotting F1 {summary['spotting']['f1']:.2f}"
                     table.add_row(video.name, str(summary["frames"]), str(summary["micro_expressions"]),
                                   str(summary["other_movements"]), str(summary["processing_fps"]), result)
                 progress.remove_task(task)
                 progress.advance(overall)
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: finished files are in {out}; run again with --resume to go on")
-        raise typer.Exit(130)
+    except KeyboardInterrupt:  # a second Ctrl-C: the open video's files were still closed complete
+        stop.requested = True
     finally:
         if engine is not None:
             engine.close()
     console.print(table)
+    if stop.requested:
+        console.print(f"[yellow]interrupted[/]: every file in {out} is complete; run again with --resume to go on")
+        raise typer.Exit(130)
     if len(scores) > 1:
         total = pool(scores)
         console.print(f"spotting over {len(scores)} videos: precision {total.precision:.3f}, "

@@ -23,7 +23,8 @@ def run(jobs: list[VideoJob], *, out: Path, config: PipelineConfig, engine: Path
     """Everything `mer-process --ray ADDRESS` does after parsing its options (MerError -> caller's one line)."""
     settings = VideoSettings(out=out, config=config, engine=engine, threads=threads, write_video=write_video)
     if engine is not None and not engine.exists():
-        raise EngineError(f"{engine} does not exist (expected an engine folder or a model.pt, at a path every node sees)")
+        raise EngineError(f"{engine} does not exist (expected an engine folder or a model.pt, at a path every "
+                          f"node sees)")
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=console, transient=False)
     try:

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from realtime.cli.process import app
 from realtime.loopback_cluster import AUTH_TOKEN, LoopbackCluster, free_port
-from realtime.ray_cluster import ClusterConfig
+from realtime.errors import InputError
+from realtime.ray_cluster import ClusterConfig, RayCluster, TaskResources
 from realtime.ray_process import VideoJob, VideoSettings, process_on_ray
 
 runner = CliRunner()
@@ -85,8 +86,8 @@ def test_unreachable_head_is_one_line_and_writes_nothing(videos, tmp_path) -> No
     result = runner.invoke(app, [str(videos[0]), "--out", str(tmp_path / "out"), "--ray", f"127.0.0.2:{port}"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        f"error: --ray 127.0.0.2:{port}: no Ray head answers there (Connection refused); start one with "
-        f"`ray start --head --port={port}` or check the address"]
+        (f"error: --ray 127.0.0.2:{port}: no Ray head answers there (Connection refused); start one with "
+         f"`ray start --head --port={port}` or check the address")]
     assert time.monotonic() - started < 10  # Ray alone would retry for about ten minutes
     assert not (tmp_path / "out").exists()
 
@@ -102,7 +103,10 @@ def test_local_instance_equals_single_machine(videos, single, tiny_checkpoint, t
     cluster = ClusterConfig(address="local", num_cpus=2, object_store_bytes=200_000_000, temp_dir=ray_temp,
                             node_ip_address="127.0.0.2")
     settings = VideoSettings(out=out, engine=tiny_checkpoint, write_video=False)  # loaded in each task from its path
-    results = process_on_ray(jobs, settings, cluster=cluster, resume=True)
+    with RayCluster(cluster) as ray_cluster:
+        with pytest.raises(InputError, match="no node of the cluster offers 1 CPUs and 1 GPUs per task"):
+            ray_cluster.check(TaskResources(gpus=1))  # Ray would keep such tasks waiting forever
+        results = process_on_ray(jobs, settings, cluster=ray_cluster, resume=True)
 
     assert [r.status for r in results] == ["skipped", "finished", "finished", "failed"]
     assert (out / videos[0].stem / "frames.csv").stat().st_mtime_ns == before
@@ -127,7 +131,7 @@ def test_two_nodes_survive_a_killed_worker_and_a_lost_node(videos, single, tiny_
     def running_on_second_node(cluster: LoopbackCluster) -> tuple[int, str] | None:
         for pid, command in cluster.processes(node=1).items():
             name = command.removeprefix("ray::")
-            if command.startswith("ray::") and name in {v.name for v in videos} and frames_written(Path(name).stem) >= 24:
+            if name in {v.name for v in videos} and frames_written(Path(name).stem) >= 24:  # title: ray::<video>
                 return pid, name
         return None
 

@@ -113,7 +113,7 @@ def test_local_instance_equals_single_machine_and_resumes(clips, single, tmp_pat
     run_dir = tmp_path / "run"
     # A run killed after its first fold: --resume must not recompute it (its file stays as it was).
     _run(clips, BASE, run_dir).prepare()
-    first = sorted((single["base"] / "folds").glob("*.json"))[0]
+    first = min((single["base"] / "folds").glob("*.json"))
     (run_dir / "folds" / first.name).write_bytes(first.read_bytes())
     before = (run_dir / "folds" / first.name).stat().st_mtime_ns
 

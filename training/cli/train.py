@@ -22,7 +22,6 @@ from rich.table import Table
 from realtime.alignment import AlignConfig
 from realtime.console import console, setup_logging, user_errors
 from realtime.errors import InputError
-from training.augment import AugmentConfig
 from training.checkpoint import file_sha256
 from training.clip_cache import CachedClip, ClipCache, default_cache_dir
 from training.datasets import MEGC3_CLASSES, load_composite, load_dataset
@@ -42,19 +41,19 @@ app = typer.Typer(
 
 # ---- options shared by training and ablation
 DatasetOpt = Annotated[str | None, typer.Option(
-    "--dataset", help="casme2 | samm | mmew, or composite (MEGC2019 three classes; one --root per dataset).")]
+    "--dataset", metavar="NAME", help="casme2 | samm | mmew, or composite (MEGC2019 three classes; one --root per dataset).")]
 RootOpt = Annotated[list[str] | None, typer.Option(
     "--root", metavar="DIR", help="Release folder as shipped; for composite give NAME=DIR once per dataset.")]
 AnnotationsOpt = Annotated[list[str] | None, typer.Option(
     "--annotations", metavar="SHEET", help="Coding sheet, when not found inside --root (composite: NAME=SHEET).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", metavar="RUN_DIR", help="Run folder for every output (created).")]
 PresetOpt = Annotated[str, typer.Option(
-    "--preset", help="paper | cpu | auto (paper when CUDA is present, else cpu).")]
+    "--preset", metavar="NAME", help="paper | cpu | auto (paper when CUDA is present, else cpu).")]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Maximum epochs per fold (preset's by default).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of everything random; a run is reproducible.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N]; CUDA trains in mixed precision.")]
 CacheOpt = Annotated[Path | None, typer.Option(
-    "--cache", help="Folder of aligned frames and DIs (default $XDG_CACHE_HOME/dianet-mer/clips).")]
+    "--cache", metavar="DIR", help="Folder of aligned frames and DIs (default $XDG_CACHE_HOME/dianet-mer/clips).")]
 ResumeOpt = Annotated[bool, typer.Option(
     "--resume", help="Continue a killed run in --out: finished folds are loaded, never recomputed.")]
 SelectOnTestOpt = Annotated[bool, typer.Option(
@@ -243,7 +242,7 @@ def main(
     jitter: Annotated[float | None, typer.Option(
         "--jitter", help="Phase jitter: onset/apex/offset move by up to this fraction of the clip (0 = off).")] = None,
     pretrained: Annotated[Path | None, typer.Option(
-        "--pretrained", help="torchvision ImageNet state dict of the backbone (loaded strictly).")] = None,
+        "--pretrained", metavar="FILE", help="torchvision ImageNet state dict of the backbone (loaded strictly).")] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
     cache: CacheOpt = None,
