@@ -2,11 +2,11 @@
 
 The demo engine is made by exactly the commands the README documents, run in-process:
 
-    mer-synth dataset --out DIR/data --subjects 4 --clips-per-class 3 --fps 60 --seed 0
-    mer-train --dataset casme2 --root DIR/data --preset demo --min-clips 10 --cache DIR/cache --out DIR/run
+    mer-synth dataset --out DIR/data --subjects 4 --clips-per-class 3 --fps 50 --size 256 --seed 0
+    mer-train --dataset casme2 --root DIR/data --preset demo --fps 50 --cache DIR/cache --out DIR/run
     mer-build-engine DIR/run/model.pt --out DIR/engine --backend onnx --max-batch 2
 
-It is cached (DIR defaults to ~/.cache/dianet-mer/demo-v1, or $MER_DEMO_DIR) and named as a
+It is cached (DIR defaults to ~/.cache/dianet-mer/demo-v2, or $MER_DEMO_DIR) and named as a
 synthetic demo model wherever it shows. It has seen only warped photos of one face, so its
 labels on real people mean nothing: it is there to show the tool working end to end.
 """
@@ -24,9 +24,9 @@ from realtime.errors import MerError
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = 1  # bump when the commands below change, so old caches are not reused
+DEMO_VERSION = 2  # bump when the commands below change, so old caches are not reused
 DEMO_DESCRIPTION = "synthetic demo model (trained on mer-synth data only; not for real analysis)"
-DEMO_INTERVIEW = {"fps": 30.0, "duration": 24.0, "micro": 6, "seed": 2026}
+DEMO_INTERVIEW = {"fps": 30.0, "duration": 16.0, "micro": 4, "seed": 2026}
 
 
 def demo_dir() -> Path:
@@ -37,8 +37,8 @@ def demo_commands(folder: Path) -> list[tuple[str, list[str]]]:
     """The documented commands that make the demo engine in `folder`."""
     return [
         ("mer-synth", ["dataset", "--out", str(folder / "data"), "--subjects", "4", "--clips-per-class", "3",
-                       "--fps", "60", "--seed", "0"]),
-        ("mer-train", ["--dataset", "casme2", "--root", str(folder / "data"), "--preset", "demo", "--min-clips", "10",
+                       "--fps", "50", "--size", "256", "--seed", "0"]),
+        ("mer-train", ["--dataset", "casme2", "--root", str(folder / "data"), "--preset", "demo", "--fps", "50",
                        "--cache", str(folder / "cache"), "--out", str(folder / "run")]),
         ("mer-build-engine", [str(folder / "run" / "model.pt"), "--out", str(folder / "engine"), "--backend", "onnx",
                               "--max-batch", "2"]),

@@ -366,16 +366,22 @@ class RayCluster:
         """
         ray = self._ray
         display = _Display(progress)
-        attempts: dict[str, dict] = {}
+        announced: dict[str, int] = {}  # job -> attempt last reported
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
                 attempts = self._refresh(display)
+                for job, attempt in attempts.items():
+                    if attempt["attempt"] > announced.get(job, 1):
+                        announced[job] = attempt["attempt"]
+                        log.warning("%s: started again on %s (attempt %d): its worker or node died", job,
+                                    attempt["node"], attempt["attempt"])
                 for ref in done:
                     job = pending.pop(ref)
                     outcome = self._outcome(ref, job, attempts.get(job, {}))
                     self.board.finish.remote(job)
                     yield outcome
+            self._refresh(display, nodes_now=True)  # a node lost near the end, if the head knows it by now
         finally:
             display.clear()
 
@@ -397,10 +403,10 @@ class RayCluster:
     def _alive_nodes(self) -> dict[str, str]:
         return {n["NodeID"]: f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})" for n in self._ray.nodes() if n["Alive"]}
 
-    def _refresh(self, display: _Display) -> dict[str, dict]:
+    def _refresh(self, display: _Display, *, nodes_now: bool = False) -> dict[str, dict]:
         ray = self._ray
         now = time.monotonic()
-        if now - self._nodes_checked >= NODES_POLL_S:
+        if nodes_now or now - self._nodes_checked >= NODES_POLL_S:
             self._nodes_checked = now
             alive = self._alive_nodes()
             for node_id, name in self._alive.items():
@@ -421,8 +427,6 @@ class RayCluster:
     def _outcome(self, ref: Any, job: str, attempt: dict) -> TaskOutcome:
         ray = self._ray
         attempts, node = attempt.get("attempt", 1), attempt.get("node")
-        if attempts > 1:
-            log.info("%s: ran %d times (a worker or node died under it), last on %s", job, attempts, node)
         try:
             return TaskOutcome(job, value=ray.get(ref), attempts=attempts, node=node)
         except ray.exceptions.RayTaskError as exc:  # raised by our code in the task: not retried

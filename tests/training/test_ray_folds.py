@@ -153,7 +153,8 @@ def test_ablation_on_two_nodes_survives_a_killed_worker(clips, single, tmp_path,
                                    cluster=ClusterConfig(address=cluster.address, node_ip_address=cluster.head_ip))
         killer.join()
     assert killed, "no fold got through an epoch on the second node"
-    assert any(record.getMessage().startswith(f"{killed[0]}: ran 2 times") for record in caplog.records)
+    assert any(record.getMessage().startswith(f"{killed[0]}: started again on ") and "(attempt 2)" in record.getMessage()
+               for record in caplog.records)
     assert [r.config for r in results] == [BASE, CONCAT]
     _assert_same(tmp_path / "base", single["base"])
     _assert_same(tmp_path / "concat", single["concat"])

@@ -138,10 +138,12 @@ def _progress() -> Progress:
                     TimeRemainingColumn(), console=console, transient=False)
 
 
-def _cache_clips(clips: list, size: int, cache_dir: Path, progress: Progress, *, fps: float | None
+def _cache_clips(clips: list, cache_dir: Path, progress: Progress, *, fps: float | None
                  ) -> tuple[list[CachedClip], list[str], dict]:
     """Align (or load) every clip; a clip without a face anywhere is skipped with a warning."""
-    align = AlignConfig(size=size, grey=True, static_image_mode=False)
+    # The same aligned crop as mer-process and mer-live (AlignConfig's 224 px): the DIs are made
+    # at that size everywhere and only to_network_input resizes them to the network's --size.
+    align = AlignConfig(grey=True, static_image_mode=False)
     cache = ClipCache(cache_dir, align, fps=fps)
     cached, skipped = [], []
     task = progress.add_task(f"aligned frames + DIs ({cache_dir})", total=len(clips))
@@ -232,7 +234,8 @@ def main(
         "--inputs", help=f"{' | '.join(INPUTS)} (phases = DI-Onset + DI-Offset, the paper's).")] = None,
     separate_streams: Annotated[bool, typer.Option(
         "--separate-streams", help="One backbone per stream instead of shared weights.")] = False,
-    size: Annotated[int | None, typer.Option("--size", help="Aligned crop and network input side, px.")] = None,
+    size: Annotated[int | None, typer.Option(
+        "--size", help="Network input side, px (DIs are made on the 224 px aligned crop, then resized).")] = None,
     epochs: EpochsOpt = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size (preset's by default).")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (preset's by default).")] = None,
@@ -292,7 +295,7 @@ def main(
             with _progress() as progress:
                 clips, classes = _load_clips(dataset, roots, annotations or [], min_clips=min_clips_per_class,
                                               composite_list=composite_list)
-                cached, skipped, alignment = _cache_clips(clips, config.size, cache or default_cache_dir(), progress,
+                cached, skipped, alignment = _cache_clips(clips, cache or default_cache_dir(), progress,
                                                           fps=fps)
                 run = LosoRun(cached, classes, config, out, alignment=alignment, device=device,
                               pretrained=pretrained, progress=progress,
@@ -372,7 +375,8 @@ def ablation(
         "--backbones", help=f"Table 2 rows, comma-separated (default: {','.join(BACKBONE_ROWS)}).")] = None,
     backbone: Annotated[str | None, typer.Option(
         "--backbone", help="Backbone of the Table 3 and 4 rows (preset's by default).")] = None,
-    size: Annotated[int | None, typer.Option("--size", help="Aligned crop and network input side, px.")] = None,
+    size: Annotated[int | None, typer.Option(
+        "--size", help="Network input side, px (DIs are made on the 224 px aligned crop, then resized).")] = None,
     epochs: EpochsOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -409,7 +413,7 @@ def ablation(
             with _progress() as progress:
                 clips, classes = _load_clips(dataset, roots, annotations or [], min_clips=min_clips_per_class,
                                               composite_list=composite_list)
-                cached, skipped, alignment = _cache_clips(clips, base.size, cache or default_cache_dir(), progress,
+                cached, skipped, alignment = _cache_clips(clips, cache or default_cache_dir(), progress,
                                                           fps=fps)
                 runs: dict[str, LosoRun] = {}
                 done: dict[str, RunResult] = {}
