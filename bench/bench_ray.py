@@ -5,8 +5,7 @@
 Makes `--videos` mer-synth interviews (24 fps, 320x240), then processes them (spotting only, no
 annotated video) three ways and prints wall times:
 - single machine: realtime.offline.process_video one after another in this process (warmed up
-  by one short video first, one torch/OpenMP thread as in a 1-CPU Ray task; timed before and
-  after the Ray runs, the faster kept, as other load on a shared machine comes and goes);
+  by one short video first, one torch/OpenMP thread as in a 1-CPU Ray task);
 - Ray, 1 worker: a local Ray instance with one CPU (one task at a time);
 - Ray, 2 workers: a local Ray instance with two CPUs.
 Starting an instance and each worker's first task (a process starting, importing torch and
@@ -14,7 +13,9 @@ MediaPipe) are one-off costs, timed and printed apart; the measured videos run o
 It prints videos per second of each, the 2-worker / 1-worker throughput ratio (at most 2 on two
 cores, less when other processes share them), and the overhead per task on a warm worker:
 (Ray 1 worker - single machine) / videos (the task's round trips, argument and result transfer,
-progress reports). Both instances run in private temporary folders and are stopped at the end.
+progress reports), and that of an empty task. Load from other processes comes and goes on a shared
+machine, so Ray and single-machine rounds alternate and the best of each is kept. Both instances
+run in private temporary folders and are stopped at the end.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from realtime.ray_process import VideoJob, VideoSettings, process_on_ray
 from training.synth import make_video
 
 EMPTY_TASKS = 20
+ROUNDS = 2  # of the measured videos per instance, each followed by a single-machine round; the best is kept
 
 
 def _empty_task(board: object, job: str) -> None:
@@ -51,10 +53,18 @@ def _empty_task(board: object, job: str) -> None:
     TaskProgress(board, job)
 
 
-def on_ray(videos: list[Path], warm_up: list[Path], out: Path, cpus: int) -> dict[str, float]:
+def single_machine(videos: list[Path], out: Path) -> float:
+    started = time.perf_counter()
+    for video in videos:
+        process_video(video, out, write_video=False)
+    return time.perf_counter() - started
+
+
+def on_ray(videos: list[Path], warm_up: list[Path], out: Path, cpus: int, singles: list[float]) -> dict[str, float]:
     """Seconds of: starting a local instance with `cpus` CPUs, the first task on each fresh worker
-    (`cpus` short warm-up videos), the videos on warm workers (best of two rounds), and one empty task
-    (mean of EMPTY_TASKS submitted at once)."""
+    (`cpus` short warm-up videos), the videos on warm workers (best of ROUNDS), one empty task (mean
+    of EMPTY_TASKS submitted at once). Each round is followed by a single-machine round (appended to
+    `singles`), so that both see the same load from other processes."""
     temp = Path(tempfile.mkdtemp(prefix="mer-ray-", dir="/tmp"))
     cluster = ClusterConfig(address="local", num_cpus=cpus, object_store_bytes=200_000_000, temp_dir=temp,
                             node_ip_address="127.0.0.2")
@@ -68,13 +78,14 @@ def on_ray(videos: list[Path], warm_up: list[Path], out: Path, cpus: int) -> dic
             process_on_ray([VideoJob(v) for v in warm_up[:cpus]], settings, cluster=ray_cluster)
             times["first"] = time.perf_counter() - started
             rounds = []
-            for _ in range(2):
+            for _ in range(ROUNDS):
                 started = time.perf_counter()
                 results = process_on_ray([VideoJob(v) for v in videos], settings, cluster=ray_cluster)
                 rounds.append(time.perf_counter() - started)
                 failed = [r.job.name for r in results if r.status != "finished"]
                 if failed:
                     raise SystemExit(f"videos not finished on Ray: {failed}")
+                singles.append(single_machine(videos, out.with_name(f"{out.name}-single")))
             times["videos"] = min(rounds)
             started = time.perf_counter()
             pending = {ray_cluster.submit(_empty_task, resources=TaskResources(), job=f"empty {k}"): f"empty {k}"
@@ -85,13 +96,6 @@ def on_ray(videos: list[Path], warm_up: list[Path], out: Path, cpus: int) -> dic
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return times
-
-
-def single_machine(videos: list[Path], out: Path) -> float:
-    started = time.perf_counter()
-    for video in videos:
-        process_video(video, out, write_video=False)
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -115,10 +119,10 @@ def main() -> None:
 
         torch.set_num_threads(1)  # as in a 1-CPU Ray task
         process_video(warm_up[0], root / "warm", write_video=False)  # this process imports and warms up too
-        single = single_machine(videos, root / "single")
-        ray1 = on_ray(videos, warm_up, root / "ray1", 1)
-        ray2 = on_ray(videos, warm_up, root / "ray2", 2)
-        single = min(single, single_machine(videos, root / "single"))  # before and after: other load comes and goes
+        singles: list[float] = []
+        ray1 = on_ray(videos, warm_up, root / "ray1", 1, singles)
+        ray2 = on_ray(videos, warm_up, root / "ray2", 2, singles)
+        single = min(singles)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

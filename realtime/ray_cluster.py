@@ -57,7 +57,7 @@ class ClusterConfig:
     """Where the tasks run: an existing cluster, or a Ray instance started on this machine for the run."""
 
     # "local" (a Ray instance for this run) | "auto" (the cluster this machine joined, or $RAY_ADDRESS)
-    # | HOST:PORT of the head | ray://HOST:PORT (Ray Client)
+    # | HOST:PORT of the head's GCS (what `ray start --head` prints)
     address: str = "local"
     connect_timeout_s: float = 5.0  # TCP probe of HOST:PORT; a head answers in milliseconds
     num_cpus: int | None = None  # "local" only: CPUs it offers (None: all of this machine's)
@@ -67,6 +67,9 @@ class ClusterConfig:
     log_to_driver: bool = False  # the workers' log lines on this console (else in the Ray session logs only)
 
     def __post_init__(self) -> None:
+        if self.address.startswith("ray://"):  # no raylet beside the driver: the progress board has no home
+            raise InputError(f"--ray {self.address}: Ray Client addresses are not supported; run the command on a "
+                             f"machine of the cluster with --ray HOST:PORT of the head")
         if self.address not in ("local", "auto"):
             _host_port(self.address)  # refuses a malformed address before anything starts
 
@@ -98,10 +101,9 @@ class TaskResources:
 
 
 def _host_port(address: str) -> tuple[str, int]:
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise InputError(f"--ray {address}: use local, auto, HOST:PORT (the head's `ray start --head --port`) "
-                         f"or ray://HOST:PORT")
+        raise InputError(f"--ray {address}: use local, auto or HOST:PORT (the head's `ray start --head --port`)")
     return host.strip("[]"), int(port)
 
 
@@ -449,7 +451,7 @@ def joined(cluster: RayCluster | ClusterConfig) -> AbstractContextManager[RayClu
 def _driver_ip(config: ClusterConfig, address: str) -> str | None:
     """The node IP this driver attaches to: as configured; else a head reached on a loopback address
     runs on this machine, so this node is the head's; else Ray's own guess (None)."""
-    if config.node_ip_address is not None or address == "local" or address.startswith("ray://"):
+    if config.node_ip_address is not None or address == "local":
         return config.node_ip_address
     host = _host_port(address)[0]
     try:

@@ -90,6 +90,9 @@ def _process_video_task(job: VideoJob, settings: VideoSettings, board: Any, name
     if progress.attempt > 1 and is_complete(folder):
         log.info("%s: finished by an earlier attempt of this run; not redone", job.name)
         return json.loads((folder / SUMMARY).read_text())
+    # An earlier run's summary would call the folder complete while this attempt rewrites it; if
+    # the attempt dies, the next one (or a later --resume) must see it unfinished.
+    (folder / SUMMARY).unlink(missing_ok=True)
     scorer = _scorer(job.ground_truth, job.video.stem)
     engine = model_note = None
     if settings.engine is not None:

@@ -8,7 +8,7 @@ MediaPipe's errors, and a dynamic image takes any motion of the whole crop for f
   face where it was);
 - the whole mesh shifting with expressions: during a synthetic smile (AU6+12, 2.5 px at a 250 px
   face) MediaPipe moves its inner eye corners and nose by 0.6-1.1 px upwards although the
-  skin there stays put, which left alone triples the dynamic image's energy.
+  skin there stays put.
 
 `RigidStabiliser` corrects the translation of the crop from the pixels. Each frame it registers
 the face, at a reduced size, onto a reference (the previous frames' registered faces, averaged
@@ -44,8 +44,11 @@ RIGID_PATCHES: tuple[tuple[tuple[int, ...], float, float], ...] = (
 )
 """(MediaPipe mesh points, widening in crop sides, weight) of each registered patch: the convex
 hull of the points in the canonical crop. Left out: the inner eye corners (lids, AU6/AU7,
-blinks), the sides of the nose bridge (AU9 wrinkles them), the lower forehead (AU1/AU2/AU4).
-The forehead counts half: it has little texture, and the frontalis moves it in real faces."""
+blinks), the glabella and lower forehead (AU1/AU2/AU4), the nose below mid-nose (AU9/AU10).
+The widened bridge takes in the inner edge of the skin AU9 wrinkles (in the synthetic data
+~10 % of its amplitude reaches the patch): the Huber weights and the aligner's small dead band
+keep that out (tests/realtime/test_alignment.py). The forehead counts half: it has little
+texture, and the frontalis moves it in real faces."""
 
 BLUR_PX = 0.7  # Gaussian sigma at the registration size: keeps the linearisation valid past ~1 px
 HUBER = 2.0  # residuals beyond this many robust spreads get proportionally less weight (speech, blinks)
@@ -59,7 +62,8 @@ class RigidStabiliser:
     runs at; `reference_s`: time constant (s) of the reference's running average (shorter
     follows slow changes of light and pose better; longer averages out sensor noise);
     `pull_s`: time constant (s) of the pull back to the landmark pose, of the correction beyond
-    `pull_zone` (crop sides); `max_shift`: bound of the correction, in crop sides.
+    `pull_zone` (crop sides; the default is 1 px at 224, about the lag MediaPipe keeps while a
+    head moves steadily); `max_shift`: bound of the correction, in crop sides.
 
     `STEPS` Gauss-Newton steps per frame, from where the previous frame left the correction:
     the landmark pose already follows the head, so what is left to find is a fraction of a
@@ -87,16 +91,19 @@ class RigidStabiliser:
         x1, y1 = min(int(xs.max()) + margin + 1, size), min(int(ys.max()) + margin + 1, size)
         self._box_size = (x1 - x0, y1 - y0)  # width, height in registration px
         self._box_origin = np.array([[0.0, 0.0, x0], [0.0, 0.0, y0]])  # registration px -> box px: subtract
-        box_weights = weights[y0:y1, x0:x1]
+        box_weights = weights[y0:y1, x0:x1].copy()
+        box_weights[[0, -1], :] = 0  # a box cut by the crop's edge (tiny crops): every pixel used has 4 neighbours
+        box_weights[:, [0, -1]] = 0
         self._pixels = np.flatnonzero(box_weights)  # (N,) flat indices of the weighted pixels in the box
         self._weights = box_weights.ravel()[self._pixels]  # (N,) float32
-        self._left, self._right = self._pixels - 1, self._pixels + 1  # neighbours (the margin keeps them in the box)
+        self._left, self._right = self._pixels - 1, self._pixels + 1  # neighbours, for the gradients
         self._above, self._below = self._pixels - (x1 - x0), self._pixels + (x1 - x0)
         self.reset()
 
     def reset(self) -> None:
         """Forget the reference (a new face, or the same one re-acquired)."""
         self._reference: np.ndarray | None = None  # (h, w) float32 running average of registered boxes
+        self._jacobian = np.empty((4, self._pixels.size), np.float32)  # the reference's: shift x, y, gain, offset
         self._shift = np.zeros(2)  # registration px added to the landmark pose
 
     def __call__(self, image: np.ndarray, transform: np.ndarray, dt: float) -> np.ndarray:
@@ -104,22 +111,27 @@ class RigidStabiliser:
 
         `dt`: seconds since the previous frame (paces the reference and the pull).
         """
-        coarse = transform * self._scale  # (2, 3) image -> registration px: the landmarks' pose
+        pose = transform * self._scale  # (2, 3) image -> registration px, the landmarks' pose
+        origin = pose[:, 2].copy()
         if self._reference is None:
-            self._reference = self._sample(image, coarse)
+            self._set_reference(self._sample(image, pose))
             return transform
         shift = self._shift.copy()  # start where the previous frames put the face
         for _ in range(STEPS):
-            shift += self._step(self._sample(image, _shifted(coarse, shift)))
+            pose[:, 2] = origin + shift
+            shift += self._step(self._sample(image, pose))
         dt = max(dt, 0.0)
-        length = math.hypot(*shift)
+        length = math.hypot(shift[0], shift[1])
         excess = max(length - self._pull_zone, 0.0)
         kept = length - excess * (1.0 - math.exp(-dt / self._pull_s))
         shift *= min(kept, self._max_shift) / max(length, 1e-12)
         self._shift = shift
-        pose = _shifted(coarse, shift)
-        self._reference += (1.0 - math.exp(-dt / self._reference_s)) * (self._sample(image, pose) - self._reference)
-        return pose / self._scale
+        pose[:, 2] = origin + shift
+        reference = self._reference
+        reference += (1.0 - math.exp(-dt / self._reference_s)) * (self._sample(image, pose) - reference)
+        self._set_reference(reference)
+        pose /= self._scale
+        return pose
 
     def _sample(self, image: np.ndarray, pose: np.ndarray) -> np.ndarray:
         """The patches' box (h, w) float32 grey, blurred, of `image` under an image -> registration px pose."""
@@ -129,34 +141,36 @@ class RigidStabiliser:
             box = cv2.cvtColor(box, cv2.COLOR_RGB2GRAY)
         return cv2.GaussianBlur(box.astype(np.float32), (0, 0), BLUR_PX)
 
+    def _set_reference(self, reference: np.ndarray) -> None:
+        """Keep the (h, w) reference and its Jacobian: central differences (halved), itself, one."""
+        self._reference = reference
+        flat = reference.ravel()
+        jacobian = self._jacobian
+        np.subtract(flat[self._right], flat[self._left], out=jacobian[0])
+        np.subtract(flat[self._below], flat[self._above], out=jacobian[1])
+        jacobian[:2] *= 0.5
+        jacobian[2] = flat[self._pixels]
+        jacobian[3] = 1.0
+
     def _step(self, box: np.ndarray) -> np.ndarray:
         """Shift (2,) in registration px that moves `box` onto the reference (zero on blank patches).
 
         Inverse compositional Lucas-Kanade: the residual is linearised on the reference's
         gradients, with a brightness gain and offset beside the shift, residuals Huber-weighted.
         """
-        flat = self._reference.ravel()
-        reference = flat[self._pixels]  # (N,)
-        gx = flat[self._right] - flat[self._left]  # central differences, halved by the jacobian
-        gy = flat[self._below] - flat[self._above]
-        error = box.ravel()[self._pixels] - reference  # (N,) grey levels
+        error = box.ravel()[self._pixels]
+        error -= self._jacobian[2]  # (N,) grey levels
         size = np.abs(error)
-        spread = 1.2533 * float(size.mean()) + 0.5  # sigma of Gaussian residuals; the floor: quantisation
-        weights = self._weights * np.minimum(1.0, HUBER * spread / np.maximum(size, 1e-6))
-        jacobian = np.stack([0.5 * gx, 0.5 * gy, reference, np.ones_like(reference)])  # (4, N): shift, gain, offset
-        weighted = jacobian * weights
-        try:
-            step = np.linalg.solve(weighted @ jacobian.T, weighted @ error)
-        except np.linalg.LinAlgError:
-            return np.zeros(2)
-        return step[:2]  # the reference would move by -step, so the image moves by +step
-
-
-def _shifted(pose: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """A copy of a (2, 3) pose whose output is moved by `shift` (2,)."""
-    out = pose.copy()
-    out[:, 2] += shift
-    return out
+        threshold = HUBER * (1.2533 * float(size.mean()) + 0.5)  # spread of Gaussian residuals; floor: quantisation
+        np.maximum(size, threshold, out=size)
+        weights = np.divide(threshold, size, out=size)
+        weights *= self._weights  # Huber: full weight up to the threshold, falling as 1 / |error| beyond
+        weighted = self._jacobian * weights
+        solved, step = cv2.solve((weighted @ self._jacobian.T).astype(np.float64),
+                                 (weighted @ error).astype(np.float64), flags=cv2.DECOMP_CHOLESKY)
+        if not solved:
+            return np.zeros(2)  # blank patches: nothing to register
+        return step[:2, 0]  # the reference would move by -step, so the image moves by +step
 
 
 def _patch_weights(size: int) -> np.ndarray:

@@ -127,7 +127,7 @@ def train_on_ray(runs: Sequence[LosoRun], *, device: str = "auto", threads: int 
                                     completed=sum(len(f) for f in folds) - sum(left)) if progress else None
 
         def finish(i: int) -> None:
-            job = f"{labels[i]}: outputs and all-subject model"
+            job = f"{labels[i]}: outputs" + (" and all-subject model" if specs[i].config.final_model else "")
             ref = ray_cluster.submit(_finish_task, shared[runs[i].fingerprint], specs[i], threads, resources=resources,
                                      job=job)
             pending[ref], owner[job] = job, (i, None)

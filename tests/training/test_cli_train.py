@@ -136,7 +136,8 @@ def test_run_folder_holds_everything_the_engines_need(run) -> None:
     model, meta = load_checkpoint(run / "model.pt")
     assert meta.classes == tuple(metrics["classes"])
     assert meta.input_names == ("di_onset", "di_offset")
-    assert meta.di_input.size == SIZE and meta.alignment["size"] == SIZE and meta.alignment["grey"] is True
+    assert meta.di_input.size == SIZE  # the network's input; DIs come from the live path's aligned crop:
+    assert meta.alignment == asdict(AlignConfig()) and meta.alignment["grey"] is True
     assert meta.data_fingerprint == metrics["data_fingerprint"]
     assert meta.training["selection"] == "validation" and meta.training["epochs"] == metrics["final_model"]["epochs"]
     with torch.no_grad():

@@ -41,7 +41,8 @@ app = typer.Typer(
 
 # ---- options shared by training and ablation
 DatasetOpt = Annotated[str | None, typer.Option(
-    "--dataset", metavar="NAME", help="casme2 | samm | mmew, or composite (MEGC2019 three classes; one --root per dataset).")]
+    "--dataset", metavar="NAME",
+    help="casme2 | samm | mmew, or composite (MEGC2019 three classes; one --root per dataset).")]
 RootOpt = Annotated[list[str] | None, typer.Option(
     "--root", metavar="DIR", help="Release folder as shipped; for composite give NAME=DIR once per dataset.")]
 AnnotationsOpt = Annotated[list[str] | None, typer.Option(
@@ -245,7 +246,8 @@ def main(
     jitter: Annotated[float | None, typer.Option(
         "--jitter", help="Phase jitter: onset/apex/offset move by up to this fraction of the clip (0 = off).")] = None,
     pretrained: Annotated[Path | None, typer.Option(
-        "--pretrained", metavar="FILE", help="torchvision ImageNet state dict of the backbone (loaded strictly).")] = None,
+        "--pretrained", metavar="FILE",
+        help="torchvision ImageNet state dict of the backbone (loaded strictly).")] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
     cache: CacheOpt = None,
