@@ -1,4 +1,4 @@
-"""A throwaway Ray cluster of several nodes on 127.0.0.1, for tests and benchmarks of `--ray`.
+"""A throwaway Ray cluster of several nodes on loopback addresses, for tests and benchmarks of `--ray`.
 
 Each node is a real `ray start` (the head with `--head`, the others with `--address`), as on a
 real cluster, in a private temporary folder and on ports chosen free. Stopping kills exactly the
@@ -8,8 +8,8 @@ on the machine, other people's included.
 
 All addresses are loopback. Ray replaces "127.0.0.1" wherever it is given by the machine's
 outward address, but not the rest of 127.0.0.0/8, so node k is 127.0.0.(k+2) and the head is
-reached at 127.0.0.2:PORT. A driver on this machine must say that it sits on the head's node
-(`ClusterConfig(node_ip_address=cluster.head_ip)`): by the route it would take 127.0.0.1.
+reached at 127.0.0.2:PORT. A driver given that address attaches to the head's node (RayCluster
+takes a head reached on loopback to run on this machine; by the route Ray would guess 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -81,8 +81,7 @@ class LoopbackCluster:
         self.config = config
         self.root = Path(tempfile.mkdtemp(prefix="mer-ray-", dir="/tmp"))  # short: Ray's socket paths are < 108 chars
         self.port = free_port()
-        self.head_ip = "127.0.0.2"
-        self.address = f"{self.head_ip}:{self.port}"
+        self.address = f"127.0.0.2:{self.port}"  # node k is 127.0.0.(k+2)
         self._groups: list[int] = []  # process group of each node's `ray start` (head first)
 
     def __enter__(self) -> LoopbackCluster:

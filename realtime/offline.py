@@ -120,6 +120,7 @@ def process_video(video: Path, out_dir: Path, *, config: PipelineConfig = Pipeli
     """
     source: Source = open_source(video)
     folder = out_dir / source.info.name
+    (folder / SUMMARY).unlink(missing_ok=True)  # until this run ends, the folder is not "complete"
     if model_note is None:
         model_note = engine.description if engine is not None else "spotting only (no classifier)"
     summary: dict = {"source": str(video), "complete": False, "interrupted": False, "error": None,

@@ -294,7 +294,9 @@ class RayCluster:
                 ray.init(address=address, **common)
         except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:  # version, token, ...
             ray.shutdown()
-            raise InputError(f"--ray {config.address}: cannot join the Ray cluster: {_first_line(exc)}") from exc
+            hint = ("" if os.environ.get("RAY_AUTH_MODE") == "token" else
+                    " (a cluster with token authentication also needs RAY_AUTH_MODE=token and its token here)")
+            raise InputError(f"--ray {config.address}: cannot join the Ray cluster: {_first_line(exc)}{hint}") from exc
         self.ray = ray
         if not config.log_to_driver:
             self._quiet_raylet_messages()

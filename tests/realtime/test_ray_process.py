@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from realtime.cli.process import app
-from realtime.loopback_cluster import AUTH_TOKEN, LoopbackCluster, free_port
 from realtime.errors import InputError
+from realtime.loopback_cluster import AUTH_TOKEN, LoopbackCluster, free_port
 from realtime.ray_cluster import ClusterConfig, RayCluster, TaskResources
 from realtime.ray_process import VideoJob, VideoSettings, process_on_ray
 
