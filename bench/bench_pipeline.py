@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from realtime.face_mesh import FaceMesh
 from realtime.offline import RunFolder
 from realtime.overlay import OverlayHistory, draw_overlay
 from realtime.pipeline import PipelineConfig, RecognitionPipeline
-from realtime.video_io import Frame, VideoWriter, read_video
+from realtime.video_io import Frame, VideoInfo, VideoWriter, read_video
 from training.synth import make_video
 
 
@@ -45,16 +44,17 @@ def per_frame_ms(video: Path, *, with_video: bool) -> tuple[float, float, int]:
     """(decode + MediaPipe ms/frame, decode + pipeline ms/frame, frames), interleaved per frame
     in one loop so that both see the same machine load."""
     frames = list(read_video(video))  # decoded once here; decoding is timed separately below
+    fps = VideoInfo.from_video_path(video).fps
     start = time.perf_counter()
     for _ in read_video(video):
         pass
     decode_ms = 1000 * (time.perf_counter() - start) / len(frames)
     mesh_s = pipe_s = 0.0
     with tempfile.TemporaryDirectory() as tmp, FaceMesh(static_image_mode=False) as mesh, \
-            RecognitionPipeline(PipelineConfig(), fps=30.0) as pipeline:
+            RecognitionPipeline(PipelineConfig(), fps=fps) as pipeline:
         run = RunFolder(Path(tmp), classes=(), regions=pipeline.region_names)
         history = OverlayHistory(pipeline.region_names)
-        writer = VideoWriter(Path(tmp) / "annotated.mp4", 30.0, preset="veryfast") if with_video else None
+        writer = VideoWriter(Path(tmp) / "annotated.mp4", fps, preset="veryfast") if with_video else None
         for frame in frames:
             t0 = time.perf_counter()
             mesh.process(frame.image)

@@ -32,6 +32,7 @@ import numpy as np
 
 import realtime.alignment
 import realtime.face_mesh
+import realtime.stabiliser
 from realtime.alignment import AlignConfig, align_frames
 from realtime.errors import InputError
 import training.dynamic_images
@@ -54,7 +55,7 @@ def _code_digest(*modules: object) -> str:
     return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()[:16]
 
 
-_ALIGNER_CODE = _code_digest(realtime.alignment, realtime.face_mesh)
+_ALIGNER_CODE = _code_digest(realtime.alignment, realtime.face_mesh, realtime.stabiliser)
 _DI_CODE = _code_digest(training.dynamic_images)
 MIN_FACE_FOUND = 0.9  # below this fraction of frames with a face, a clip is used but reported
 
