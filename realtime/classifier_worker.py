@@ -92,9 +92,14 @@ class ClassifierWorker:
             self.fell_behind += 1
             self._backlog.append(item)
 
-    def poll(self) -> list[Classified]:
-        """Results finished since the last poll, oldest first."""
+    def poll(self, timeout: float = 0.0) -> list[Classified]:
+        """Results finished since the last poll, oldest first; waits up to `timeout` s for the first."""
         results = []
+        if timeout > 0:
+            try:
+                results.append(self._out.get(timeout=timeout))
+            except queue.Empty:
+                return results
         while True:
             try:
                 results.append(self._out.get_nowait())

@@ -113,9 +113,8 @@ class LiveSession:
             def show(step: Step) -> bool:
                 """Draw, show, write; returns True when the user quits."""
                 nonlocal recording
-                now = time.monotonic()
                 for closed in step.closed:
-                    self._closed_at[closed.event.event] = now
+                    self._closed_at[closed.event.event] = closed.closed_at
                 state = history.observe(step, dropped_frames=source.dropped_frames,
                                         recording=recording is not None and self.recording_on, paused=self.paused)
                 image = draw_overlay(step.frame.image, state) if step.frame is not None else None

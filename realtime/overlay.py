@@ -119,8 +119,8 @@ def draw_overlay(image: np.ndarray, state: OverlayState, *, trace_height: int = 
     for row, event in enumerate(reversed(list(state.events)[-4:])):
         confidence = "" if event.confidence is None else f" {event.confidence:.2f}"
         _text(out, f"#{event.event} {event.t_s:6.2f}s {event.label}{confidence}", (6, 54 + 18 * row), RED, 0.5)
-    if state.model_note:
-        _text(out, state.model_note, (6, height - trace_height - 10), GREY, 0.4)
+    if state.model_note:  # its own line, above the key help
+        _text(out, state.model_note[: max(8, width // 7)], (6, height - trace_height - 28), GREY, 0.4)
     _traces(out, state, height - trace_height, trace_height)
     if state.show_help:
         _text(out, HELP_LINE, (width - 8 - 7 * len(HELP_LINE), height - trace_height - 10), GREY, 0.4)

@@ -12,6 +12,7 @@ come back in later steps (or at `finish`), each with its latency.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, field, replace
 from types import TracebackType
 
@@ -38,6 +39,8 @@ class PipelineConfig:
     spotter: SpotterConfig = field(default_factory=SpotterConfig)
     ring: FrameRingConfig = field(default_factory=FrameRingConfig)
     classifier_queue: int = 16  # events waiting for the network before the worker counts as behind
+    label_wait_s: float = 0.05  # the frame thread waits this long at most for a label it just asked for,
+    #                             so that it shows on the same frame; capture goes on on its own thread
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,6 +76,7 @@ class ClosedEvent:
     crops: dict[str, np.ndarray]  # "onset" | "apex" | "offset" -> (S, S) grey uint8 aligned crop
     dis: dict[str, np.ndarray]  # "di_onset" | "di_offset" -> (S, S, 1) float32 raw DI; empty if unbuffered
     frames: tuple[int, int] = (0, 0)  # T of DI-Onset and of DI-Offset
+    closed_at: float = 0.0  # time.monotonic() when the spotter closed it: where label latency starts
 
 
 @dataclass(frozen=True)
@@ -149,22 +153,27 @@ class RecognitionPipeline:
     def _step(self, frame: Frame | None, face: AlignedFace | None, motion: FrameMotion | None,
               spotted: list[SpotEvent | Movement], *, final: bool = False) -> Step:
         closed, finished, movements = [], [], []
+        submitted = False
         for item in spotted:
             if isinstance(item, Movement):
                 movements.append(item)
                 continue
             event = self._close(item)
             closed.append(event)
-            if not self._submit(event):
+            if self._submit(event):
+                submitted = True
+            else:
                 finished.append(event.event)
         if self._worker is not None:
-            results = self._worker.close() if final else self._worker.poll()
+            wait = self.config.label_wait_s if submitted else 0.0
+            results = self._worker.close() if final else self._worker.poll(timeout=wait)
             finished += [self._labelled(r.job["event"], r.probabilities, r.latency_ms, r.error) for r in results]
         return Step(frame=frame, face=face, motion=motion, spotter_state=self._spotter.state,
                     closed=tuple(closed), finished=tuple(finished), movements=tuple(movements))
 
     def _close(self, spot: SpotEvent) -> ClosedEvent:
         """Number the event and take its crops and DI pair from the ring (O(1) in its length)."""
+        now = time.monotonic()
         self._events += 1
         event = MicroExpression(event=self._events, spot=spot)
         if spot.onset_frame not in self._ring or spot.offset_frame not in self._ring:
@@ -176,7 +185,7 @@ class RecognitionPipeline:
         crops = {name: self._ring.frame(index).cpu().numpy()
                  for name, index in (("onset", spot.onset_frame), ("apex", spot.apex_frame),
                                      ("offset", spot.offset_frame))}
-        return ClosedEvent(event=event, crops=crops, frames=(dis.onset_frames, dis.offset_frames),
+        return ClosedEvent(event=event, crops=crops, frames=(dis.onset_frames, dis.offset_frames), closed_at=now,
                            dis={"di_onset": dis.di_onset.cpu().numpy(), "di_offset": dis.di_offset.cpu().numpy()})
 
     def _submit(self, closed: ClosedEvent) -> bool:
