@@ -127,24 +127,28 @@ def test_local_instance_equals_single_machine_and_resumes(clips, single, tmp_pat
 
 
 def test_ablation_on_two_nodes_survives_a_killed_worker(clips, single, tmp_path, caplog) -> None:
-    """Both configurations' folds spread over two nodes; one fold's worker is killed after its first epoch."""
+    """Both configurations' folds spread over two nodes; one fold's worker is killed after its first epoch
+    (on the second node when a fold runs there long enough, else on the head: Ray decides the placement)."""
     display = Progress(console=Console(file=io.StringIO()))  # the driver's display, read by the killer
     killed: list[str] = []
     finished = threading.Event()
     with LoopbackCluster() as cluster:
-        def kill_a_fold_on_the_second_node() -> None:
+        def kill_a_fold_worker() -> None:
             while not killed and not finished.is_set():
                 for bar in display.tasks:  # a fold's epochs bar, with its job, node and attempt in its fields
                     job = bar.fields.get("job", "")
-                    if bar.fields.get("node", "").startswith("127.0.0.3 ") and "fold" in job and bar.completed >= 1:
-                        for pid, command in cluster.processes(node=1).items():
-                            if command == f"ray::{job}":  # the worker running that task
-                                cluster.kill_worker(pid)
-                                killed.append(job)
-                                return
+                    if "fold" not in job or bar.completed < 1:
+                        continue
+                    for node in (1, 0):  # node k is 127.0.0.(k+2); prefer the second node
+                        if bar.fields.get("node", "").startswith(f"127.0.0.{node + 2} "):
+                            for pid, command in cluster.processes(node=node).items():
+                                if command == f"ray::{job}":  # the worker running that task
+                                    cluster.kill_worker(pid)
+                                    killed.append(job)
+                                    return
                 time.sleep(0.05)
 
-        killer = threading.Thread(target=kill_a_fold_on_the_second_node, daemon=True)
+        killer = threading.Thread(target=kill_a_fold_worker, daemon=True)
         killer.start()
         caplog.set_level("INFO", logger="realtime.ray_cluster")
         with display:
@@ -153,7 +157,7 @@ def test_ablation_on_two_nodes_survives_a_killed_worker(clips, single, tmp_path,
                                    cluster=ClusterConfig(address=cluster.address))
         finished.set()
         killer.join()
-    assert killed, "no fold got through an epoch on the second node"
+    assert killed, "no fold worker was found running after its first epoch"
     messages = [record.getMessage() for record in caplog.records]
     assert any(m.startswith(f"{killed[0]}: started again on ") and "(attempt 2)" in m for m in messages), messages
     assert [r.config for r in results] == [BASE, CONCAT]
