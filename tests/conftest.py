@@ -48,3 +48,17 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "model.pt"
     save_checkpoint(path, model, meta)
     return path
+
+
+@pytest.fixture(scope="module")
+def ray_env():
+    """Token authentication with this process's token for every Ray instance and cluster a test
+    module starts (Ray 2.60 turns tokens on when ~/.ray/auth_token exists; the tests never write it)."""
+    from realtime.loopback_cluster import AUTH_TOKEN
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("RAY_AUTH_MODE", "token")
+    patch.setenv("RAY_AUTH_TOKEN", AUTH_TOKEN)
+    patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    yield
+    patch.undo()

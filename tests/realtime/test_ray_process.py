@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from realtime.cli.process import app
 from realtime.errors import InputError
-from realtime.loopback_cluster import AUTH_TOKEN, LoopbackCluster, free_port
+from realtime.loopback_cluster import LoopbackCluster, free_port
 from realtime.ray_cluster import ClusterConfig, RayCluster, TaskResources
 from realtime.ray_process import VideoJob, VideoSettings, process_on_ray
 
@@ -26,15 +26,7 @@ runner = CliRunner()
 OUTPUTS = ("events.csv", "movements.csv", "frames.csv")  # deterministic outputs (summary.json has timings)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _ray_env():
-    """Token authentication with this process's token for every Ray instance and cluster started here."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("RAY_AUTH_MODE", "token")
-    patch.setenv("RAY_AUTH_TOKEN", AUTH_TOKEN)
-    patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    yield
-    patch.undo()
+pytestmark = pytest.mark.usefixtures("ray_env")
 
 
 @pytest.fixture(scope="module")

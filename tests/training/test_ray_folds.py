@@ -23,7 +23,7 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 
-from realtime.loopback_cluster import AUTH_TOKEN, LoopbackCluster
+from realtime.loopback_cluster import LoopbackCluster
 from realtime.ray_cluster import ClusterConfig
 from training.clip_cache import CachedClip, raw_dynamic_images
 from training.loso import LosoRun
@@ -34,15 +34,7 @@ CLASSES = ("a", "b", "c")
 SIZE = 32
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _ray_env():
-    """Token authentication with this process's token for every Ray instance and cluster started here."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("RAY_AUTH_MODE", "token")
-    patch.setenv("RAY_AUTH_TOKEN", AUTH_TOKEN)
-    patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    yield
-    patch.undo()
+pytestmark = pytest.mark.usefixtures("ray_env")
 
 
 def _clip(root: Path, subject: str, index: int, label: str, rng: np.random.Generator) -> CachedClip:

@@ -12,25 +12,15 @@ import re
 from pathlib import Path
 
 from training.datasets.clip import Problem
-from training.datasets.release import FRAME_SUFFIXES, ReleaseFormat, folders_holding, pick_release, subfolders
+from training.datasets.release import FRAME_SUFFIXES, ReleaseFormat, subject_clip_folders
 from training.datasets.sheets import numeric_subject
 
 SUBJECT_FOLDER = re.compile(r"sub(\d+)", re.IGNORECASE)
 subject_id = numeric_subject(2)  # '1', 1, 'sub01' -> '01'
 
 
-def _holds_subjects(folder: Path) -> bool:
-    return any(SUBJECT_FOLDER.fullmatch(child.name) for child in subfolders(folder))
-
-
 def find_clip_folders(root: Path) -> tuple[dict[tuple[str, str], Path], list[Problem]]:
-    release, problems = pick_release(root, folders_holding(root, _holds_subjects), "CASME-II subject folders (subXX)")
-    folders: dict[tuple[str, str], Path] = {}
-    for subject in subfolders(release) if release is not None else ():
-        if SUBJECT_FOLDER.fullmatch(subject.name):
-            for clip in subfolders(subject):
-                folders[(subject_id(subject.name), clip.name)] = clip
-    return folders, problems
+    return subject_clip_folders(root, SUBJECT_FOLDER, subject_id, "CASME-II subject folders (subXX)")
 
 
 FORMAT = ReleaseFormat(

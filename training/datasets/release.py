@@ -78,6 +78,22 @@ def pick_release(root: Path, candidates: list[Path], what: str) -> tuple[Path | 
     return candidates[0], problems
 
 
+def subject_clip_folders(root: Path, subject_folder: re.Pattern[str], subject_id: Callable[[str], str],
+                         what: str) -> tuple[dict[tuple[str, str], Path], list[Problem]]:
+    """{(subject, clip): folder} of a release laid out as <subject folder>/<clip folder>/frames,
+    the subject folders named by `subject_folder` (CASME-II `sub01`, SAMM `006`)."""
+    def holds_subjects(folder: Path) -> bool:
+        return any(subject_folder.fullmatch(child.name) for child in subfolders(folder))
+
+    release, problems = pick_release(root, folders_holding(root, holds_subjects), what)
+    folders: dict[tuple[str, str], Path] = {}
+    for subject in subfolders(release) if release is not None else ():
+        if subject_folder.fullmatch(subject.name):
+            for clip in subfolders(subject):
+                folders[(subject_id(subject.name), clip.name)] = clip
+    return folders, problems
+
+
 def list_frames(folder: Path, pattern: re.Pattern[str]) -> tuple[list[Path], list[int]]:
     """Frame files of a clip folder and their numbers, in numeric order (duplicate numbers: first name kept)."""
     numbered: dict[int, Path] = {}
