@@ -3,10 +3,11 @@
 The demo engine is made by exactly the commands the README documents, run in-process:
 
     mer-synth dataset --out DIR/data --subjects 4 --clips-per-class 3 --fps 50 --size 256 --seed 0
-    mer-train --dataset casme2 --root DIR/data --preset demo --fps 50 --cache DIR/cache --out DIR/run
+    mer-train --dataset casme2 --root DIR/data --preset demo --fps 50 --cache DIR/cache --out DIR/run \
+        --final-only --threads 1
     mer-build-engine DIR/run/model.pt --out DIR/engine --backend onnx --max-batch 2
 
-It is cached (DIR defaults to ~/.cache/dianet-mer/demo-v2, or $MER_DEMO_DIR) and named as a
+It is cached (DIR defaults to ~/.cache/dianet-mer/demo-v3, or $MER_DEMO_DIR) and named as a
 synthetic demo model wherever it shows. It has seen only warped photos of one face, so its
 labels on real people mean nothing: it is there to show the tool working end to end.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -24,7 +26,7 @@ from realtime.errors import MerError
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = 2  # bump when the commands below change, so old caches are not reused
+DEMO_VERSION = 3  # bump when the commands below change, so old caches are not reused
 DEMO_DESCRIPTION = "synthetic demo model (trained on mer-synth data only; not for real analysis)"
 DEMO_INTERVIEW = {"fps": 30.0, "duration": 16.0, "micro": 4, "seed": 2026}
 
@@ -39,7 +41,8 @@ def demo_commands(folder: Path) -> list[tuple[str, list[str]]]:
         ("mer-synth", ["dataset", "--out", str(folder / "data"), "--subjects", "4", "--clips-per-class", "3",
                        "--fps", "50", "--size", "256", "--seed", "0"]),
         ("mer-train", ["--dataset", "casme2", "--root", str(folder / "data"), "--preset", "demo", "--fps", "50",
-                       "--cache", str(folder / "cache"), "--out", str(folder / "run")]),
+                       "--cache", str(folder / "cache"), "--out", str(folder / "run"), "--final-only",
+                       "--threads", "1"]),
         ("mer-build-engine", [str(folder / "run" / "model.pt"), "--out", str(folder / "engine"), "--backend", "onnx",
                               "--max-batch", "2"]),
     ]
@@ -85,6 +88,16 @@ def demo_interview(out: Path) -> Path:
     if not video.is_file():
         make_video(video, **DEMO_INTERVIEW)
     return video
+
+
+def prepare_demo(out: Path, engine: Path | None = None) -> tuple[Path, Path]:
+    """(engine folder, interview video): the demo model unless `engine` is given, and the
+    interview, synthesised on a second thread while the model builds (training uses one core)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(1, thread_name_prefix="demo-interview") as pool:
+        video = pool.submit(demo_interview, out)
+        engine = engine or demo_engine()
+        return engine, video.result()
 
 
 def engine_note(path: Path, engine) -> str:

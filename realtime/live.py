@@ -1,7 +1,8 @@
 """A live session: camera -> pipeline -> window, recording, events file and session report.
 
-The camera is read on its own thread (realtime.sources.CameraSource) and classification runs on
-the pipeline's worker, so this loop only tracks, spots, draws and shows. Every output is closed
+The camera is read on its own thread (realtime.sources.CameraSource), faces are aligned on the
+pipeline's second thread and classification runs on its worker, so this loop only spots, draws
+and shows. Every output is closed
 complete when the session ends for any reason: a key, Ctrl-C, or a camera that disappears.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,7 @@ from realtime.overlay import OverlayHistory, draw_overlay
 from realtime.pipeline import PipelineConfig, RecognitionPipeline, Step
 from realtime.sinks import CsvStream
 from realtime.sources import CameraConfig, CameraSource
-from realtime.video_io import VideoWriter
+from realtime.video_io import Frame, VideoWriter
 
 log = logging.getLogger(__name__)
 
@@ -135,17 +136,23 @@ class LiveSession:
                         recording.video.write(image)
                 return quit_now
 
-            try:
+            def unpaused() -> Iterator[Frame]:
+                """The camera's frames, less those that come while paused; ends on quit or stop()."""
+                nonlocal recording, frames
                 for frame in source:
                     if stop is not None and stop():
-                        break
+                        return
                     if self.paused:
                         quit_now, recording = self._key(cv2.waitKey(30) & 0xFF, recording, start_recording)
                         if quit_now:
-                            break
+                            return
                         continue
                     frames += 1
-                    if show(pipeline.process(frame)):
+                    yield frame
+
+            try:
+                for step in pipeline.stream(unpaused()):
+                    if show(step):
                         break
                 summary["complete"] = True
             except VideoError as exc:

@@ -189,7 +189,8 @@ class FacialMotion:
         weights = np.ones(len(u))
         for _ in range(self.config.fit_iterations):
             aw = a.T * weights  # (3, C)
-            coef = np.linalg.solve(aw @ a, aw @ u)  # (3, 2) weighted least squares
+            _, coef = cv2.solve(aw @ a, aw @ u, flags=cv2.DECOMP_CHOLESKY)  # (3, 2) weighted least squares;
+            #                     OpenCV's, not LAPACK's: OpenBLAS threads cost 100x its time on a busy machine
             r = np.linalg.norm(u - a @ coef, axis=1)
             spread = 1.4826 * np.median(r) + 1e-6
             z = np.minimum(r / (self.config.fit_tukey * spread), 1.0)

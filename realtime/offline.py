@@ -144,12 +144,12 @@ def process_video(video: Path, out_dir: Path, *, config: PipelineConfig = Pipeli
                 video.write(draw_overlay(step.frame.image, state))
 
         try:
-            for frame in source:
+            for step in pipeline.stream(source):
+                write(step)
+                last_t = step.frame.t_s
                 if stop is not None and stop():
                     summary["interrupted"] = True
                     break
-                write(pipeline.process(frame))
-                last_t = frame.t_s
                 if on_frame is not None:
                     on_frame(run.frames.rows, source.info.num_frames)
             summary["complete"] = not summary["interrupted"]

@@ -408,7 +408,7 @@ class LosoRun:
         return result
 
     # ---- the final model
-    def _train_final(self, epochs: int) -> None:
+    def _train_final(self, epochs: int, rule: str = "median of the folds' chosen epochs") -> None:
         trainer = Trainer(self.config, self.model_config, self.device, pretrained=self.pretrained,
                           seed=_seed_for(self.config.seed, "final"))
         items = self._items(range(len(self.clips)), train=True)
@@ -424,7 +424,7 @@ class LosoRun:
             classes=tuple(self.classes), model=self.model_config, input_names=self.names, di_input=self.di_input,
             alignment=self.alignment, data_fingerprint=self.fingerprint,
             training={"config": self.config.to_dict(), "selection": self.config.selection, "epochs": epochs,
-                      "epochs_rule": "median of the folds' chosen epochs", "n_clips": len(self.clips),
+                      "epochs_rule": rule, "n_clips": len(self.clips),
                       "subjects": sorted(set(self.subjects)), **self.description})
         save_checkpoint(self.run_dir / "model.pt", trainer.model.eval().cpu(), meta)  # atomic
 
@@ -472,6 +472,22 @@ class LosoRun:
                  self.config.selection)
         return RunResult(run_dir=self.run_dir, metrics=metrics, folds=results, final_epochs=final_epochs,
                          config=self.config)
+
+    def train_final_only(self) -> Path:
+        """Only the all-subject model, for the configured epochs: no leave-one-subject-out folds, so
+        no numbers (metrics.json says so). For a configuration already evaluated, e.g. the demo's."""
+        check_out_dir(self.run_dir, resume=False)
+        rule = "all configured epochs (--final-only: not evaluated)"
+        log.info("all-subject model only: %d clips, %d subjects, model %s/%s/%s at %d px on %s; not evaluated",
+                 len(self.clips), len(set(self.subjects)), self.config.backbone, self.config.inputs,
+                 self.config.fusion, self.config.size, self.device)
+        self._train_final(self.config.epochs, rule)
+        _write_json(self.run_dir / "metrics.json", {
+            "evaluated": False, "accuracy": None, "uf1": None, "uar": None,
+            "configuration": {**self.config.to_dict(), "model": asdict(self.model_config), **self.description},
+            "data_fingerprint": self.fingerprint,
+            "final_model": {"path": "model.pt", "epochs": self.config.epochs, "epochs_rule": rule, "subjects": "all"}})
+        return self.run_dir / "model.pt"
 
     # ---- for runners that spread the folds over machines (training.ray_folds, issue 7)
     def prepare(self, *, resume: bool = False) -> list[Fold]:

@@ -93,12 +93,11 @@ def main(
     """
     setup_logging(verbose)
     if demo:
-        from realtime.demo import demo_engine, demo_interview
+        from realtime.demo import prepare_demo
 
         with user_errors():
-            engine_path = engine_path or demo_engine()
-            out.mkdir(parents=True, exist_ok=True)
-            videos = [demo_interview(out)]
+            engine_path, video = prepare_demo(out, engine_path)
+            videos = [video]
     if not videos:
         fail("give at least one video to process (or --demo)")
     if ray is not None:  # issue 7: the same run, one Ray task per video (Ray is imported only here)

@@ -157,6 +157,21 @@ def test_resume_recomputes_nothing_and_out_is_never_overwritten(run, synth, cach
     assert (run / "train.log").read_text().count("finished earlier") == 5  # 4 folds + the all-subject model
 
 
+def test_final_only_trains_the_all_subject_model_without_folds(run, synth, cache_dir, tmp_path) -> None:
+    out = tmp_path / "final"
+    args = ["--dataset", "casme2", "--root", str(synth), "--out", str(out), "--cache", str(cache_dir), *TRAIN_ARGS]
+    refused = _invoke([*args, "--final-only", "--resume"])
+    assert refused.exit_code == 2 and "--final-only" in refused.output and "Traceback" not in refused.output
+    result = _invoke([*args, "--final-only", "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    assert not (out / "folds").exists() and not (out / "predictions.csv").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["evaluated"] is False and metrics["uf1"] is None and metrics["final_model"]["epochs"] == 2
+    model, meta = load_checkpoint(out / "model.pt")
+    assert meta.training["epochs"] == 2 and "not evaluated" in meta.training["epochs_rule"]
+    assert meta.data_fingerprint == json.loads((run / "metrics.json").read_text())["data_fingerprint"]
+
+
 def test_shuffled_labels_stay_at_chance(run, synth, cache_dir, tmp_path) -> None:
     """The same run on labels permuted across clips: nothing to learn, so nothing may leak."""
     index = load_dataset("casme2", synth, min_clips_per_class=1)

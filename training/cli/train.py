@@ -260,6 +260,9 @@ def main(
     ray: RayOpt = None,
     ray_cpus: RayCpusOpt = 1.0,
     ray_gpus: RayGpusOpt = 0.0,
+    final_only: Annotated[bool, typer.Option(
+        "--final-only", help="Only the all-subject model, for --epochs: no leave-one-subject-out folds and no "
+                             "numbers (for a configuration already evaluated, e.g. the built-in demo's).")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Leave-one-subject-out training on one dataset (or the composite), then the all-subject model."""
@@ -270,6 +273,9 @@ def main(
         return
     with user_errors():
         dataset, roots, out = _check_common(dataset, root, out, threads)
+        if final_only and (resume or select_on_test or ray is not None):
+            raise InputError("--final-only trains one model without folds: it takes no --resume, "
+                             "--select-on-test or --ray")
         preset_name, preset_text = _choose_preset(preset)
         augment = PRESETS[preset_name].augment
         if jitter is not None:
@@ -302,6 +308,9 @@ def main(
                 run = LosoRun(cached, classes, config, out, alignment=alignment, device=device,
                               pretrained=pretrained, progress=progress,
                               description={**description, "skipped_clips": skipped})
+                if final_only:
+                    console.print(f"all-subject model (not evaluated: --final-only) -> {run.train_final_only()}")
+                    return
                 result = run(resume=resume) if ray is None else _on_ray(
                     [run], ray, ray_cpus, ray_gpus, device=device, threads=threads, resume=resume, progress=progress,
                     verbose=verbose)[0]
