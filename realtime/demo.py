@@ -90,13 +90,15 @@ def demo_interview(out: Path) -> Path:
     return video
 
 
-def prepare_demo(out: Path, engine: Path | None = None) -> tuple[Path, Path]:
-    """(engine folder, interview video): the demo model unless `engine` is given, and the
-    interview, synthesised on a second thread while the model builds (training uses one core)."""
+def prepare_demo(out: Path, engine: Path | None = None, *, build_model: bool = True) -> tuple[Path | None, Path]:
+    """(engine folder, interview video): `engine`, else the demo model unless not `build_model`
+    (spotting only), and the interview, synthesised on a second thread while the model builds
+    (training uses one core)."""
     out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(1, thread_name_prefix="demo-interview") as pool:
         video = pool.submit(demo_interview, out)
-        engine = engine or demo_engine()
+        if engine is None and build_model:
+            engine = demo_engine()
         return engine, video.result()
 
 

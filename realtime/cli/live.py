@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from realtime.alignment import AlignConfig
-from realtime.cli.process import parse_face
+from realtime.cli.process import SpotOnlyOpt, check_spot_only, parse_face
 from realtime.demo import engine_note
 from realtime.console import StopRequest, console, error_line, setup_logging, user_errors
 from realtime.live import LiveOptions, LiveSession
@@ -29,6 +29,7 @@ def main(
                                              "its own rate as if it were a camera.")],
     engine_path: Annotated[Path | None, typer.Option(
         "--engine", help="Engine folder (mer-build-engine) or model.pt. Without it only spotting runs.")] = None,
+    spot_only: SpotOnlyOpt = False,
     face: Annotated[str, typer.Option(help="largest, left, right, or a face index from the left.")] = "largest",
     record: Annotated[Path | None, typer.Option(
         help="Record the annotated stream (H.264) here; a <name>_session/ folder with the events, their "
@@ -52,6 +53,7 @@ def main(
     """
     setup_logging(verbose)
     with user_errors():
+        check_spot_only(spot_only, engine_path)
         engine = None
         if engine_path is not None:
             from engines import load

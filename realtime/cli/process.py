@@ -13,7 +13,7 @@ from rich.table import Table
 from realtime.alignment import AlignConfig
 from realtime.demo import engine_note
 from realtime.console import StopRequest, console, error_line, fail, setup_logging, user_errors
-from realtime.errors import MerError
+from realtime.errors import InputError, MerError
 from realtime.ground_truth import load_ground_truth
 from realtime.offline import is_complete, process_video
 from realtime.pipeline import PipelineConfig
@@ -31,6 +31,15 @@ def parse_face(value: str) -> str | int:
     if value.isdigit():
         return int(value)
     raise typer.BadParameter(f"{value!r}: use largest, left, right or a face index (0 = leftmost)")
+
+
+SpotOnlyOpt = Annotated[bool, typer.Option(
+    "--spot-only", help="Spot micro-expressions without classifying them (as when no --engine is given).")]
+
+
+def check_spot_only(spot_only: bool, engine_path: Path | None) -> None:
+    if spot_only and engine_path is not None:
+        raise InputError("--spot-only runs without a classifier: leave out --engine")
 
 
 def _ground_truth_for(video: Path, given: Path | None) -> Path | None:
@@ -62,9 +71,11 @@ def main(
     out: Annotated[Path, typer.Option("--out", help="Output folder; each video gets OUT/<video stem>/.")] = Path("mer-out"),
     demo: Annotated[bool, typer.Option(
         "--demo", help="Synthesise a short interview and process it with the built-in synthetic demo model "
-                       "(built on first use by the commands in the README, then cached).")] = False,
+                       "(built on first use by the commands in the README, then cached; not with "
+                       "--spot-only).")] = False,
     engine_path: Annotated[Path | None, typer.Option(
         "--engine", help="Engine folder (mer-build-engine) or model.pt. Without it only spotting runs.")] = None,
+    spot_only: SpotOnlyOpt = False,
     face: Annotated[str, typer.Option(help="Which face to follow: largest, left, right, or an index "
                                            "from the left (0 = leftmost).")] = "largest",
     no_video: Annotated[bool, typer.Option("--no-video", help="Do not write annotated.mp4 (faster).")] = False,
@@ -92,11 +103,13 @@ def main(
     Results are written as they are found; Ctrl-C leaves every file complete and readable.
     """
     setup_logging(verbose)
+    with user_errors():
+        check_spot_only(spot_only, engine_path)
     if demo:
         from realtime.demo import prepare_demo
 
         with user_errors():
-            engine_path, video = prepare_demo(out, engine_path)
+            engine_path, video = prepare_demo(out, engine_path, build_model=not spot_only)
             videos = [video]
     if not videos:
         fail("give at least one video to process (or --demo)")
