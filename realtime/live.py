@@ -9,6 +9,7 @@ complete when the session ends for any reason: a key, Ctrl-C, or a camera that d
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -29,6 +30,7 @@ from realtime.video_io import Frame, VideoWriter
 log = logging.getLogger(__name__)
 
 WINDOW = "mer-live"
+DISPLAY_HZ = 60.0  # a 200 fps camera is analysed frame by frame, but no screen shows 200 fps
 
 
 @dataclass(frozen=True)
@@ -111,18 +113,26 @@ class LiveSession:
                 cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
                 stack.callback(cv2.destroyAllWindows)
 
+            last_shown = -math.inf
+
             def show(step: Step) -> bool:
-                """Draw, show, write; returns True when the user quits."""
-                nonlocal recording
+                """Draw, show, write; returns True when the user quits. The window is redrawn at
+                most DISPLAY_HZ times a second, and always for a frame that brings a label."""
+                nonlocal recording, last_shown
                 for closed in step.closed:
                     self._closed_at[closed.event.event] = closed.closed_at
-                state = history.observe(step, dropped_frames=source.dropped_frames,
-                                        recording=recording is not None and self.recording_on, paused=self.paused)
-                image = draw_overlay(step.frame.image, state) if step.frame is not None else None
+                recording_on = recording is not None and self.recording_on
+                state = history.observe(step, dropped_frames=source.dropped_frames, recording=recording_on,
+                                        paused=self.paused)
+                display = not opts.headless and step.frame is not None and (
+                    bool(step.finished) or time.monotonic() - last_shown >= 1 / DISPLAY_HZ)
+                drawn = step.frame is not None and (display or recording_on)
+                image = draw_overlay(step.frame.image, state) if drawn else None
                 quit_now = False
-                if image is not None and not opts.headless:
+                if display:
                     cv2.imshow(WINDOW, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
                     quit_now, recording = self._key(cv2.waitKey(1) & 0xFF, recording, start_recording)
+                    last_shown = time.monotonic()
                 shown = time.monotonic()
                 for event in step.finished:  # on screen now: that is the latency the user sees
                     closed_at = self._closed_at.pop(event.event, None)
@@ -151,7 +161,7 @@ class LiveSession:
                     yield frame
 
             try:
-                for step in pipeline.stream(unpaused()):
+                for step in pipeline.stream(unpaused(), ready=source.ready):
                     if show(step):
                         break
                 summary["complete"] = True

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from types import TracebackType
 
@@ -144,11 +144,12 @@ class RecognitionPipeline:
         """One frame through every stage, on this thread."""
         return self._after_alignment(frame, self._align(frame))
 
-    def stream(self, frames: Iterable[Frame]) -> Iterator[Step]:
-        """A step per frame, with reading and aligning frame n+1 on a second thread while frame n
-        goes through the rest (the two halves cost about the same, so the stream runs at the pace
-        of the slower one). Call `finish()` after the last step, as after `process`."""
-        for frame, face in map_ahead(self._align, frames, name="align-ahead"):
+    def stream(self, frames: Iterable[Frame], *, ready: Callable[[], bool] | None = None) -> Iterator[Step]:
+        """A step per frame, with frame n+1 aligned on a second thread while frame n goes through
+        the rest (the two halves cost about the same, so the stream runs at the pace of the slower
+        one). `ready()`: whether a live source has the next frame waiting; while it has not, a
+        step is not held back for it. Call `finish()` after the last step, as after `process`."""
+        for frame, face in map_ahead(self._align, frames, ready=ready, name="align-ahead"):
             yield self._after_alignment(frame, face)
 
     def _align(self, frame: Frame) -> AlignedFace:

@@ -203,6 +203,10 @@ class CameraSource(Source):
         finally:
             self._put(self._END)  # type: ignore[arg-type]
 
+    def ready(self) -> bool:
+        """Whether a frame (or the end) is waiting, so that taking the next one would not block."""
+        return not self._queue.empty()
+
     def __iter__(self) -> Iterator[Frame]:
         while True:
             item = self._queue.get()

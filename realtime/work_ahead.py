@@ -19,12 +19,14 @@ R = TypeVar("R")
 _STOP = object()
 
 
-def map_ahead(fn: Callable[[T], R], items: Iterable[T], *, depth: int = 2,
+def map_ahead(fn: Callable[[T], R], items: Iterable[T], *, depth: int = 2, ready: Callable[[], bool] | None = None,
               name: str = "work-ahead") -> Iterator[tuple[T, R]]:
     """(item, fn(item)) for every item, in order, with `fn` running on a worker thread.
 
     Up to `depth` items are in the worker's hands while the caller reads the next item and
-    handles earlier results. An exception from `fn` reaches the caller in the item's place; one
+    handles earlier results. `ready()`, when given, says whether the next item can be read
+    without waiting (a camera's queue holds a frame); while it cannot, the results in hand go out
+    first, so that a source slower than the work adds no item of delay. An exception from `fn` reaches the caller in the item's place; one
     from `items` after the results before it. When the caller stops early (break, an exception,
     Ctrl-C), the worker stops after its current item and is joined before this generator ends.
     """
@@ -60,6 +62,10 @@ def map_ahead(fn: Callable[[T], R], items: Iterable[T], *, depth: int = 2,
     iterator = iter(items)
     try:
         while True:
+            if pending and ready is not None and not ready():
+                pending -= 1
+                yield result()
+                continue
             try:
                 item = next(iterator)
             except StopIteration:

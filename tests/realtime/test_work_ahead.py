@@ -71,3 +71,21 @@ def test_stopping_early_stops_and_joins_the_worker() -> None:
             break
     assert len(done) <= 5 + 2  # at most `depth` items worked on ahead of the one the caller stopped at
     assert not any(t.name == "early" for t in threading.enumerate())
+
+
+def test_a_source_that_is_not_ready_holds_no_result_back() -> None:
+    """A live camera slower than the work: each result goes out before the next frame is awaited."""
+    log = []
+
+    def items() -> Iterator[int]:
+        for k in range(4):
+            log.append(f"read {k}")
+            yield k
+
+    for k, _ in map_ahead(lambda x: x, items(), ready=lambda: False):
+        log.append(f"out {k}")
+    assert log == [f"{what} {k}" for k in range(4) for what in ("read", "out")]
+    log.clear()
+    for k, _ in map_ahead(lambda x: x, items(), ready=lambda: True):  # frames waiting: one read ahead
+        log.append(f"out {k}")
+    assert log[:3] == ["read 0", "read 1", "out 0"]
