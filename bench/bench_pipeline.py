@@ -40,7 +40,9 @@ def rss_mb() -> float:
 def test_video(folder: Path, fps: float) -> Path:
     """A synthetic 640x480 interview with micro-expressions, so the spotter works as it does for real."""
     path = folder / f"bench_{int(fps)}fps.mp4"
-    make_video(path, fps=fps, duration=2400 / fps if fps > 100 else 12.0, micro=3, seed=11, size=(640, 480))
+    if not path.is_file():
+        make_video(path, fps=fps, duration=2400 / fps if fps > 100 else 12.0, micro=3, seed=11,
+                   size=(640, 480))
     return path
 
 

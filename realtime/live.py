@@ -2,8 +2,8 @@
 
 The camera is read on its own thread (realtime.sources.CameraSource), faces are aligned on the
 pipeline's second thread and classification runs on its worker, so this loop only spots, draws
-and shows. Every output is closed
-complete when the session ends for any reason: a key, Ctrl-C, or a camera that disappears.
+and shows. Every output is closed complete when the session ends for any reason: a key, Ctrl-C,
+or a camera that disappears.
 """
 
 from __future__ import annotations

@@ -25,10 +25,11 @@ def map_ahead(fn: Callable[[T], R], items: Iterable[T], *, depth: int = 2, ready
 
     Up to `depth` items are in the worker's hands while the caller reads the next item and
     handles earlier results. `ready()`, when given, says whether the next item can be read
-    without waiting (a camera's queue holds a frame); while it cannot, the results in hand go out
-    first, so that a source slower than the work adds no item of delay. An exception from `fn` reaches the caller in the item's place; one
-    from `items` after the results before it. When the caller stops early (break, an exception,
-    Ctrl-C), the worker stops after its current item and is joined before this generator ends.
+    without waiting (a camera's queue holds a frame); while it cannot, the results in hand go
+    out first, so that a source slower than the work adds no item of delay. An exception from
+    `fn` reaches the caller in the item's place; one from `items` after the results before it.
+    When the caller stops early (break, an exception, Ctrl-C), the worker stops after its
+    current item and is joined before this generator ends.
     """
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
@@ -62,7 +63,7 @@ def map_ahead(fn: Callable[[T], R], items: Iterable[T], *, depth: int = 2, ready
     iterator = iter(items)
     try:
         while True:
-            if pending and ready is not None and not ready():
+            if pending == depth or (pending and ready is not None and not ready()):
                 pending -= 1
                 yield result()
                 continue
@@ -75,9 +76,6 @@ def map_ahead(fn: Callable[[T], R], items: Iterable[T], *, depth: int = 2, ready
                 raise
             todo.put(item)
             pending += 1
-            if pending == depth:
-                pending -= 1
-                yield result()
         yield from drain()
     finally:
         stop.set()
