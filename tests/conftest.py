@@ -9,6 +9,15 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """For `-n 2 --dist loadgroup` (pytest-xdist, the README's test command): a module's tests
+    stay on one worker, so its fixtures are made once, and the Ray modules share one worker, so
+    that only one Ray cluster runs at a time."""
+    for item in items:
+        group = "ray" if item.path.name.startswith("test_ray_") else str(item.path)
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread() -> None:
     """Tests run beside MediaPipe and subprocesses on 2 cores: torch's spinning OpenMP threads
