@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """For `-n 2 --dist loadgroup` (pytest-xdist, the README's test command): a module's tests
-    stay on one worker, so its fixtures are made once, and the Ray modules share one worker, so
-    that only one Ray cluster runs at a time."""
-    for item in items:
-        group = "ray" if item.path.name.startswith("test_ray_") else str(item.path)
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,14 +52,18 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ray_env():
+def ray_env(tmp_path_factory: pytest.TempPathFactory):
     """Token authentication with this process's token for every Ray instance and cluster a test
-    module starts (Ray 2.60 turns tokens on when ~/.ray/auth_token exists; the tests never write it)."""
+    module starts (Ray 2.60 turns tokens on when ~/.ray/auth_token exists; the tests never write it),
+    and one such module at a time across pytest-xdist's workers: clusters started side by side on
+    one machine would find each other (`address="auto"`)."""
     from realtime.loopback_cluster import AUTH_TOKEN
 
-    patch = pytest.MonkeyPatch()
-    patch.setenv("RAY_AUTH_MODE", "token")
-    patch.setenv("RAY_AUTH_TOKEN", AUTH_TOKEN)
-    patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    yield
-    patch.undo()
+    with open(tmp_path_factory.getbasetemp().parent / "ray-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        patch = pytest.MonkeyPatch()
+        patch.setenv("RAY_AUTH_MODE", "token")
+        patch.setenv("RAY_AUTH_TOKEN", AUTH_TOKEN)
+        patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+        yield
+        patch.undo()
