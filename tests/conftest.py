@@ -30,6 +30,41 @@ def synth_interview(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def blob_clips(tmp_path_factory: pytest.TempPathFactory):
+    """Make `subjects` x 6 small cached clips (no MediaPipe, milliseconds) of classes "a", "b" and "c"
+    in turn, 32 px: each a 12-frame grey stack, a subject-specific static face texture and a blob
+    that rises and falls in a class-specific place (the 'action unit')."""
+    import numpy as np
+
+    from training.clip_cache import CachedClip, raw_dynamic_images
+
+    size = 32
+
+    def clip(root: Path, subject: str, index: int, label: str, rng: np.random.Generator) -> CachedClip:
+        T, onset, apex, offset = 12, 1, 6, 11
+        ys, xs = np.mgrid[0:size, 0:size]
+        identity = np.random.default_rng(int(subject[1:])).uniform(60, 190, (size, size))
+        cx, cy = {"a": (8, 8), "b": (24, 8), "c": (16, 24)}[label]
+        blob = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 12.0)
+        envelope = np.interp(np.arange(T), [0, onset, apex, offset, T - 1], [0, 0, 1, 0, 0])
+        stack = np.stack([identity + 25 * e * blob + rng.normal(0, 2, (size, size)) for e in envelope])
+        stack = np.clip(stack, 0, 255).astype(np.uint8)  # (T, S, S) grey uint8
+        path = root / f"{subject}_{index}.npy"
+        np.save(path, stack)
+        return CachedClip(dataset="casme2", subject=subject, clip_id=f"EP{index:02d}", emotion=label, label=label,
+                          onset=onset, apex=apex, offset=offset, num_frames=T, fps=200.0, face_found=1.0,
+                          source=f"{subject}/{index}", dis=raw_dynamic_images(stack, onset, apex, offset),
+                          stack_path=path)
+
+    def make(subjects: int) -> list[CachedClip]:
+        root = tmp_path_factory.mktemp("stacks")
+        rng = np.random.default_rng(0)
+        return [clip(root, f"s{s}", i, "abc"[i % 3], rng) for s in range(1, subjects + 1) for i in range(6)]
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained small two-stream DIANet checkpoint (64 px inputs), for plumbing tests."""
     import torch

@@ -1,4 +1,4 @@
-"""Fold logic, fold isolation and resuming, on small clips made here (no MediaPipe, seconds).
+"""Fold logic, fold isolation and resuming, on small clips (conftest.py: blob_clips; no MediaPipe, seconds).
 
 The end-to-end run on `mer-synth` data (UF1, shuffled labels, metrics from predictions.csv) is
 in test_cli_train.py, which aligns the synthetic release once for all of its tests.
@@ -8,44 +8,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from realtime.errors import InputError
 from training.augment import AugmentConfig
-from training.clip_cache import CachedClip, raw_dynamic_images
+from training.clip_cache import CachedClip
 from training.loso import LosoRun, make_folds
 from training.presets import resolve
 
-CLASSES = ("a", "b", "c")
-SIZE = 32
-
-
-def _clip(root: Path, subject: str, index: int, label: str, rng: np.random.Generator) -> CachedClip:
-    """A 12-frame grey stack: a subject-specific static face texture, and a blob that rises and
-    falls in a class-specific place (the 'action unit')."""
-    T, onset, apex, offset = 12, 1, 6, 11
-    ys, xs = np.mgrid[0:SIZE, 0:SIZE]
-    identity = np.random.default_rng(int(subject[1:])).uniform(60, 190, (SIZE, SIZE))
-    cx, cy = {"a": (8, 8), "b": (24, 8), "c": (16, 24)}[label]
-    blob = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 12.0)
-    envelope = np.interp(np.arange(T), [0, onset, apex, offset, T - 1], [0, 0, 1, 0, 0])
-    stack = np.stack([identity + 25 * e * blob + rng.normal(0, 2, (SIZE, SIZE)) for e in envelope])
-    stack = np.clip(stack, 0, 255).astype(np.uint8)  # (T, S, S) grey uint8
-    path = root / f"{subject}_{index}.npy"
-    np.save(path, stack)
-    return CachedClip(dataset="casme2", subject=subject, clip_id=f"EP{index:02d}", emotion=label, label=label,
-                      onset=onset, apex=apex, offset=offset, num_frames=T, fps=200.0, face_found=1.0,
-                      source=f"{subject}/{index}", dis=raw_dynamic_images(stack, onset, apex, offset), stack_path=path)
+CLASSES = ("a", "b", "c")  # those of the blob_clips fixture (conftest.py)
+SIZE = 32  # their side in px
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory) -> list[CachedClip]:
-    root = tmp_path_factory.mktemp("stacks")
-    rng = np.random.default_rng(0)
-    return [_clip(root, f"s{s}", i, CLASSES[i % 3], rng) for s in range(1, 5) for i in range(6)]
+def clips(blob_clips) -> list[CachedClip]:
+    return blob_clips(subjects=4)
 
 
 def _config(**changes):

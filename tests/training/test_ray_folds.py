@@ -1,7 +1,7 @@
 """mer-train on Ray: one task per fold (and per ablation configuration), on a local Ray instance and
 on a two-node cluster on loopback, against single-machine runs of the same configurations.
 
-Clips are small stacks made here (as in test_loso.py) and cached on disk, so phase jitter makes
+Clips are small stacks from the blob_clips fixture (conftest.py), cached on disk, so phase jitter makes
 every worker read the shared DI cache. Everything runs with one torch thread, as the Ray tasks do
 (conftest sets it for the session; the tasks set it from `threads`).
 """
@@ -17,7 +17,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from rich.console import Console
@@ -25,40 +24,21 @@ from rich.progress import Progress
 
 from realtime.loopback_cluster import LoopbackCluster
 from realtime.ray_cluster import ClusterConfig
-from training.clip_cache import CachedClip, raw_dynamic_images
+from training.clip_cache import CachedClip
 from training.loso import LosoRun
 from training.presets import resolve
 from training.ray_folds import train_on_ray
 
-CLASSES = ("a", "b", "c")
-SIZE = 32
+CLASSES = ("a", "b", "c")  # those of the blob_clips fixture (conftest.py)
+SIZE = 32  # their side in px
 
 
 pytestmark = pytest.mark.usefixtures("ray_env")
 
 
-def _clip(root: Path, subject: str, index: int, label: str, rng: np.random.Generator) -> CachedClip:
-    """A 12-frame (T, S, S) grey stack: a subject's texture and a class-specific blob that rises and falls."""
-    T, onset, apex, offset = 12, 1, 6, 11
-    ys, xs = np.mgrid[0:SIZE, 0:SIZE]
-    identity = np.random.default_rng(int(subject[1:])).uniform(60, 190, (SIZE, SIZE))
-    cx, cy = {"a": (8, 8), "b": (24, 8), "c": (16, 24)}[label]
-    blob = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 12.0)
-    envelope = np.interp(np.arange(T), [0, onset, apex, offset, T - 1], [0, 0, 1, 0, 0])
-    stack = np.clip(np.stack([identity + 25 * e * blob + rng.normal(0, 2, (SIZE, SIZE)) for e in envelope]), 0, 255)
-    path = root / f"{subject}_{index}.npy"
-    np.save(path, stack.astype(np.uint8))
-    return CachedClip(dataset="casme2", subject=subject, clip_id=f"EP{index:02d}", emotion=label, label=label,
-                      onset=onset, apex=apex, offset=offset, num_frames=T, fps=200.0, face_found=1.0,
-                      source=f"{subject}/{index}", dis=raw_dynamic_images(np.load(path), onset, apex, offset),
-                      stack_path=path)
-
-
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory) -> list[CachedClip]:
-    root = tmp_path_factory.mktemp("cache")
-    rng = np.random.default_rng(0)
-    return [_clip(root, f"s{s}", i, CLASSES[i % 3], rng) for s in range(1, 4) for i in range(6)]
+def clips(blob_clips) -> list[CachedClip]:
+    return blob_clips(subjects=3)
 
 
 BASE = resolve("cpu", backbone="resnet18", size=SIZE, epochs=2, batch_size=8, lr=1e-3, patience=2, final_model=True)
