@@ -21,9 +21,9 @@ from engines.builder import build_engine, resolve_backend
 from engines.engine_spec import ENGINE_JSON, EngineSpec
 from engines.export import measure_parity
 from engines.inputs import synthetic_samples
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
+from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.checkpoint import CheckpointMeta, file_sha256, save_checkpoint
-from training.dynamic_images import DIInputConfig
 from training.models import ModelConfig, create_model, input_names
 
 KINDS = ("phases", "clip_both", "clip", "onset", "offset")

@@ -22,7 +22,7 @@ import torch
 from rich.logging import RichHandler
 from typer.testing import CliRunner
 
-from realtime.alignment import AlignConfig
+from realtime.face.aligner import AlignConfig
 from training.checkpoint import load_checkpoint
 from training.cli.train import _load_clips, app
 from training.clip_cache import ClipCache

@@ -22,8 +22,8 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 
-from realtime.loopback_cluster import LoopbackCluster
-from realtime.ray_cluster import ClusterConfig
+from realtime.distributed.cluster import ClusterConfig
+from support.loopback_cluster import LoopbackCluster
 from training.clip_cache import CachedClip
 from training.loso import LosoRun
 from training.presets import resolve
@@ -122,7 +122,7 @@ def test_ablation_on_two_nodes_survives_a_killed_worker(clips, single, tmp_path,
 
         killer = threading.Thread(target=kill_a_fold_worker, daemon=True)
         killer.start()
-        caplog.set_level("INFO", logger="realtime.ray_cluster")
+        caplog.set_level("INFO", logger="realtime.distributed.cluster")
         with display:
             results = train_on_ray([_run(clips, BASE, tmp_path / "base"), _run(clips, CONCAT, tmp_path / "concat")],
                                    device="cpu", progress=display,

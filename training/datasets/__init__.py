@@ -8,8 +8,9 @@ Class orders are fixed by the class map (see `training.datasets.classes`).
 
 from __future__ import annotations
 
+from realtime.core.problems import Problem
 from training.datasets.classes import CLASS_MAPS, class_order, resolve_class_map
-from training.datasets.clip import Clip, DatasetIndex, Problem
+from training.datasets.clip import Clip, DatasetIndex
 from training.datasets.composite import (MEGC3_CLASSES, CompositeEntry, load_composite,
                                          read_composite)
 from training.datasets.loader import FORMATS, Release, load_dataset, read_release, read_sheet
