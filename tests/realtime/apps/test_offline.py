@@ -38,6 +38,7 @@ def processed(synth_interview: Path, tiny_checkpoint: Path, tmp_path_factory: py
     return out / synth_interview.stem
 
 
+@pytest.mark.slow
 def test_outputs_are_consistent_with_each_other(processed: Path) -> None:
     summary = json.loads((processed / "summary.json").read_text())
     assert summary["complete"] and not summary["interrupted"]
@@ -121,6 +122,7 @@ def test_an_engine_that_does_not_load_is_one_line(synth_interview: Path, tmp_pat
     assert result.exit_code == 2 and "model.pt" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_spot_only_finds_events_without_a_classifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     refused = runner.invoke(app, ["--demo", "--spot-only", "--engine", str(tmp_path / "engine"), "--out",
                                   str(tmp_path / "out")])
@@ -135,6 +137,7 @@ def test_spot_only_finds_events_without_a_classifier(tmp_path: Path, monkeypatch
     assert len(events) == summary["micro_expressions"] and not any(e["label"] for e in events)
 
 
+@pytest.mark.slow
 def test_sigint_leaves_readable_files_and_resume_finishes(synth_interview: Path, tmp_path: Path) -> None:
     exe = shutil.which("mer-process", path=str(Path(sys.executable).parent))
     assert exe is not None

@@ -13,6 +13,7 @@ from realtime.cli.demo import DEMO_DESCRIPTION
 from realtime.cli.process import app
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MER_DEMO_DIR", str(tmp_path / "demo-cache"))
     result = CliRunner().invoke(app, ["--demo", "--out", str(tmp_path / "out")])

@@ -85,6 +85,7 @@ def test_unreachable_head_is_one_line_and_writes_nothing(videos, tmp_path) -> No
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_local_instance_equals_single_machine(videos, single, tiny_checkpoint, tmp_path, ray_temp) -> None:
     out = tmp_path / "out"
     # Finished before: --resume leaves it alone. Bad input: one line, the other videos go on.
@@ -112,6 +113,7 @@ def test_local_instance_equals_single_machine(videos, single, tiny_checkpoint, t
         assert result.summary["engine"]["classes"] == ["negative", "positive", "surprise"]
 
 
+@pytest.mark.slow
 def test_two_nodes_survive_a_lost_node_and_a_killed_worker(videos, single, tiny_checkpoint, tmp_path) -> None:
     """mer-process --ray HEAD: the second node is lost a second into its first video, then the head's
     worker is killed a second into a video; every video still ends complete and equal."""
