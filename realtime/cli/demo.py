@@ -19,7 +19,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import click
+import typer
 from typer.main import get_command
 
 from realtime.core.errors import MerError
@@ -54,14 +54,16 @@ def _run(name: str, args: list[str]) -> None:
     from training.cli.train import app as train_app
 
     apps = {"mer-synth": synth_app, "mer-train": train_app, "mer-build-engine": build_engine_app}
+    step = f"demo: `{name} {' '.join(args)}` failed"
     log.info("demo: %s %s", name, " ".join(args))
-    try:
-        get_command(apps[name]).main(args, prog_name=name, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        if exc.exit_code:
-            raise MerError(f"demo: `{name} {' '.join(args)}` failed (exit {exc.exit_code})") from exc
-    except click.ClickException as exc:
-        raise MerError(f"demo: `{name} {' '.join(args)}` failed: {exc.format_message()}") from exc
+    try:  # not standalone: a usage error raises, a typer.Exit (the step's own error line) returns its code
+        code = get_command(apps[name]).main(args, prog_name=name, standalone_mode=False)
+    except typer.TyperException as exc:  # typer's click (typer._click) raises these, not click's
+        raise MerError(f"{step}: {exc.format_message()}") from exc
+    except OSError as exc:  # e.g. the demo folder cannot be written
+        raise MerError(f"{step}: {exc}") from exc
+    if code:
+        raise MerError(f"{step} (exit {code})")
 
 
 def demo_engine(folder: Path | None = None) -> Path:
