@@ -181,7 +181,7 @@ def test_backend_names_are_checked(folder: Path, tmp_path: Path) -> None:
     with pytest.raises(EngineError, match=r"holds an ONNX engine, not a TensorRT plan; rebuild it with "
                                           r"mer-build-engine MODEL\.pt --out .* --backend tensorrt"):
         engines.load(folder, backend="tensorrt")
-    with pytest.raises(EngineError, match="the PyTorch backend runs a model.pt"):
+    with pytest.raises(EngineError, match="is an engine folder; backend 'torch' runs a model.pt"):
         engines.load(folder, backend="torch")
     with pytest.raises(EngineError, match="does not exist"):
         engines.load(tmp_path / "nothing")
