@@ -15,10 +15,8 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-import onnx
 import pytest
 import torch
-from onnx import TensorProto, helper
 
 import engines
 from engines.backends.tensorrt import (WORKSPACE_BYTES, TensorRTBackend, build_plan, check_target, import_tensorrt,
@@ -30,6 +28,7 @@ from engines.export import measure_parity
 from engines.inputs import synthetic_samples
 from realtime.errors import EngineError
 from tests.support import fake_tensorrt
+from tests.support.engine_graphs import write_linear_graph
 from training.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from training.dynamic_images import DIInputConfig
 from training.models import ModelConfig, create_model, input_names
@@ -85,17 +84,7 @@ def trt() -> Iterator[ModuleType]:
 def graph(tmp_path: Path) -> Path:
     """softmax(concat(flatten(di_onset), flatten(di_offset)) @ WEIGHT): two inputs, batch dynamic."""
     path = tmp_path / "model.onnx"
-    shape = helper.make_tensor("shape", TensorProto.INT64, (2,), np.array([-1, SIZE * SIZE], np.int64))
-    weight = helper.make_tensor("w", TensorProto.FLOAT, WEIGHT.shape, WEIGHT.ravel())
-    nodes = [helper.make_node("Reshape", [NAMES[0], "shape"], ["a"]),
-             helper.make_node("Reshape", [NAMES[1], "shape"], ["b"]),
-             helper.make_node("Concat", ["a", "b"], ["ab"], axis=1),
-             helper.make_node("MatMul", ["ab", "w"], ["z"]),
-             helper.make_node("Softmax", ["z"], ["probabilities"], axis=-1)]
-    graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 1, SIZE, SIZE]) for n in NAMES],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", K])], [shape, weight])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    write_linear_graph(path, NAMES, SIZE, WEIGHT)
     return path
 
 

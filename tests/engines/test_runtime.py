@@ -12,16 +12,15 @@ import re
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import torch
-from onnx import TensorProto, helper
 
 import engines
 from engines import RawDI
 from engines.engine_spec import EngineSpec, TensorRTTarget, TensorSpec
 from engines.inputs import prepare_inputs, synthetic_samples
 from realtime.errors import CheckpointError, EngineError, InputError
+from tests.support.engine_graphs import write_linear_graph
 from training.checkpoint import CheckpointMeta, file_sha256, save_checkpoint
 from training.dynamic_images import DIInputConfig, to_network_input
 from training.models import ModelConfig, create_model, input_names
@@ -34,17 +33,7 @@ WEIGHT = np.linspace(-0.2, 0.2, 2 * SIZE * SIZE * len(CLASSES), dtype=np.float32
 
 def write_graph(path: Path) -> None:
     """softmax(concat(flatten(di_onset), flatten(di_offset)) @ WEIGHT), batch dynamic."""
-    shape = helper.make_tensor("shape", TensorProto.INT64, (2,), np.array([-1, SIZE * SIZE], np.int64))
-    weight = helper.make_tensor("w", TensorProto.FLOAT, WEIGHT.shape, WEIGHT.ravel())
-    nodes = [helper.make_node("Reshape", [NAMES[0], "shape"], ["a"]),
-             helper.make_node("Reshape", [NAMES[1], "shape"], ["b"]),
-             helper.make_node("Concat", ["a", "b"], ["ab"], axis=1),
-             helper.make_node("MatMul", ["ab", "w"], ["z"]),
-             helper.make_node("Softmax", ["z"], ["probabilities"], axis=-1)]
-    graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 1, SIZE, SIZE]) for n in NAMES],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", len(CLASSES)])], [shape, weight])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    write_linear_graph(path, NAMES, SIZE, WEIGHT)
 
 
 def expected_probabilities(samples: list[dict[str, RawDI]], config: DIInputConfig) -> np.ndarray:
