@@ -9,9 +9,8 @@ import torch
 
 from engines.backends.torch import TorchBackend
 from realtime.errors import EngineError
+from tests.support.devices import DEVICES
 from training.models import ModelConfig, create_model, input_names
-
-DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 
 
 @pytest.fixture(scope="module")
