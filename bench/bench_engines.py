@@ -28,12 +28,12 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from engines.backend import Backend
+from engines.backends import Backend
+from engines.backends.onnx import OnnxBackend, cuda_provider_available
+from engines.backends.tensorrt import tensorrt_usable
+from engines.backends.torch import TorchBackend
 from engines.export import export_onnx, graph_signature
 from engines.inputs import prepare_inputs, synthetic_samples
-from engines.onnx_backend import OnnxBackend, cuda_provider_available
-from engines.tensorrt_backend import tensorrt_usable
-from engines.torch_backend import TorchBackend
 from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.models import ModelConfig, create_model, input_names
 
@@ -71,7 +71,7 @@ def round_robin(runs: dict[str, Callable[[], object]], iterations: int) -> dict[
 
 def tensorrt_backends(onnx_path: Path, names: tuple[str, ...], input_shape: tuple[int, int, int], num_classes: int,
                       tmp: Path) -> dict[str, Backend]:
-    from engines.tensorrt_backend import TensorRTBackend, build_plan
+    from engines.backends.tensorrt import TensorRTBackend, build_plan
 
     inputs, output = graph_signature(names, input_shape, num_classes)
     plans = {}

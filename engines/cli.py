@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from engines.builder import BUILD_BACKENDS, PRECISIONS, build_engine
+from engines.builder import PRECISIONS, build_backends, build_engine
 from engines.engine_spec import DEFAULT_MAX_BATCH
 from realtime.core.console import console, setup_logging, user_errors
 
@@ -19,7 +19,7 @@ def main(
     out: Path = typer.Option(..., "--out", help="Engine folder to write (engine.json, model.onnx[, model.plan])."),
     backend: str = typer.Option(
         "auto", "--backend",
-        help=f"One of {'|'.join(BUILD_BACKENDS)}. auto: TensorRT where it is installed and a CUDA GPU is "
+        help=f"One of {'|'.join(build_backends())}. auto: TensorRT where it is installed and a CUDA GPU is "
              f"present, else ONNX. tensorrt also keeps the ONNX graph it was built from."),
     precision: str = typer.Option(
         "fp32", "--precision", help=f"One of {'|'.join(PRECISIONS)}; fp16 applies to TensorRT plans only."),

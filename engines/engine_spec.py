@@ -27,7 +27,6 @@ PLAN_FILE = "model.plan"
 OUTPUT_NAME = "probabilities"
 BATCH_AXIS = "batch"  # the symbolic name of the dynamic batch dimension in the ONNX graph
 DEFAULT_MAX_BATCH = 8  # offline runs batch a few events; the live recognizer classifies one at a time
-ENGINE_BACKENDS = ("onnx", "tensorrt")  # what an engine folder can hold; PyTorch runs model.pt
 
 
 @dataclass(frozen=True)
@@ -130,9 +129,11 @@ class EngineSpec:
         if version != ENGINE_VERSION:
             raise EngineError(f"{where}: engine.json version {version!r} is not supported (this build reads "
                               f"version {ENGINE_VERSION}); rebuild the engine with mer-build-engine")
+        from engines.backends import list_backends  # here: the backend modules import this one
+
         backend = _typed(data, "backend", str, where)
-        if backend not in ENGINE_BACKENDS:
-            raise EngineError(f"{where}: backend {backend!r} is not one of {', '.join(ENGINE_BACKENDS)}")
+        if backend not in list_backends(folders=True):  # PyTorch runs a model.pt, never a folder
+            raise EngineError(f"{where}: backend {backend!r} is not one of {', '.join(list_backends(folders=True))}")
         precision = _typed(data, "precision", str, where)
         if precision not in ("fp32", "fp16"):
             raise EngineError(f"{where}: precision {precision!r} is not fp32 or fp16")

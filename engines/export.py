@@ -23,10 +23,10 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from engines.backend import Backend
+from engines.backends.base import Backend
+from engines.backends.torch import ProbabilityModel
 from engines.engine_spec import BATCH_AXIS, OUTPUT_NAME, TensorSpec
 from engines.inputs import prepare_inputs, synthetic_samples
-from engines.torch_backend import ProbabilityModel
 from realtime.core.errors import EngineError
 from realtime.dynamic_images.rank_pooling import DIInputConfig
 
@@ -103,8 +103,12 @@ def check_onnx(path: Path, *, input_names: Sequence[str], input_shape: Sequence[
 
 
 def measure_parity(reference: Backend, candidate: Backend, *, input_names: Sequence[str], di_input: DIInputConfig,
-                   raw_size: int, batches: Sequence[int], tolerance: float | None) -> dict[str, float]:
-    """max |p_candidate - p_reference| per batch size on synthetic real DIs; EngineError above tolerance."""
+                   raw_size: int, batches: Sequence[int], tolerance: float) -> dict[str, float]:
+    """max |p_candidate - p_reference| per batch size on synthetic real DIs.
+
+    EngineError when the candidate returns NaN or inf (an fp16 overflow) or differs by more than
+    `tolerance`.
+    """
     parity = {}
     for batch in batches:
         samples = synthetic_samples(input_names, batch=batch, raw_size=raw_size, seed=1000 * batch)
@@ -114,9 +118,12 @@ def measure_parity(reference: Backend, candidate: Backend, *, input_names: Seque
         if actual.shape != expected.shape:
             raise EngineError(f"{candidate.name} returned shape {actual.shape} at batch {batch}, "
                               f"{reference.name} {expected.shape}")
+        if not np.isfinite(actual).all():
+            raise EngineError(f"{candidate.name} returned {np.count_nonzero(~np.isfinite(actual))} NaN or inf "
+                              f"probabilities at batch {batch} (an fp16 overflow?)")
         difference = float(np.abs(actual - expected).max())
         log.info("%s vs %s at batch %d: max |dp| = %.2e", candidate.name, reference.name, batch, difference)
-        if tolerance is not None and not difference <= tolerance:  # `not <=` also catches NaN
+        if not difference <= tolerance:
             raise EngineError(f"{candidate.name} probabilities differ from {reference.name} by {difference:.3e} "
                               f"at batch {batch} (tolerance {tolerance:.0e})")
         parity[str(batch)] = difference

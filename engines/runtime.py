@@ -6,19 +6,19 @@
 
 The Engine owns the one preprocessing path (`prepare_inputs`, i.e. to_network_input with the
 engine's DIInputConfig), checks names and shapes, and splits batches larger than the engine's
-max batch; backends (engines.backend.Backend) only run ready network inputs.
+max batch; backends (engines.backends, chosen by name) only run ready network inputs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engines.backend import Backend
+from engines.backends import Backend, get_backend, list_backends
 from engines.engine_spec import DEFAULT_MAX_BATCH, EngineSpec
 from engines.inputs import Sample, check_network_inputs, prepare_inputs
 from realtime.core.errors import EngineError
@@ -26,9 +26,6 @@ from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
-
-LOAD_BACKENDS = ("auto", "onnx", "tensorrt", "torch")
-
 
 class Engine:
     """A classifier of DI samples: class names, input names, preprocessing and one backend.
@@ -97,8 +94,8 @@ def load(path: str | Path, *, backend: str = "auto", threads: int = 2) -> Engine
     needs a model.pt. Raises EngineError / CheckpointError with one line when it cannot.
     """
     path = Path(path)
-    if backend not in LOAD_BACKENDS:
-        raise EngineError(f"unknown backend {backend!r}; choose one of {', '.join(LOAD_BACKENDS)}")
+    if backend != "auto":
+        get_backend(backend, choices=("auto", *list_backends()))  # one line listing the names when unknown
     if path.is_dir():
         return _load_folder(path, backend=backend, threads=threads)
     if path.is_file():
@@ -107,60 +104,27 @@ def load(path: str | Path, *, backend: str = "auto", threads: int = 2) -> Engine
 
 
 def _load_checkpoint(path: Path, *, backend: str, threads: int) -> Engine:
-    from engines.torch_backend import TorchBackend
-
-    if backend not in ("auto", "torch"):
+    name = "torch" if backend == "auto" else backend
+    entry = get_backend(name)
+    if entry.open_checkpoint is None:
         raise EngineError(f"{path} is a checkpoint, which runs in PyTorch; build an engine folder for "
                           f"backend {backend!r} with: mer-build-engine {path} --out DIR --backend {backend}")
     net, meta = load_checkpoint(path)
     size = meta.di_input.size
     # A model.pt has no built batch limit; DEFAULT_MAX_BATCH bounds the memory of one forward pass.
-    return Engine(TorchBackend(net, meta.input_names, threads=threads), classes=meta.classes,
+    return Engine(entry.open_checkpoint(net, meta, threads), classes=meta.classes,
                   input_names=meta.input_names, input_shape=(meta.model.in_chans, size, size),
                   di_input=meta.di_input, alignment=meta.alignment, max_batch=DEFAULT_MAX_BATCH, source=path)
 
 
-def _open_onnx(folder: Path, spec: EngineSpec, threads: int) -> Backend:
-    from engines.onnx_backend import OnnxBackend
-
-    onnx_path = spec.check_file(folder, spec.onnx_file, spec.onnx_sha256)
-    runtime = OnnxBackend(onnx_path, threads=threads)
-    spec.check_signature(runtime.inputs, runtime.output, str(onnx_path))
-    return runtime
-
-
-def _open_tensorrt(folder: Path, spec: EngineSpec, threads: int) -> Backend:
-    from engines.tensorrt_backend import TensorRTBackend, import_tensorrt
-
-    if spec.backend != "tensorrt" or spec.tensorrt is None:
-        raise EngineError(f"{folder} holds an ONNX engine, not a TensorRT plan; rebuild it with "
-                          f"mer-build-engine MODEL.pt --out {folder} --backend tensorrt")
-    plan_path = spec.check_file(folder, spec.model_file, spec.model_sha256)
-    try:
-        import_tensorrt()
-    except EngineError as exc:
-        raise EngineError(f"{exc}; or run {folder}'s ONNX graph with backend 'onnx'") from exc
-    return TensorRTBackend(plan_path, built_for=spec.tensorrt, inputs=spec.inputs, output=spec.output)
-
-
-_FOLDER_BACKENDS: dict[str, Callable[[Path, EngineSpec, int], Backend]] = {
-    "onnx": _open_onnx,
-    "tensorrt": _open_tensorrt,
-}
-
-
 def _load_folder(folder: Path, *, backend: str, threads: int) -> Engine:
     spec = EngineSpec.read(folder)
-    name = spec.backend if backend == "auto" else backend
-    if name == "torch":
-        raise EngineError(f"{folder} is an engine folder; the PyTorch backend runs a model.pt "
-                          f"(its source was {spec.source.get('checkpoint', 'unknown')})")
-    opener = _FOLDER_BACKENDS.get(name)
-    if opener is None:
-        raise EngineError(f"unknown backend {name!r} for {folder}; choose one of {', '.join(_FOLDER_BACKENDS)}")
-    runtime = opener(folder, spec, threads)
+    entry = get_backend(spec.backend if backend == "auto" else backend)
+    if entry.open_folder is None:
+        raise EngineError(f"{folder} is an engine folder; backend {entry.name!r} runs a model.pt "
+                          f"(the folder's source was {spec.source.get('checkpoint', 'unknown')})")
+    runtime = entry.open_folder(folder, spec, threads)
     log.info("loaded %s engine %s on %s", runtime.name, folder, runtime.device)
     return Engine(runtime, classes=spec.classes, input_names=spec.input_names, input_shape=spec.input_shape,
                   di_input=spec.di_input, alignment=spec.alignment, max_batch=spec.max_batch, source=folder,
                   spec=spec)
-

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from support.shared_data import SHARED_DATA
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,6 +5,12 @@ bounded look-ahead), so the frames of an event must still be at hand when it clo
 keeps them, with their times, addressed by the source's absolute frame index. It is allocated
 once (no allocation per frame, so memory stays flat over hours) on the GPU when there is one,
 where the DI builder reads it without a host round trip.
+
+On the GPU a push must not wait for the device: a blocking `copy_` from pageable memory on the
+legacy default stream would wait for everything queued before it there (a classifier's forward
+pass included). `_Upload` copies each crop into a pinned staging buffer and queues the
+host-to-device copy on a stream of the ring's own; the reader's stream (the one current at the
+push, where the DI builder folds the frame) waits for that copy on the device, not on the host.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from realtime.core.errors import InputError
 from realtime.core.frame import seconds_to_frames
 
 MAX_CAPACITY = 4096  # frames; the DI builder's int32 sums are exact for windows up to this long
+UPLOAD_DEPTH = 4  # pinned staging buffers: a push waits only if the copy from 4 pushes ago is still queued
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ class FrameRing:
         self.capacity = ring_capacity(config, fps)
         size = config.size
         self._frames = torch.zeros((self.capacity, size, size), dtype=torch.uint8, device=self.device)  # (N, S, S) grey
+        self._upload = _Upload(self.device, (size, size)) if self.device.type == "cuda" else None
         self._times = np.zeros(self.capacity, np.float64)  # (N,) seconds, host side: read by the spotter on the host
         self._newest = -1
         self._count = 0
@@ -114,7 +122,10 @@ class FrameRing:
             raise InputError(f"frame {index} pushed after frame {self._newest}; indices must be consecutive")
         slot = index % self.capacity
         source = torch.from_numpy(np.ascontiguousarray(crop)) if isinstance(crop, np.ndarray) else crop
-        self._frames[slot].copy_(source.reshape(size, size))
+        if self._upload is not None:
+            self._upload(self._frames[slot], source.reshape(size, size))
+        else:
+            self._frames[slot].copy_(source.reshape(size, size))
         self._times[slot] = t_s
         self._newest = index
         self._count = min(self._count + 1, self.capacity)
@@ -159,3 +170,38 @@ class FrameRing:
             raise InputError(f"frames {first}..{last} requested from an empty ring")
         if first < self.oldest or last > self._newest:
             raise InputError(f"frames {first}..{last} are not in the ring (it holds {self.oldest}..{self._newest})")
+
+
+class _Upload:
+    """Host -> GPU copies of crops off the frame thread's stream, from pinned staging buffers.
+
+    Order on the device is kept both ways: the copy waits for work already queued on the
+    reader's stream (a fold may still read the slot being overwritten), and the reader's stream
+    waits for the copy before anything queued after the push. The host waits only when it is
+    about to refill a staging buffer whose copy has not run yet (`UPLOAD_DEPTH` pushes ago).
+    """
+
+    def __init__(self, device: torch.device, shape: tuple[int, int]) -> None:
+        self.stream = torch.cuda.Stream(device)
+        self._staging = [torch.empty(shape, dtype=torch.uint8, pin_memory=True) for _ in range(UPLOAD_DEPTH)]
+        self._done: list[torch.cuda.Event | None] = [None] * UPLOAD_DEPTH
+        self._next = 0
+
+    def __call__(self, destination: torch.Tensor, source: torch.Tensor) -> None:
+        reader = torch.cuda.current_stream(destination.device)
+        staged: int | None = None  # the staging buffer used, for a host source
+        if source.is_cuda:
+            source.record_stream(self.stream)  # the caller may free it before the copy runs
+        else:
+            staged, self._next = self._next, (self._next + 1) % UPLOAD_DEPTH
+            if self._done[staged] is not None:
+                self._done[staged].synchronize()
+            self._staging[staged].copy_(source)  # host to pinned host memory
+            source = self._staging[staged]
+        self.stream.wait_stream(reader)
+        with torch.cuda.stream(self.stream):
+            destination.copy_(source, non_blocking=True)
+            if staged is not None:
+                self._done[staged] = torch.cuda.Event()
+                self._done[staged].record(self.stream)
+        reader.wait_stream(self.stream)

@@ -124,8 +124,8 @@ def test_onnx_runtime_matches_pytorch_at_batch_1_and_max_batch(built: dict[str, 
 @pytest.mark.slow
 def test_parity_check_fails_and_says_by_how_much(built: dict[str, tuple[Path, Path]]) -> None:
     """The build's parity check, given a runtime that drifts by 1e-3, refuses with the difference."""
-    from engines.onnx_backend import OnnxBackend
-    from engines.torch_backend import TorchBackend
+    from engines.backends.onnx import OnnxBackend
+    from engines.backends.torch import TorchBackend
     from training.checkpoint import load_checkpoint
 
     class Drifting(OnnxBackend):
@@ -158,7 +158,7 @@ def test_backend_choice() -> None:
     assert resolve_backend("onnx", "fp32") == ("onnx", "fp32")
     with pytest.raises(EngineError, match="--precision fp16 needs --backend tensorrt"):
         resolve_backend("onnx", "fp16")
-    with pytest.raises(EngineError, match="unknown backend 'openvino'; choose one of auto, tensorrt, onnx"):
+    with pytest.raises(EngineError, match="unknown backend 'openvino'; choose one of auto, onnx, tensorrt"):
         resolve_backend("openvino", "fp32")
     with pytest.raises(EngineError, match="unknown precision 'int8'"):
         resolve_backend("onnx", "int8")

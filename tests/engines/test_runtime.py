@@ -12,10 +12,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import torch
-from onnx import TensorProto, helper
 
 import engines
 from engines import RawDI
@@ -23,6 +21,7 @@ from engines.engine_spec import EngineSpec, TensorRTTarget, TensorSpec
 from engines.inputs import prepare_inputs, synthetic_samples
 from realtime.core.errors import CheckpointError, EngineError, InputError
 from realtime.dynamic_images.rank_pooling import DIInputConfig, to_network_input
+from support.engine_graphs import write_linear_graph
 from training.checkpoint import CheckpointMeta, file_sha256, save_checkpoint
 from training.models import ModelConfig, create_model, input_names
 
@@ -34,17 +33,7 @@ WEIGHT = np.linspace(-0.2, 0.2, 2 * SIZE * SIZE * len(CLASSES), dtype=np.float32
 
 def write_graph(path: Path) -> None:
     """softmax(concat(flatten(di_onset), flatten(di_offset)) @ WEIGHT), batch dynamic."""
-    shape = helper.make_tensor("shape", TensorProto.INT64, (2,), np.array([-1, SIZE * SIZE], np.int64))
-    weight = helper.make_tensor("w", TensorProto.FLOAT, WEIGHT.shape, WEIGHT.ravel())
-    nodes = [helper.make_node("Reshape", [NAMES[0], "shape"], ["a"]),
-             helper.make_node("Reshape", [NAMES[1], "shape"], ["b"]),
-             helper.make_node("Concat", ["a", "b"], ["ab"], axis=1),
-             helper.make_node("MatMul", ["ab", "w"], ["z"]),
-             helper.make_node("Softmax", ["z"], ["probabilities"], axis=-1)]
-    graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 1, SIZE, SIZE]) for n in NAMES],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", len(CLASSES)])], [shape, weight])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    write_linear_graph(path, NAMES, SIZE, WEIGHT)
 
 
 def expected_probabilities(samples: list[dict[str, RawDI]], config: DIInputConfig) -> np.ndarray:
@@ -181,7 +170,7 @@ def test_backend_names_are_checked(folder: Path, tmp_path: Path) -> None:
     with pytest.raises(EngineError, match=r"holds an ONNX engine, not a TensorRT plan; rebuild it with "
                                           r"mer-build-engine MODEL\.pt --out .* --backend tensorrt"):
         engines.load(folder, backend="tensorrt")
-    with pytest.raises(EngineError, match="the PyTorch backend runs a model.pt"):
+    with pytest.raises(EngineError, match="is an engine folder; backend 'torch' runs a model.pt"):
         engines.load(folder, backend="torch")
     with pytest.raises(EngineError, match="does not exist"):
         engines.load(tmp_path / "nothing")

@@ -40,8 +40,9 @@ from training.synth import (
 from training.synth.actions import Timing, draw_timing
 from training.synth.dataset import SHEET_COLUMNS, SHEET_NAME, draw_drift
 from training.synth.render import rbf_displacement, rbf_warp
+from support.shared_data import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED_DATA = SHARED_DATA
 REAL_SHEET = SHARED_DATA / "annotations" / "CASME2-coding-20190701.xlsx"
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from realtime.core.errors import AnnotationError, InputError
 from realtime.spotting.ground_truth import load_ground_truth, read_casme2_long, read_samm_long, read_synth_ground_truth
+from support.shared_data import SHARED_DATA
 
-ANNOTATIONS = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "annotations"
+ANNOTATIONS = SHARED_DATA / "annotations"
 CASME2_LONG = ANNOTATIONS / "CAS(ME)2_code_final.xlsx"
 SAMM_LONG = ANNOTATIONS / "SAMM_LongVideos_V2_Release.xlsx"
 

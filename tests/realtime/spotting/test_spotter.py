@@ -16,9 +16,10 @@ from realtime.spotting.motion import CellGrid, FacialMotion, FrameMotion, Motion
 from realtime.spotting.scoring import interval_iou, score_spotting
 from realtime.spotting.spotter import Movement, SpotEvent, Spotter, SpotterConfig, out_and_back, spot
 from training.synth.video import make_video
+from support.shared_data import SHARED_DATA
 
 GRID = CellGrid.build(224, MotionConfig())
-YALE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "faces" / "yale"
+YALE = SHARED_DATA / "faces" / "yale"
 
 
 def _cells(*regions: str) -> np.ndarray:

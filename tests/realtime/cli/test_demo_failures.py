@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from realtime.cli.demo import _run
 from realtime.cli.process import app
-from realtime.demo import _run
-from realtime.errors import MerError
+from realtime.core.errors import MerError
 
 
 def test_unwritable_demo_folder_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

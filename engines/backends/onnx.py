@@ -4,6 +4,10 @@ ONNX Runtime's CPU thread pools spin while waiting for work by default. In the l
 the capture and alignment threads share a few cores with the classifier, and spinning pool
 threads would steal them between classifications, so spinning is switched off for the intra-op
 and inter-op pools and the intra-op pool gets an explicit, small thread count.
+
+ONNX Runtime falls back to the CPU, with a warning only, when the CUDA provider is listed but
+cannot start (a CUDA or cuDNN library missing); `device` therefore reports the provider the
+session actually uses (`get_providers()`), and asking for device "cuda" fails when it is not CUDA.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import onnxruntime as ort
 from onnxruntime.capi.onnxruntime_pybind11_state import (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf,
                                                          NoSuchFile, RuntimeException)
 
-from engines.engine_spec import TensorSpec
+from engines.backends.base import BackendEntry, host_inputs, register_backend
+from engines.engine_spec import EngineSpec, TensorSpec
 from realtime.core.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -72,18 +77,26 @@ class OnnxBackend:
         except ORT_ERRORS as exc:
             raise EngineError(f"ONNX Runtime cannot load {path}: {_first_line(exc)}") from exc
         self.path = path
-        self.device = "cuda" if use_cuda else f"cpu ({threads} threads)"
+        in_use = self._session.get_providers()  # in priority order; the first one runs the graph
+        if use_cuda and in_use[0] != "CUDAExecutionProvider":
+            if device == "cuda":
+                raise EngineError(f"ONNX Runtime could not start its CUDA provider for {path} (providers in use: "
+                                  f"{', '.join(in_use)}); check the CUDA and cuDNN libraries, or use device 'cpu'")
+            log.warning("ONNX Runtime could not start its CUDA provider; %s runs on the CPU", path)
+        self.device = "cuda" if in_use[0] == "CUDAExecutionProvider" else f"cpu ({threads} threads)"
         self.inputs = tuple(_tensor_spec(arg) for arg in self._session.get_inputs())
         outputs = self._session.get_outputs()
         if len(outputs) != 1:
             raise EngineError(f"{path} has {len(outputs)} outputs; an engine graph has exactly one "
                               f"(class probabilities)")
         self.output = _tensor_spec(outputs[0])
-        log.debug("ONNX Runtime session for %s on %s", path, self._session.get_providers())
+        log.debug("ONNX Runtime session for %s on %s", path, in_use)
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         try:
-            (probabilities,) = self._session.run([self.output.name], dict(inputs))
+            names = [t.name for t in self.inputs]
+            (probabilities,) = self._session.run([self.output.name], dict(zip(names, host_inputs(inputs, names),
+                                                                               strict=True)))
         except ORT_ERRORS as exc:
             raise EngineError(f"ONNX Runtime failed on {self.path}: {_first_line(exc)}") from exc
         return probabilities  # (B, K) float32
@@ -99,3 +112,15 @@ def _tensor_spec(arg: ort.NodeArg) -> TensorSpec:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def open_folder(folder: Path, spec: EngineSpec, threads: int) -> OnnxBackend:
+    """The folder's ONNX graph (hash-checked) in a session whose signature must match engine.json."""
+    onnx_path = spec.check_file(folder, spec.onnx_file, spec.onnx_sha256)
+    runtime = OnnxBackend(onnx_path, threads=threads)
+    spec.check_signature(runtime.inputs, runtime.output, str(onnx_path))
+    return runtime
+
+
+register_backend(BackendEntry("onnx", "ONNX Runtime on an engine folder's model.onnx (CUDA provider where present)",
+                              open_folder=open_folder, builds=True))

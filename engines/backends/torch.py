@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
+from engines.backends.base import BackendEntry, host_inputs, register_backend
 from realtime.core.errors import EngineError
+
+if TYPE_CHECKING:
+    from training.checkpoint import CheckpointMeta
 
 TORCH_DEVICES = ("auto", "cpu", "cuda")
 
@@ -26,6 +31,10 @@ class ProbabilityModel(nn.Module):
 
 class TorchBackend:
     """Eager inference with torch.inference_mode, on CUDA where present (device="auto").
+
+    On CUDA it runs on a stream of its own, as the TensorRT backend does: on the legacy default
+    stream every blocking copy of the frame thread (the ring buffer's) would wait for a whole
+    forward pass, and the forward pass for it.
 
     On CPU `threads` is set on the thread that runs the model, at every run: with OpenMP the
     thread count is per calling thread, so the pipeline's frame thread can stay single-threaded
@@ -52,6 +61,9 @@ class TorchBackend:
             raise EngineError(f"unknown PyTorch device {device!r}; choose one of {', '.join(TORCH_DEVICES)}")
         self._torch_device = torch.device(device)
         self._model = ProbabilityModel(net).eval().to(self._torch_device)
+        self._stream = torch.cuda.Stream(self._torch_device) if device == "cuda" else None
+        if self._stream is not None:
+            self._stream.wait_stream(torch.cuda.current_stream(self._torch_device))  # the weights' copy first
         self.input_names = tuple(input_names)
         self._threads = threads if device == "cpu" else None
 
@@ -59,8 +71,17 @@ class TorchBackend:
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         if self._threads is not None:
             torch.set_num_threads(self._threads)
-        tensors = [torch.from_numpy(inputs[name]).to(self._torch_device) for name in self.input_names]
-        return self._model(*tensors).float().cpu().numpy()  # (B, K) float32
+        with torch.cuda.stream(self._stream):  # a no-op on CPU (stream None)
+            tensors = [torch.from_numpy(x).to(self._torch_device) for x in host_inputs(inputs, self.input_names)]
+            return self._model(*tensors).float().cpu().numpy()  # (B, K) float32; the copy waits for the stream
 
     def close(self) -> None:
         self._model = None
+
+
+def open_checkpoint(net: nn.Module, meta: CheckpointMeta, threads: int) -> TorchBackend:
+    return TorchBackend(net, meta.input_names, threads=threads)
+
+
+register_backend(BackendEntry("torch", "PyTorch eager on a model.pt (CUDA where present)",
+                              open_checkpoint=open_checkpoint))

@@ -6,9 +6,12 @@ here is imported before a TensorRT engine is built or loaded. A plan only runs o
 and TensorRT version it was built for; engine.json records both and a mismatch is refused here,
 before the plan is handed to TensorRT.
 
-TensorRT cannot be installed on the development machines, so this module has not run there;
-everything it consumes (the ONNX file, its input/output names, the dynamic batch axis and the
-static C, S, S dims) is checked with ONNX Runtime in the tests.
+TensorRT cannot be installed on the development machines, so this module has not run on a GPU
+yet: everything it consumes (the ONNX file, its input/output names, the dynamic batch axis and
+the static C, S, S dims) is checked with ONNX Runtime in the tests, and its call sequences
+against a stand-in `tensorrt` module that follows TensorRT 10's documented Python API
+(tests/support/fake_tensorrt.py). Every call that reports failure by its result (a False, a
+None, a -1) is checked here, since TensorRT's Python API does not raise for them.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
 
-from engines.engine_spec import BATCH_AXIS, TensorRTTarget, TensorSpec
+from engines.backends.base import BackendEntry, host_inputs, register_backend
+from engines.engine_spec import BATCH_AXIS, EngineSpec, TensorRTTarget, TensorSpec
 from realtime.core.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,11 @@ def tensorrt_usable() -> bool:
     except EngineError:
         return False
     return True
+
+
+def tensor_device() -> torch.device:
+    """Where plan inputs and outputs live: the CUDA GPU (tests put the CPU here, with the stand-in module)."""
+    return torch.device("cuda")
 
 
 def current_target(trt: ModuleType) -> TensorRTTarget:
@@ -116,17 +126,38 @@ def build_plan(onnx_path: Path, plan_path: Path, *, inputs: Sequence[TensorSpec]
     for tensor in inputs:
         static = tuple(int(d) for d in tensor.shape[1:])  # (C, S, S)
         profile.set_shape(tensor.name, (1, *static), (1, *static), (max_batch, *static))
-    config.add_optimization_profile(profile)
-    cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    if config.add_optimization_profile(profile) < 0:  # the profile's index, or -1 when it is invalid
+        raise EngineError(f"TensorRT refused the optimisation profile batch 1..{max_batch} for inputs "
+                          f"{', '.join(t.name for t in inputs)} of {onnx_path}")
+    _attach_timing_cache(config, timing_cache)
 
     log.info("building a TensorRT %s plan for %s (batch 1..%d)", precision, target.gpu_name, max_batch)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise EngineError(f"TensorRT could not build a plan from {onnx_path} (see the TensorRT log above)")
     plan_path.write_bytes(plan)
-    timing_cache.write_bytes(config.get_timing_cache().serialize())
+    cache = config.get_timing_cache()
+    if cache is None:
+        log.warning("TensorRT returned no timing cache; %s not updated", timing_cache)
+    else:
+        timing_cache.write_bytes(cache.serialize())
     return target, precision
+
+
+def _attach_timing_cache(config: Any, path: Path) -> None:  # config: tensorrt.IBuilderConfig
+    """Reuse the layer timings in `path`; one from another GPU or TensorRT version is dropped and rebuilt.
+
+    set_timing_cache returns False for a cache whose header does not match this device and
+    version (ignore_mismatch=False: timings from another GPU would pick wrong tactics), and
+    create_timing_cache may return None for unreadable bytes.
+    """
+    if path.is_file():
+        cache = config.create_timing_cache(path.read_bytes())
+        if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
+            return
+        log.warning("%s was made on another GPU or TensorRT version (or is damaged): dropped, rebuilding it", path)
+    if not config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False):
+        raise EngineError(f"TensorRT refused an empty timing cache (for {path})")
 
 
 class TensorRTBackend:
@@ -148,10 +179,12 @@ class TensorRTBackend:
         self._context = self._engine.create_execution_context()
         if self._context is None:
             raise EngineError(f"TensorRT could not create an execution context for {plan_path}")
-        self._stream = torch.cuda.Stream()  # not the legacy default stream, which TensorRT would sync on
+        self._device = tensor_device()
+        # Not the legacy default stream, which TensorRT would sync on (None only off CUDA: the stand-in module).
+        self._stream = torch.cuda.Stream(self._device) if self._device.type == "cuda" else None
         self._input_names = tuple(t.name for t in inputs)
         self._output_name = output.name
-        self.device = f"cuda:0 {here.gpu_name}"
+        self.device = f"{self._device.type}:0 {here.gpu_name}"
 
     def _check_io(self, trt: ModuleType, plan_path: Path, inputs: Sequence[TensorSpec], output: TensorSpec) -> None:
         """The plan's I/O tensors must be the engine.json ones, float32, batch dynamic."""
@@ -170,20 +203,43 @@ class TensorRTBackend:
                                   f"expected float32")
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        context = self._context
         with torch.cuda.stream(self._stream):
-            device_inputs = [torch.from_numpy(inputs[name]).to("cuda") for name in self._input_names]
+            device_inputs = [torch.from_numpy(x).to(self._device) for x in host_inputs(inputs, self._input_names)]
             for name, tensor in zip(self._input_names, device_inputs, strict=True):
-                if not self._context.set_input_shape(name, tuple(tensor.shape)):
+                if not context.set_input_shape(name, tuple(tensor.shape)):
                     raise EngineError(f"TensorRT refused input {name!r} of shape {tuple(tensor.shape)}")
-                self._context.set_tensor_address(name, tensor.data_ptr())
-            shape = tuple(self._context.get_tensor_shape(self._output_name))  # (B, K)
-            probabilities = torch.empty(shape, dtype=torch.float32, device="cuda")
-            self._context.set_tensor_address(self._output_name, probabilities.data_ptr())
-            if not self._context.execute_async_v3(self._stream.cuda_stream):
+                self._bind(name, tensor)
+            shape = tuple(context.get_tensor_shape(self._output_name))  # (B, K)
+            probabilities = torch.empty(shape, dtype=torch.float32, device=self._device)
+            self._bind(self._output_name, probabilities)
+            stream = self._stream.cuda_stream if self._stream is not None else 0
+            if not context.execute_async_v3(stream):
                 raise EngineError("TensorRT execute_async_v3 failed (see the TensorRT log)")
             return probabilities.cpu().numpy()  # the copy waits for the stream: (B, K) float32
+
+    def _bind(self, name: str, tensor: torch.Tensor) -> None:
+        if not self._context.set_tensor_address(name, tensor.data_ptr()):
+            raise EngineError(f"TensorRT refused the address of tensor {name!r} {tuple(tensor.shape)}")
 
     def close(self) -> None:
         self._context = None
         self._engine = None
         self._runtime = None
+
+
+def open_folder(folder: Path, spec: EngineSpec, threads: int) -> TensorRTBackend:
+    """The folder's plan (hash-checked), refused before TensorRT sees it when built for another GPU."""
+    if spec.backend != "tensorrt" or spec.tensorrt is None:
+        raise EngineError(f"{folder} holds an ONNX engine, not a TensorRT plan; rebuild it with "
+                          f"mer-build-engine MODEL.pt --out {folder} --backend tensorrt")
+    plan_path = spec.check_file(folder, spec.model_file, spec.model_sha256)
+    try:
+        import_tensorrt()
+    except EngineError as exc:
+        raise EngineError(f"{exc}; or run {folder}'s ONNX graph with backend 'onnx'") from exc
+    return TensorRTBackend(plan_path, built_for=spec.tensorrt, inputs=spec.inputs, output=spec.output)
+
+
+register_backend(BackendEntry("tensorrt", "TensorRT 10 plan built for this GPU (engine folder with model.plan)",
+                              open_folder=open_folder, builds=True))

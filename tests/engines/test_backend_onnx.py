@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from engines.backends.onnx import OnnxBackend, session_options
 from engines.engine_spec import TensorSpec
-from engines.onnx_backend import OnnxBackend, session_options
 from realtime.core.errors import EngineError
 
 
@@ -72,3 +72,24 @@ def test_devices(tmp_path: Path) -> None:
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         with pytest.raises(EngineError, match="no CUDAExecutionProvider"):
             OnnxBackend(tmp_path / "m.onnx", device="cuda")
+
+
+def test_reports_the_provider_actually_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """ONNX Runtime asked for CUDA where it cannot start it falls back to the CPU: say so, never 'cuda'.
+
+    Here the CPU-only build is told CUDA is available, so the session really is created with the
+    CUDA provider first in the list and really falls back (ONNX Runtime only warns).
+    """
+    import engines.backends.onnx as onnx_backend
+
+    tiny_graph(tmp_path / "m.onnx")
+    monkeypatch.setattr(onnx_backend, "cuda_provider_available", lambda: True)
+    with pytest.warns(UserWarning, match="CUDAExecutionProvider"):
+        backend = OnnxBackend(tmp_path / "m.onnx", threads=1)
+    assert backend.device == "cpu (1 threads)"
+    assert "could not start its CUDA provider" in caplog.text
+    with pytest.warns(UserWarning), pytest.raises(
+            EngineError, match=r"ONNX Runtime could not start its CUDA provider for .*m\.onnx \(providers in use: "
+                               r"CPUExecutionProvider\); check the CUDA and cuDNN libraries, or use device 'cpu'"):
+        OnnxBackend(tmp_path / "m.onnx", threads=1, device="cuda")
