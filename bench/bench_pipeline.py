@@ -119,7 +119,7 @@ def pipeline_ms(video: Path, *, threaded: bool, with_video: bool) -> float:
                 writer.write(draw_overlay(step.frame.image, history.observe(step)))
             n += 1
         run.write(pipeline.finish())
-        run.close()
+        run.close_streams()
         if writer is not None:
             writer.close()
         return 1000 * (time.perf_counter() - start) / n
@@ -159,7 +159,7 @@ def memory_growth(video: Path, total: int) -> None:
             if step.frame.index in at:
                 marks[step.frame.index] = rss_mb()
         run.write(pipeline.finish())
-        run.close()
+        run.close_streams()
         elapsed = time.perf_counter() - start
     first, *_, last = marks.items()
     print(f"\nmemory over {total} frames ({total / fps / 60:.0f} min at 30 fps, {elapsed / 60:.1f} min to run):")

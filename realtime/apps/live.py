@@ -13,20 +13,21 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 import cv2
 
-from realtime.capture.sources import CameraConfig, CameraSource
+from realtime.apps.run import run
+from realtime.capture.sources import CameraConfig, CameraSource, Source
 from realtime.capture.video_io import VideoWriter
-from realtime.core.errors import VideoError
 from realtime.core.frame import DEFAULT_FPS, Frame
 from realtime.pipeline.pipeline import PipelineConfig, RecognitionPipeline, Step
+from realtime.pipeline.records import EngineNote, RunSummary, Sink
 from realtime.sinks.csv_stream import CsvStream
 from realtime.sinks.overlay import OverlayHistory, draw_overlay
-from realtime.sinks.run_folder import EVENT_COLUMNS, RunFolder, percentile
+from realtime.sinks.run_folder import EVENT_COLUMNS, RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,116 @@ class Recording:
     """The annotated stream plus, beside it, the session folder with its report (toggled by 'r')."""
 
     def __init__(self, path: Path, fps: float, *, classes: tuple[str, ...], regions: tuple[str, ...]) -> None:
+        log.info("recording to %s", path)
         self.path = path
         self.video = VideoWriter(path, fps, preset="veryfast")
         self.folder = RunFolder(path.with_name(f"{path.stem}_session"), classes=classes, regions=regions)
 
-    def close(self, summary: dict) -> None:
+    def close(self, summary: RunSummary) -> None:
         self.video.close()
-        self.folder.close()
-        self.folder.finalise({**summary, "recording": str(self.path)})
+        self.folder.close(replace(summary, extra={**summary.extra, "recording": str(self.path)}))
+
+
+class Controls:
+    """The session's switches, set by keys in the window: pause, recording on/off, quit."""
+
+    def __init__(self, start_recording: Callable[[Path], Recording], recording: Recording | None) -> None:
+        self.start_recording = start_recording
+        self.recording = recording
+        self.recording_on = recording is not None
+        self.paused = False
+
+    @property
+    def recording_now(self) -> Recording | None:
+        return self.recording if self.recording_on else None
+
+    def key(self, key: int) -> bool:
+        """Handle one key press; True to quit."""
+        if key in (ord("q"), 27):
+            return True
+        if key == ord("p"):
+            self.paused = not self.paused
+        elif key == ord("r"):
+            if self.recording is None:
+                self.recording = self.start_recording(Path(f"mer-live-{datetime.now():%Y%m%d-%H%M%S}.mp4"))
+            self.recording_on = not self.recording_on
+        return False
+
+
+class PausableSource(Source):
+    """The camera's frames, less those that come while paused (keys are still read then)."""
+
+    def __init__(self, camera: CameraSource, controls: Controls, *, window: bool) -> None:
+        self.camera = camera
+        self.info = camera.info
+        self.controls = controls
+        self.window = window
+        self.quit = False
+
+    @property
+    def dropped_frames(self) -> int:  # type: ignore[override]
+        return self.camera.dropped_frames
+
+    def ready(self) -> bool:
+        return self.camera.ready()
+
+    def __iter__(self) -> Iterator[Frame]:
+        for frame in self.camera:
+            if self.controls.paused:
+                if self.window and self.controls.key(cv2.waitKey(30) & 0xFF):
+                    self.quit = True
+                    return
+                continue
+            yield frame
+
+
+class LiveScreen:
+    """The window (at most DISPLAY_HZ redraws a second, always for a frame that brings a label)
+    and the recording, both drawn from one overlay history."""
+
+    def __init__(self, source: PausableSource, controls: Controls, history: OverlayHistory, *, window: bool) -> None:
+        self.source = source
+        self.controls = controls
+        self.history = history
+        self.window = window
+        self.last_shown = -math.inf
+
+    def write(self, step: Step) -> bool:
+        recording = self.controls.recording_now
+        state = self.history.observe(step, dropped_frames=self.source.dropped_frames, recording=recording is not None,
+                                     paused=self.controls.paused)
+        display = self.window and step.frame is not None and (
+            bool(step.finished) or time.monotonic() - self.last_shown >= 1 / DISPLAY_HZ)
+        image = draw_overlay(step.frame.image, state) if step.frame is not None and (display or recording) else None
+        quit_now = False
+        if display:
+            cv2.imshow(WINDOW, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            quit_now = self.controls.key(cv2.waitKey(1) & 0xFF)
+            self.last_shown = time.monotonic()
+        if recording is not None:
+            recording.folder.write(step)
+            if image is not None:
+                recording.video.write(image)
+        return quit_now
+
+    def close(self, summary: RunSummary) -> None:
+        if self.controls.recording is not None:
+            self.controls.recording.close(summary)
+
+
+class EventsFile:
+    """--events: each labelled event appended to a CSV, flushed per event."""
+
+    def __init__(self, path: Path, classes: tuple[str, ...]) -> None:
+        self.classes = classes
+        self.stream = CsvStream(path, [*EVENT_COLUMNS, *(f"prob_{c}" for c in classes)])
+
+    def write(self, step: Step) -> None:
+        for event in step.finished:
+            self.stream.write(event.row(self.classes))
+
+    def close(self, summary: RunSummary) -> None:
+        self.stream.close()
 
 
 class LiveSession:
@@ -68,116 +171,27 @@ class LiveSession:
         self.config = config
         self.engine = engine
         self.options = options
-        self.recording_on = options.record is not None
-        self.paused = False
-        self.latencies_ms: list[float] = []  # event closed by the spotter -> its label on screen
-        self._closed_at: dict[int, float] = {}
 
-    def _key(self, key: int, recording: Recording | None, start_recording) -> tuple[bool, Recording | None]:
-        """Handle one key press; returns (quit, recording)."""
-        if key in (ord("q"), 27):
-            return True, recording
-        if key == ord("p"):
-            self.paused = not self.paused
-        elif key == ord("r"):
-            if recording is None:
-                recording = start_recording(Path(f"mer-live-{datetime.now():%Y%m%d-%H%M%S}.mp4"))
-            self.recording_on = not self.recording_on if recording is not None else False
-        return False, recording
-
-    def run(self, stop: Callable[[], bool] | None = None) -> dict:
+    def run(self, stop: Callable[[], bool] | None = None) -> RunSummary:
         """Until the stream ends, the user quits, or `stop()` says so (Ctrl-C)."""
         opts = self.options
-        summary: dict = {"source": str(self.camera), "complete": False, "error": None,
-                         "engine": {"description": self.model_note}}
-        frames = 0
-        started = time.monotonic()
+        window = not opts.headless
         with ExitStack() as stack:
-            source = stack.enter_context(CameraSource(self.camera, opts.camera))
-            pipeline = stack.enter_context(RecognitionPipeline(self.config, engine=self.engine, fps=source.info.fps))
-            fps = source.info.fps or DEFAULT_FPS
-            history = OverlayHistory(pipeline.region_names, model_note=summary["engine"]["description"],
-                                     show_help=not opts.headless)
-            events_file = None
-            if opts.events is not None:
-                events_file = stack.enter_context(CsvStream(opts.events, [*EVENT_COLUMNS,
-                                                                        *(f"prob_{c}" for c in pipeline.classes)]))
-            recording: Recording | None = None
+            camera = stack.enter_context(CameraSource(self.camera, opts.camera))
+            pipeline = stack.enter_context(RecognitionPipeline(self.config, engine=self.engine, fps=camera.info.fps))
+            fps = camera.info.fps or DEFAULT_FPS
 
             def start_recording(path: Path) -> Recording:
-                log.info("recording to %s", path)
                 return Recording(path, fps, classes=pipeline.classes, regions=pipeline.region_names)
 
-            if opts.record is not None:
-                recording = start_recording(opts.record)
-            if not opts.headless:
+            controls = Controls(start_recording, start_recording(opts.record) if opts.record is not None else None)
+            source = PausableSource(camera, controls, window=window)
+            history = OverlayHistory(pipeline.region_names, model_note=self.model_note, show_help=window)
+            sinks: list[Sink] = [LiveScreen(source, controls, history, window=window)]
+            if opts.events is not None:
+                sinks.append(EventsFile(opts.events, pipeline.classes))
+            if window:
                 cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
                 stack.callback(cv2.destroyAllWindows)
-
-            last_shown = -math.inf
-
-            def show(step: Step) -> bool:
-                """Draw, show, write; returns True when the user quits. The window is redrawn at
-                most DISPLAY_HZ times a second, and always for a frame that brings a label."""
-                nonlocal recording, last_shown
-                for closed in step.closed:
-                    self._closed_at[closed.event.event] = closed.closed_at
-                recording_on = recording is not None and self.recording_on
-                state = history.observe(step, dropped_frames=source.dropped_frames, recording=recording_on,
-                                        paused=self.paused)
-                display = not opts.headless and step.frame is not None and (
-                    bool(step.finished) or time.monotonic() - last_shown >= 1 / DISPLAY_HZ)
-                drawn = step.frame is not None and (display or recording_on)
-                image = draw_overlay(step.frame.image, state) if drawn else None
-                quit_now = False
-                if display:
-                    cv2.imshow(WINDOW, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-                    quit_now, recording = self._key(cv2.waitKey(1) & 0xFF, recording, start_recording)
-                    last_shown = time.monotonic()
-                shown = time.monotonic()
-                for event in step.finished:  # on screen now: that is the latency the user sees
-                    closed_at = self._closed_at.pop(event.event, None)
-                    if closed_at is not None and event.label is not None:
-                        self.latencies_ms.append(1000 * (shown - closed_at))
-                    if events_file is not None:
-                        events_file.write(event.row(pipeline.classes))
-                if recording is not None and self.recording_on:
-                    recording.folder.write(step)
-                    if image is not None:
-                        recording.video.write(image)
-                return quit_now
-
-            def unpaused() -> Iterator[Frame]:
-                """The camera's frames, less those that come while paused; ends on quit or stop()."""
-                nonlocal recording, frames
-                for frame in source:
-                    if stop is not None and stop():
-                        return
-                    if self.paused:
-                        quit_now, recording = self._key(cv2.waitKey(30) & 0xFF, recording, start_recording)
-                        if quit_now:
-                            return
-                        continue
-                    frames += 1
-                    yield frame
-
-            try:
-                for step in pipeline.stream(unpaused(), ready=source.ready):
-                    if show(step):
-                        break
-                summary["complete"] = True
-            except VideoError as exc:
-                log.error("%s", exc)
-                summary["error"] = str(exc)
-            finally:
-                show(pipeline.finish())
-                elapsed = time.monotonic() - started
-                summary.update({"frames": frames, "dropped_frames": source.dropped_frames,
-                                "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
-                                "classifier_fell_behind": pipeline.fell_behind,
-                                "label_latency_ms_p50": percentile(self.latencies_ms, 50),
-                                "label_latency_ms_p95": percentile(self.latencies_ms, 95)})
-                if recording is not None:
-                    recording.close(summary)
-        return summary
-
+            return run(source, pipeline, sinks, label=str(self.camera),
+                       engine=EngineNote(self.model_note, pipeline.classes), stop=stop)

@@ -8,27 +8,39 @@ summary.json says whether the video was finished (`complete`), which `--resume` 
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 
+from realtime.apps.run import Interval, run
 from realtime.capture.sources import Source, open_source
 from realtime.capture.video_io import VideoWriter
-from realtime.core.errors import VideoError
 from realtime.core.frame import DEFAULT_FPS
 from realtime.pipeline.pipeline import PipelineConfig, RecognitionPipeline, Step
+from realtime.pipeline.records import EngineNote, RunSummary, Sink
 from realtime.sinks.overlay import OverlayHistory, draw_overlay
-from realtime.sinks.run_folder import SUMMARY, RunFolder, percentile
+from realtime.sinks.run_folder import SUMMARY, RunFolder
 
-log = logging.getLogger(__name__)
+
+class AnnotatedVideo:
+    """annotated.mp4: every frame with the overlay, at the source's rate."""
+
+    def __init__(self, path: Path, fps: float, *, regions: tuple[str, ...], model_note: str) -> None:
+        self.video = VideoWriter(path, fps, preset="veryfast")
+        self.history = OverlayHistory(regions, model_note=model_note)
+
+    def write(self, step: Step) -> None:
+        state = self.history.observe(step)
+        if step.frame is not None:
+            self.video.write(draw_overlay(step.frame.image, state))
+
+    def close(self, summary: RunSummary) -> None:
+        self.video.close()
 
 
 def process_video(video: Path, out_dir: Path, *, config: PipelineConfig = PipelineConfig(), engine=None,
                   write_video: bool = True, on_frame: Callable[[int, int | None], None] | None = None,
-                  ground_truth: Callable[[list[tuple[int, int]]], dict] | None = None,
-                  model_note: str | None = None, stop: Callable[[], bool] | None = None) -> dict:
+                  ground_truth: Callable[[list[Interval]], dict] | None = None,
+                  model_note: str | None = None, stop: Callable[[], bool] | None = None) -> RunSummary:
     """Process one video into out_dir/<stem>/ and return its summary (also in summary.json).
 
     `on_frame(done, total)` reports progress; `ground_truth(spotted intervals)` scores spotting;
@@ -42,59 +54,10 @@ def process_video(video: Path, out_dir: Path, *, config: PipelineConfig = Pipeli
     (folder / SUMMARY).unlink(missing_ok=True)  # until this run ends, the folder is not "complete"
     if model_note is None:
         model_note = engine.description if engine is not None else "spotting only (no classifier)"
-    summary: dict = {"source": str(video), "complete": False, "interrupted": False, "error": None,
-                     "fps": source.info.fps, "engine": {"description": model_note, "classes": []},
-                     "config": config.to_dict()}
-    started = time.monotonic()
-    last_t = 0.0
-    spotted: list[tuple[int, int]] = []
-    fps = source.info.fps or DEFAULT_FPS
-    with source, RecognitionPipeline(config, engine=engine, fps=source.info.fps) as pipeline, \
-            RunFolder(folder, classes=pipeline.classes, regions=pipeline.region_names) as run, \
-            (VideoWriter(folder / "annotated.mp4", fps, preset="veryfast") if write_video else nullcontext()) as video:
-        summary["engine"]["classes"] = list(pipeline.classes)
-        history = OverlayHistory(pipeline.region_names, model_note=model_note)
-
-        def write(step: Step) -> None:
-            run.write(step)
-            spotted.extend((e.spot.onset_frame, e.spot.offset_frame) for e in step.finished)
-            state = history.observe(step)
-            if video is not None and step.frame is not None:
-                video.write(draw_overlay(step.frame.image, state))
-
-        try:
-            for step in pipeline.stream(source):
-                write(step)
-                last_t = step.frame.t_s
-                if stop is not None and stop():
-                    summary["interrupted"] = True
-                    break
-                if on_frame is not None:
-                    on_frame(run.frames.rows, source.info.num_frames)
-            summary["complete"] = not summary["interrupted"]
-        except VideoError as exc:
-            log.error("%s", exc)
-            summary["error"] = str(exc)
-        except KeyboardInterrupt:
-            summary["interrupted"] = True
-            raise
-        finally:
-            write(pipeline.finish())
-            run.close()
-            if video is not None:
-                video.close()
-            elapsed = time.monotonic() - started
-            frames = run.frames.rows
-            summary.update({
-                "frames": frames, "duration_s": round(last_t, 4),
-                "face_found_fraction": round(run.faces_found / frames, 4) if frames else 0.0,
-                "micro_expressions": run.events.rows, "other_movements": run.movements.rows,
-                "classifier_fell_behind": pipeline.fell_behind, "unclassified_events": pipeline.unclassified,
-                "label_latency_ms_p50": percentile(run.latencies_ms, 50),
-                "label_latency_ms_p95": percentile(run.latencies_ms, 95),
-                "processing_fps": round(frames / elapsed, 2) if elapsed > 0 else None,
-            })
-            if ground_truth is not None:
-                summary["spotting"] = ground_truth(spotted)
-            run.finalise(summary)
-    return summary
+    with source, RecognitionPipeline(config, engine=engine, fps=source.info.fps) as pipeline:
+        sinks: list[Sink] = [RunFolder(folder, classes=pipeline.classes, regions=pipeline.region_names)]
+        if write_video:
+            sinks.append(AnnotatedVideo(folder / "annotated.mp4", source.info.fps or DEFAULT_FPS,
+                                        regions=pipeline.region_names, model_note=model_note))
+        return run(source, pipeline, sinks, label=str(video), engine=EngineNote(model_note, pipeline.classes),
+                   stop=stop, on_frame=on_frame, score=ground_truth)

@@ -71,10 +71,10 @@ def main(
         finally:
             if engine is not None:
                 engine.close()
-    latency = summary["label_latency_ms_p50"]
-    console.print(f"{summary['frames']} frames at {summary['fps']} fps, {summary['dropped_frames']} dropped"
-                  + (f"; label latency p50 {latency:.1f} ms, p95 {summary['label_latency_ms_p95']:.1f} ms"
+    latency = summary.label_latency_ms_p50
+    console.print(f"{summary.frames} frames at {summary.processing_fps} fps, {summary.dropped_frames} dropped"
+                  + (f"; label latency p50 {latency:.1f} ms, p95 {summary.label_latency_ms_p95:.1f} ms"
                      if latency is not None else ""))
-    if summary["error"]:
-        error_line(summary["error"])
+    if summary.error:
+        error_line(summary.error)
         raise typer.Exit(1)

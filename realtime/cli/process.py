@@ -163,12 +163,12 @@ def main(
                     failed.append(video.name)
                     table.add_row(video.name, "", "", "", "", "[red]failed[/]")
                 else:
-                    result = ("finished" if summary["complete"] else "[yellow]interrupted[/]" if summary["interrupted"]
-                              else f"[yellow]partial: {summary['error']}[/]")
-                    if "spotting" in summary:
-                        result += f", spotting F1 {summary['spotting']['f1']:.2f}"
-                    table.add_row(video.name, str(summary["frames"]), str(summary["micro_expressions"]),
-                                  str(summary["other_movements"]), str(summary["processing_fps"]), result)
+                    result = ("finished" if summary.complete else "[yellow]interrupted[/]" if summary.interrupted
+                              else f"[yellow]partial: {summary.error}[/]")
+                    if summary.spotting is not None:
+                        result += f", spotting F1 {summary.spotting['f1']:.2f}"
+                    table.add_row(video.name, str(summary.frames), str(summary.micro_expressions),
+                                  str(summary.other_movements), str(summary.processing_fps), result)
                 progress.remove_task(task)
                 progress.advance(overall)
     except KeyboardInterrupt:  # a second Ctrl-C: the open video's files were still closed complete

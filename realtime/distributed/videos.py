@@ -107,7 +107,7 @@ def _process_video_task(job: VideoJob, settings: VideoSettings, load_engine: Eng
     try:
         return process_video(job.video, settings.out, config=settings.config, engine=engine,
                              write_video=settings.write_video, on_frame=progress.frames, ground_truth=scorer,
-                             model_note=model_note)
+                             model_note=model_note).to_dict()
     finally:
         if engine is not None:
             engine.close()

@@ -13,9 +13,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import numpy as np
 
 from realtime.pipeline.pipeline import Step
+from realtime.pipeline.records import RunSummary
 from realtime.sinks.csv_stream import CsvStream
 from realtime.sinks.evidence import write_evidence
 from realtime.sinks.report import write_report
@@ -50,13 +50,11 @@ class RunFolder:
         self.frames = CsvStream(folder / "frames.csv",
                                 ["frame", "time_s", "face_found", "face_confidence",
                                  *(f"motion_{r}" for r in regions), "head_motion", "spotter_state"], flush_s=1.0)
-        self.latencies_ms: list[float] = []
-        self.faces_found = 0
 
     def write(self, step: Step) -> None:
+        """A frames.csv row per frame; events, movements and evidence as they close."""
         if step.frame is not None and step.motion is not None:
             motion = step.motion
-            self.faces_found += int(motion.found)
             self.frames.write({"frame": step.frame.index, "time_s": step.frame.t_s, "face_found": int(motion.found),
                                "face_confidence": motion.confidence,
                                **{f"motion_{r}": motion.regions.get(r, 0.0) for r in self.regions},
@@ -66,8 +64,6 @@ class RunFolder:
                 write_evidence(self.folder / "events" / str(closed.event.event), closed.crops, closed.dis)
         for event in step.finished:
             self.events.write(event.row(self.classes))
-            if event.latency_ms is not None:
-                self.latencies_ms.append(event.latency_ms)
         for movement in step.movements:
             self.movements.write({"kind": movement.kind, "onset_frame": movement.onset_frame,
                                   "offset_frame": movement.offset_frame, "onset_s": movement.onset_s,
@@ -75,13 +71,15 @@ class RunFolder:
                                   "peak_score": movement.peak_score, "regions": "+".join(movement.regions),
                                   "reason": movement.reason})
 
-    def close(self) -> None:
+    def close_streams(self) -> None:
+        """Flush and close the CSVs (safe twice): every row written so far stays readable."""
         for stream in (self.events, self.movements, self.frames):
             stream.close()
 
-    def finalise(self, summary: dict) -> None:
-        """After close: summary.json, timeline.png and report.html, from the files written."""
-        write_json(self.folder / SUMMARY, summary)
+    def close(self, summary: RunSummary) -> None:
+        """The run ended: the CSVs, then summary.json, timeline.png and report.html from them."""
+        self.close_streams()
+        write_json(self.folder / SUMMARY, summary.to_dict())
         write_timeline(self.folder)
         write_report(self.folder)
 
@@ -90,12 +88,7 @@ class RunFolder:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.close()
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile, or None for no values (no events, no latency)."""
-    return float(np.percentile(values, q)) if values else None
+        self.close_streams()
 
 
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
