@@ -100,9 +100,9 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several unrelated types for truncated or foreign files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({reason})") from exc
+    except Exception as exc:  # torch raises several unrelated types, and its text gives advice
+        #                          (weights_only=False) that is not for our users: our line only
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path}: not a {FORMAT} checkpoint (format {found!r})")

@@ -9,7 +9,7 @@ import typer
 
 from realtime.apps.live import LiveOptions, LiveSession
 from realtime.capture.sources import CameraConfig
-from realtime.cli.demo import engine_note
+from realtime.cli.common import load_engine
 from realtime.cli.process import SpotOnlyOpt, check_spot_only, parse_face
 from realtime.core.console import StopRequest, console, error_line, setup_logging, user_errors
 from realtime.face.aligner import AlignConfig
@@ -54,17 +54,14 @@ def main(
     setup_logging(verbose)
     with user_errors():
         check_spot_only(spot_only, engine_path)
-        engine = None
-        if engine_path is not None:
-            from engines import load
-
-            engine = load(engine_path, threads=threads)
         config = PipelineConfig(align=AlignConfig(face=parse_face(face)))
+        engine = note = None
+        if engine_path is not None:
+            engine, note = load_engine(engine_path, threads, config.align)
         options = LiveOptions(record=record, events=events, headless=headless,
                               camera=CameraConfig(width=width, height=height, fps=fps,
                                                   queue_frames=buffer_frames))
         try:
-            note = engine_note(engine_path, engine) if engine is not None else None
             with StopRequest() as stop:
                 summary = LiveSession(parse_camera(camera), config=config, engine=engine, options=options,
                                       model_note=note).run(stop)

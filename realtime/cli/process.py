@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from realtime.apps.offline import process_video
-from realtime.cli.demo import engine_note
+from realtime.cli.common import load_engine
 from realtime.core.console import StopRequest, console, error_line, fail, setup_logging, user_errors
 from realtime.core.errors import InputError, MerError
 from realtime.face.aligner import AlignConfig
@@ -125,13 +125,11 @@ def main(
                             gpus=ray_gpus, verbose=verbose)
         return
     with user_errors():
-        engine = None
-        if engine_path is not None:
-            from engines import load
-
-            engine = load(engine_path, threads=threads)
-            console.print(f"classifier: {engine_note(engine_path, engine)}")
         config = PipelineConfig(align=AlignConfig(face=parse_face(face)))
+        engine = note = None
+        if engine_path is not None:
+            engine, note = load_engine(engine_path, threads, config.align)
+            console.print(f"classifier: {note}")
     out.mkdir(parents=True, exist_ok=True)
     scores: list[SpottingScore] = []
     failed: list[str] = []
@@ -156,7 +154,7 @@ def main(
                     score = _scorer(video, _ground_truth_for(video, ground_truth), scores)
                     summary = process_video(
                         video, out, config=config, engine=engine, write_video=not no_video, ground_truth=score,
-                        model_note=engine_note(engine_path, engine) if engine is not None else None, stop=stop,
+                        model_note=note, stop=stop,
                         on_frame=lambda done, total, task=task: progress.update(task, completed=done, total=total))
                 except MerError as exc:
                     error_line(str(exc))

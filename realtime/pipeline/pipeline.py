@@ -20,11 +20,13 @@ from types import TracebackType
 import numpy as np
 import torch
 
+from realtime.core.errors import EngineError
 from realtime.core.frame import Frame
 from realtime.dynamic_images.builder import DynamicImageBuilder
 from realtime.dynamic_images.ring import FrameRing, FrameRingConfig
 from realtime.face.aligner import AlignConfig, AlignedFace, FaceAligner
 from realtime.pipeline.classifier import ClassifierWorker
+from realtime.pipeline.records import ClassifierJob, Engine
 from realtime.pipeline.work_ahead import map_ahead
 from realtime.spotting.motion import FacialMotion, FrameMotion, MotionConfig
 from realtime.spotting.spotter import Movement, SpotEvent, Spotter, SpotterConfig
@@ -95,10 +97,33 @@ class Step:
     movements: tuple[Movement, ...] = ()  # other movements closed at this frame
 
 
+ALIGNMENT_MUST_MATCH = ("size", "grey", "stabilise_size")  # what makes the crops the DIs are built from;
+#   the rest of AlignConfig (which face, tracking thresholds, mesh rate) is a serving choice
+
+
+def check_engine(engine: Engine, align: AlignConfig) -> None:
+    """Refuse, in one line, an engine trained on crops or DIs other than those this pipeline makes:
+    its scores would look valid and mean nothing (a train/serve mismatch)."""
+    name = getattr(engine, "source", None) or engine.description
+    differ = [f"{key} {engine.alignment[key]!r} (pipeline: {getattr(align, key)!r})"
+              for key in ALIGNMENT_MUST_MATCH if key in engine.alignment and engine.alignment[key] != getattr(align, key)]
+    if differ:
+        raise EngineError(f"{name}: trained with other alignment settings: {', '.join(differ)}")
+    channels = 1 if align.grey else 3
+    if engine.input_shape[0] != channels:
+        raise EngineError(f"{name}: takes {engine.input_shape[0]}-channel DIs, the pipeline makes {channels}-channel ones")
+    if engine.di_input.size > align.size:
+        raise EngineError(f"{name}: takes {engine.di_input.size} px DIs, larger than the pipeline's "
+                          f"{align.size} px crops")
+
+
 class RecognitionPipeline:
     """Frames in, steps out. `engine=None` spots without classifying (`--spot-only`)."""
 
-    def __init__(self, config: PipelineConfig = PipelineConfig(), *, engine=None, fps: float | None = None) -> None:
+    def __init__(self, config: PipelineConfig = PipelineConfig(), *, engine: Engine | None = None,
+                 fps: float | None = None) -> None:
+        if engine is not None:
+            check_engine(engine, config.align)
         self.config = config
         self.engine = engine
         self.classes: tuple[str, ...] = tuple(engine.classes) if engine is not None else ()
@@ -113,8 +138,8 @@ class RecognitionPipeline:
         self._builder = DynamicImageBuilder(self._ring)
         self._motion = FacialMotion(config.motion, crop_size=config.align.size)
         self._spotter = Spotter(self._motion.grid, config.spotter)
-        self._worker = (ClassifierWorker(engine.classify, queue_size=config.classifier_queue)
-                        if engine is not None else None)
+        self._worker = (ClassifierWorker(lambda jobs: engine.classify([job.inputs for job in jobs]),
+                                         queue_size=config.classifier_queue) if engine is not None else None)
         self._last_crop = np.zeros((config.align.size, config.align.size), np.uint8)
         self._last_index: int | None = None
         self._events = 0
@@ -183,7 +208,7 @@ class RecognitionPipeline:
         if self._worker is not None:
             wait = self.config.label_wait_s if submitted else 0.0
             results = self._worker.close() if final else self._worker.poll(timeout=wait)
-            finished += [self._labelled(r.job["event"], r.probabilities, r.latency_ms, r.error) for r in results]
+            finished += [self._labelled(r.job.event, r.probabilities, r.latency_ms, r.error) for r in results]
         return Step(frame=frame, face=face, motion=motion, spotter_state=self._spotter.state,
                     closed=tuple(closed), finished=tuple(finished), movements=tuple(movements))
 
@@ -209,12 +234,12 @@ class RecognitionPipeline:
         if self._worker is None or not closed.dis:
             return False
         spot = closed.event.spot
-        job = {"event": closed.event, "di_onset": (closed.dis["di_onset"], closed.frames[0]),
-               "di_offset": (closed.dis["di_offset"], closed.frames[1])}
+        inputs = {"di_onset": (closed.dis["di_onset"], closed.frames[0]),
+                  "di_offset": (closed.dis["di_offset"], closed.frames[1])}
         if "di_clip" in self.engine.input_names:
             clip = self._builder.window_di(spot.onset_frame, spot.offset_frame).cpu().numpy()
-            job["di_clip"] = (clip, spot.offset_frame - spot.onset_frame + 1)
-        self._worker.submit(job)
+            inputs["di_clip"] = (clip, spot.offset_frame - spot.onset_frame + 1)
+        self._worker.submit(ClassifierJob(closed.event, inputs))
         return True
 
     def _labelled(self, event: MicroExpression, probabilities: np.ndarray | None, latency_ms: float,

@@ -3,11 +3,16 @@ hands the classifier, the sink protocol, and the summary of a run (summary.json)
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
+from realtime.dynamic_images.rank_pooling import DIInputConfig
+
 if TYPE_CHECKING:
-    from realtime.pipeline.pipeline import Step
+    from realtime.pipeline.pipeline import MicroExpression, Step
 
 
 class Sink(Protocol):
@@ -60,3 +65,29 @@ class RunSummary:
         if out["spotting"] is None:
             del out["spotting"]
         return {**out, **extra}
+
+
+class Engine(Protocol):
+    """What the pipeline needs of a classifier (engines.Engine is one): its classes and inputs,
+    the alignment and DI settings it was trained with, and batched classification."""
+
+    classes: tuple[str, ...]
+    input_names: tuple[str, ...]
+    input_shape: tuple[int, ...]  # (C, S, S) of one network input
+    di_input: DIInputConfig
+    alignment: Mapping[str, Any]  # asdict(AlignConfig) of the training crops
+    description: str
+
+    def classify(self, samples: Sequence[Mapping[str, tuple[np.ndarray, int]]]) -> np.ndarray:
+        """Samples (input name -> (raw DI, frames)) -> (B, K) probabilities in `classes` order."""
+
+    def close(self) -> None:
+        """Release the runtime."""
+
+
+@dataclass(frozen=True)
+class ClassifierJob:
+    """One closed micro-expression on its way to the classifier: the event and its raw DIs."""
+
+    event: MicroExpression
+    inputs: Mapping[str, tuple[np.ndarray, int]]  # "di_onset" | "di_offset" | "di_clip" -> (raw DI, frames)

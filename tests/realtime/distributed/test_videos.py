@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from realtime.cli.process import app
-from realtime.cli.process_ray import load_engine
+from realtime.cli.common import load_engine
 from realtime.core.errors import InputError
 from realtime.distributed.cluster import ClusterConfig, RayCluster, TaskResources
 from realtime.distributed.videos import VideoJob, VideoSettings, process_on_ray
