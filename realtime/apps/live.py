@@ -161,12 +161,32 @@ class EventsFile:
         self.stream.close()
 
 
+class EventPrinter:
+    """--headless: each micro-expression as it is labelled, one line on `out` (time, label, confidence)."""
+
+    def __init__(self, out: Callable[[str], None]) -> None:
+        self.out = out
+
+    def write(self, step: Step) -> None:
+        for event in step.finished:
+            spot = event.spot
+            what = (f"{event.label} ({event.confidence:.2f})" if event.label is not None
+                    else f"unlabelled ({event.error})" if event.error else "spotted (no classifier)")
+            self.out(f"{spot.apex_s:8.2f} s  micro-expression #{event.event}: {what}  "
+                     f"[{spot.onset_s:.2f}-{spot.offset_s:.2f} s]")
+
+    def close(self, summary: RunSummary) -> None:
+        """Nothing held."""
+
+
 class LiveSession:
     """Runs one session until the stream ends or the user quits; `run()` returns its summary."""
 
     def __init__(self, camera: int | str | Path, *, config: PipelineConfig = PipelineConfig(), engine=None,
-                 options: LiveOptions = LiveOptions(), model_note: str | None = None) -> None:
+                 options: LiveOptions = LiveOptions(), model_note: str | None = None,
+                 print_event: Callable[[str], None] | None = None) -> None:
         self.camera = camera
+        self.print_event = print_event  # where --headless prints each event as it comes
         self.model_note = model_note or (engine.description if engine is not None else "spotting only")
         self.config = config
         self.engine = engine
@@ -190,6 +210,8 @@ class LiveSession:
             sinks: list[Sink] = [LiveScreen(source, controls, history, window=window)]
             if opts.events is not None:
                 sinks.append(EventsFile(opts.events, pipeline.classes))
+            if self.print_event is not None:
+                sinks.append(EventPrinter(self.print_event))
             if window:
                 cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
                 stack.callback(cv2.destroyAllWindows)

@@ -26,6 +26,8 @@ from realtime.pipeline.records import EngineNote, RunSummary, Sink
 log = logging.getLogger(__name__)
 
 Interval = tuple[int, int]  # onset, offset frame of a spotted micro-expression
+TRUNCATION_SLACK = 2  # frames a container's count may exceed the decodable ones by (edit lists, a last
+#                       B-frame) before a file that ends without an error counts as truncated
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -87,7 +89,14 @@ def run(source: Source, pipeline: RecognitionPipeline, sinks: Sequence[Sink], *,
     finally:
         hand_out(pipeline.finish())
         elapsed = time.monotonic() - started
+        expected = source.info.num_frames
+        truncated = not ended["interrupted"] and expected is not None and frames + TRUNCATION_SLACK < expected
+        no_face = frames > 0 and faces == 0
+        ended["complete"] = ended["complete"] and not truncated
+        status = ("interrupted" if ended["interrupted"] else "truncated" if truncated else
+                  "broke off" if ended["error"] else "no face" if no_face else "finished")
         summary = RunSummary(
+            status=status, expected_frames=expected, truncated=truncated, no_face=no_face,
             source=label, engine=engine,
             config=pipeline.config.to_dict(), fps=source.info.fps, frames=frames, duration_s=round(last_t, 4),
             face_found_fraction=round(faces / frames, 4) if frames else 0.0, micro_expressions=micro,

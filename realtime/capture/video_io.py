@@ -54,6 +54,11 @@ def _open(path: Path) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path}: contains no video stream")
+    if container.format.name == "image2" or container.format.name.endswith("_pipe"):  # FFmpeg's image demuxers
+        kind = container.format.name.removesuffix("_pipe")
+        container.close()
+        raise VideoError(f"{path}: a still image ({kind}), not a video: micro-expressions need motion "
+                         f"(give a video file, or a folder of frames)")
     return container
 
 

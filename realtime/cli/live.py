@@ -11,7 +11,7 @@ from realtime.apps.live import LiveOptions, LiveSession
 from realtime.capture.sources import CameraConfig
 from realtime.cli.common import load_engine
 from realtime.cli.process import SpotOnlyOpt, check_spot_only, parse_face
-from realtime.core.console import StopRequest, console, error_line, setup_logging, user_errors
+from realtime.core.console import StopRequest, console, error_line, fail, results, setup_logging, user_errors
 from realtime.face.aligner import AlignConfig
 from realtime.pipeline.pipeline import PipelineConfig
 
@@ -21,6 +21,11 @@ app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 def parse_camera(value: str) -> int | Path:
     """A camera index (0, 1, ...) or a video file played at its own rate."""
     return int(value) if value.isdigit() else Path(value)
+
+
+def print_line(text: str) -> None:
+    """An event, to stdout (a result), at once."""
+    results.print(text, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -52,19 +57,24 @@ def main(
     thread and never waits for classification; dropped frames are counted on screen.
     """
     setup_logging(verbose)
+    for name, value in (("--width", width), ("--height", height), ("--fps", fps), ("--buffer-frames", buffer_frames),
+                        ("--threads", threads)):
+        if not value > 0:
+            fail(f"{name} must be greater than 0, got {value:g}")
     with user_errors():
         check_spot_only(spot_only, engine_path)
         config = PipelineConfig(align=AlignConfig(face=parse_face(face)))
         engine = note = None
         if engine_path is not None:
             engine, note = load_engine(engine_path, threads, config.align)
+        console.print(f"classifier: {note or 'none (spotting only)'}")
         options = LiveOptions(record=record, events=events, headless=headless,
                               camera=CameraConfig(width=width, height=height, fps=fps,
                                                   queue_frames=buffer_frames))
         try:
             with StopRequest() as stop:
                 summary = LiveSession(parse_camera(camera), config=config, engine=engine, options=options,
-                                      model_note=note).run(stop)
+                                      model_note=note, print_event=print_line if headless else None).run(stop)
         finally:
             if engine is not None:
                 engine.close()

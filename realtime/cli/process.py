@@ -11,8 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from realtime.apps.offline import process_video
-from realtime.cli.common import load_engine
-from realtime.core.console import StopRequest, console, error_line, fail, setup_logging, user_errors
+from realtime.cli.common import Batch, load_engine, result_text
+from realtime.core.console import StopRequest, console, error_line, fail, results, setup_logging, user_errors
 from realtime.core.errors import InputError, MerError
 from realtime.face.aligner import AlignConfig
 from realtime.pipeline.pipeline import PipelineConfig
@@ -132,7 +132,7 @@ def main(
             console.print(f"classifier: {note}")
     out.mkdir(parents=True, exist_ok=True)
     scores: list[SpottingScore] = []
-    failed: list[str] = []
+    batch = Batch()
     table = Table(title="mer-process")
     for column in ("video", "frames", "micro-expressions", "other movements", "fps", "result"):
         table.add_column(column)
@@ -147,6 +147,7 @@ def main(
                 target = out / video.stem
                 if resume and is_complete(target):
                     table.add_row(video.name, "", "", "", "", "skipped (finished before)")
+                    batch.with_results.append(target)
                     progress.advance(overall)
                     continue
                 task = progress.add_task(f"  {video.name}", total=None)
@@ -158,15 +159,13 @@ def main(
                         on_frame=lambda done, total, task=task: progress.update(task, completed=done, total=total))
                 except MerError as exc:
                     error_line(str(exc))
-                    failed.append(video.name)
+                    batch.failed.append(video.name)
                     table.add_row(video.name, "", "", "", "", "[red]failed[/]")
                 else:
-                    result = ("finished" if summary.complete else "[yellow]interrupted[/]" if summary.interrupted
-                              else f"[yellow]partial: {summary.error}[/]")
-                    if summary.spotting is not None:
-                        result += f", spotting F1 {summary.spotting['f1']:.2f}"
+                    row = summary.to_dict()
                     table.add_row(video.name, str(summary.frames), str(summary.micro_expressions),
-                                  str(summary.other_movements), str(summary.processing_fps), result)
+                                  str(summary.other_movements), str(summary.processing_fps), result_text(row))
+                    batch.add(video, target, row)
                 progress.remove_task(task)
                 progress.advance(overall)
     except KeyboardInterrupt:  # a second Ctrl-C: the open video's files were still closed complete
@@ -174,14 +173,12 @@ def main(
     finally:
         if engine is not None:
             engine.close()
-    console.print(table)
+    results.print(table)
     if stop.requested:
         console.print(f"[yellow]interrupted[/]: every file in {out} is complete; run again with --resume to go on")
         raise typer.Exit(130)
     if len(scores) > 1:
         total = pool(scores)
-        console.print(f"spotting over {len(scores)} videos: precision {total.precision:.3f}, "
+        results.print(f"spotting over {len(scores)} videos: precision {total.precision:.3f}, "
                       f"recall {total.recall:.3f}, F1 {total.f1:.3f}")
-    console.print(f"results: {out.resolve()}  (open <video>/report.html)")
-    if failed and len(failed) == len(videos):
-        fail(f"no video could be processed ({', '.join(failed)})", code=1)
+    batch.end(len(videos))

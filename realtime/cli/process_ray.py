@@ -11,7 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from realtime.cli import common
-from realtime.core.console import console, fail
+from realtime.cli.common import Batch, result_text
+from realtime.core.console import console
+from realtime.core.console import results as results_console
 from realtime.core.errors import EngineError
 from realtime.distributed.cluster import ClusterConfig, TaskResources
 from realtime.distributed.videos import VideoJob, VideoSettings, process_on_ray
@@ -39,28 +41,28 @@ def run(jobs: list[VideoJob], *, out: Path, config: PipelineConfig, engine: Path
     for column in ("video", "frames", "micro-expressions", "other movements", "fps", "node", "result"):
         table.add_column(column)
     scores: list[SpottingScore] = []
+    batch = Batch()
     for result in results:
         name, summary = result.job.name, result.summary
         if result.status == "skipped":
             table.add_row(name, "", "", "", "", "", "skipped (finished before)")
+            batch.with_results.append(out / result.job.video.stem)
         elif result.status == "failed":  # its one line was logged when it failed
             table.add_row(name, "", "", "", "", result.node or "", "[red]failed[/]")
+            batch.failed.append(name)
         else:
-            text = "finished" if result.status == "finished" else f"[yellow]partial: {summary['error']}[/]"
+            text = result_text(summary)
             if result.attempts > 1:
                 text += f" (attempt {result.attempts})"
             if "spotting" in summary:
                 spotting = summary["spotting"]
                 scores.append(SpottingScore(tp=spotting["tp"], fp=spotting["fp"], fn=spotting["fn"]))
-                text += f", spotting F1 {spotting['f1']:.2f}"
             table.add_row(name, str(summary["frames"]), str(summary["micro_expressions"]),
                           str(summary["other_movements"]), str(summary["processing_fps"]), result.node or "", text)
-    console.print(table)
+            batch.add(result.job.video, out / result.job.video.stem, summary)
+    results_console.print(table)
     if len(scores) > 1:
         total = pool(scores)
-        console.print(f"spotting over {len(scores)} videos: precision {total.precision:.3f}, "
-                      f"recall {total.recall:.3f}, F1 {total.f1:.3f}")
-    console.print(f"results: {out.resolve()}  (open <video>/report.html)")
-    failed = [r.job.name for r in results if r.status == "failed"]
-    if failed and len(failed) == len(results):
-        fail(f"no video could be processed ({', '.join(failed)})", code=1)
+        results_console.print(f"spotting over {len(scores)} videos: precision {total.precision:.3f}, "
+                              f"recall {total.recall:.3f}, F1 {total.f1:.3f}")
+    batch.end(len(results))

@@ -1,14 +1,22 @@
-"""What every command-line tool shares: one-line errors, logging set-up, the rich console.
+"""What every command-line tool shares: one-line errors, logging set-up, the rich consoles.
 
 Library code raises `MerError`; commands wrap their body in `user_errors()` so that the user
 sees one line naming the file and the problem and the process exits non-zero, never a traceback.
+Results (tables, where they are) go to stdout through `results`; diagnostics (progress, logs,
+errors) to stderr through `console`. MediaPipe and TensorFlow Lite log from C++ straight to
+file descriptor 2 (absl does not read GLOG_* variables), so without --verbose fd 2 is passed
+through a filter that drops their lines and keeps everything else.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import re
 import signal
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType, TracebackType
@@ -21,14 +29,61 @@ from rich.markup import escape
 
 from realtime.core.errors import MerError
 
-console = Console(stderr=True)
+REDIRECTED_WIDTH = 1000  # columns when a stream is a file or a pipe: whole table rows, never "demo_intervi…"
+
+
+def _console(stream: str) -> Console:
+    tty = getattr(sys, stream).isatty()  # decided before fd 2 goes through the native-log filter
+    return Console(stderr=stream == "stderr", force_terminal=tty or None, width=None if tty else REDIRECTED_WIDTH)
+
+
+console = _console("stderr")  # diagnostics: progress, logs, errors
+results = _console("stdout")  # results: tables, where the results are
 
 # MediaPipe and TFLite log through absl/glog to stderr; keep their start-up chatter out of the way.
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+NATIVE_LOG = re.compile(rb"^(?:[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] |"  # absl/glog lines
+                        rb"WARNING: All log messages before absl::InitializeLog|"
+                        rb"INFO: Created TensorFlow Lite)")
+_filter: threading.Thread | None = None
+
+
+def _pass_lines(read_fd: int, write_fd: int) -> None:
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        for line in iter(pipe.readline, b""):
+            if not NATIVE_LOG.match(line):
+                os.write(write_fd, line)
+
+
+def _restore(saved: int) -> None:
+    """At exit: fd 2 back to the real stderr; the filter drains what is left and ends."""
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+    if _filter is not None:
+        _filter.join(timeout=2.0)
+
+
+def quiet_native_logs() -> None:
+    """Route fd 2 through a thread that drops C++ log lines (once per process)."""
+    global _filter
+    if _filter is not None:
+        return
+    saved = os.dup(2)
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    _filter = threading.Thread(target=_pass_lines, args=(read_fd, saved), name="native-log-filter", daemon=True)
+    _filter.start()
+    atexit.register(_restore, saved)
+
+
 def setup_logging(verbose: bool = False) -> None:
+    """Our log lines through rich on stderr; native libraries' lines only with --verbose."""
+    if not verbose:
+        quiet_native_logs()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False, show_time=False)], force=True)
 

@@ -33,6 +33,12 @@ class EngineNote:
     classes: tuple[str, ...] = ()
 
 
+STATUSES = {  # status -> whether the run counts as failed (non-zero exit) and whether it has results to open
+    "finished": (False, True), "interrupted": (False, True), "truncated": (True, True),
+    "broke off": (True, True), "no face": (True, False),
+}
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """What one run (a video or a live session) found and how it ended; summary.json."""
@@ -41,10 +47,14 @@ class RunSummary:
     engine: EngineNote
     config: dict[str, Any]
     fps: float | None  # the source's nominal rate (None when it does not say)
-    complete: bool  # the source was read to its end, or the user quit a live session
+    status: str  # one of STATUSES: how the run ended
+    complete: bool  # the source was read to its end (all of it), or the user quit a live session
     interrupted: bool  # stopped by stop() (Ctrl-C) before the end
     error: str | None  # why the source broke off, if it did
     frames: int
+    expected_frames: int | None  # what the file's header says (None: a camera, or a file that does not say)
+    truncated: bool  # the file ended without an error, well before the frames its header announces
+    no_face: bool  # frames were read but no face was found in any of them
     duration_s: float
     face_found_fraction: float
     micro_expressions: int
