@@ -25,7 +25,9 @@ from realtime.core.frame import Frame
 from realtime.dynamic_images.builder import DynamicImageBuilder
 from realtime.dynamic_images.ring import FrameRing, FrameRingConfig
 from realtime.face.aligner import AlignConfig, AlignedFace, FaceAligner
+from realtime.face.occlusion import OcclusionConfig, OcclusionDetector
 from realtime.pipeline.classifier import ClassifierWorker
+from realtime.pipeline.occlusions import CoverLog
 from realtime.pipeline.records import ClassifierJob, Engine
 from realtime.pipeline.work_ahead import map_ahead
 from realtime.spotting.motion import FacialMotion, FrameMotion, MotionConfig
@@ -42,6 +44,7 @@ class PipelineConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
     spotter: SpotterConfig = field(default_factory=SpotterConfig)
     ring: FrameRingConfig = field(default_factory=FrameRingConfig)
+    occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
     classifier_queue: int = 16  # events waiting for the network before the worker counts as behind
     label_wait_s: float = 0.05  # the frame thread waits this long at most for a label it just asked for,
     #                             so that it shows on the same frame; capture goes on on its own thread
@@ -90,11 +93,12 @@ class Step:
     frame: Frame | None
     face: AlignedFace | None
     motion: FrameMotion | None
-    spotter_state: str
+    spotter_state: str  # "face lost" on every frame without a face
     closed: tuple[ClosedEvent, ...] = ()  # micro-expressions closed at this frame, with their evidence
     finished: tuple[MicroExpression, ...] = ()  # final results since the last step (labelled, spot-only
     #                                             or failed): one events.csv row each
     movements: tuple[Movement, ...] = ()  # other movements closed at this frame
+    covered: frozenset[str] = frozenset()  # facial regions covered at this frame (their motion is left out)
 
 
 ALIGNMENT_MUST_MATCH = ("size", "grey", "stabilise_size")  # what makes the crops the DIs are built from;
@@ -129,6 +133,7 @@ class RecognitionPipeline:
         self.classes: tuple[str, ...] = tuple(engine.classes) if engine is not None else ()
         ring_config = FrameRingConfig(**{**asdict(config.ring), "size": config.align.size})
         self._aligner = FaceAligner(config.align)
+        self._occlusion = OcclusionDetector(config.align.size, config.occlusion)
         self._ring = FrameRing(ring_config, fps=fps)
         if self._ring.device.type == "cpu":
             # Every tensor on the frame path is one small crop: intra-op threads only fight the
@@ -138,6 +143,8 @@ class RecognitionPipeline:
         self._builder = DynamicImageBuilder(self._ring)
         self._motion = FacialMotion(config.motion, crop_size=config.align.size)
         self._spotter = Spotter(self._motion.grid, config.spotter)
+        occ = config.occlusion
+        self._covers = CoverLog(self._motion.grid, margin_s=(occ.persist_checks + 1) / occ.check_hz)
         self._worker = (ClassifierWorker(lambda jobs: engine.classify([job.inputs for job in jobs]),
                                          queue_size=config.classifier_queue) if engine is not None else None)
         self._last_crop = np.zeros((config.align.size, config.align.size), np.uint8)
@@ -174,28 +181,34 @@ class RecognitionPipeline:
         the rest (the two halves cost about the same, so the stream runs at the pace of the slower
         one). `ready()`: whether a live source has the next frame waiting; while it has not, a
         step is not held back for it. Call `finish()` after the last step, as after `process`."""
-        for frame, face in map_ahead(self._align, frames, ready=ready, name="align-ahead"):
-            yield self._after_alignment(frame, face)
+        for frame, aligned in map_ahead(self._align, frames, ready=ready, name="align-ahead"):
+            yield self._after_alignment(frame, aligned)
 
-    def _align(self, frame: Frame) -> AlignedFace:
-        return self._aligner.process(frame.image, frame.t_s)
+    def _align(self, frame: Frame) -> tuple[AlignedFace, frozenset[str], frozenset[str]]:
+        """The face, the regions covered on it, and those of them a hand covers (second thread)."""
+        face = self._aligner.process(frame.image, frame.t_s)
+        covered = self._occlusion.process(frame.image, face, frame.t_s)
+        return face, covered, self._occlusion.by_hand
 
-    def _after_alignment(self, frame: Frame, face: AlignedFace) -> Step:
+    def _after_alignment(self, frame: Frame, aligned: tuple[AlignedFace, frozenset[str], frozenset[str]]) -> Step:
+        face, covered, by_hand = aligned
         self._push(frame, face)
         motion = self._motion.process(face.crop if face.found else None, t_s=frame.t_s, index=frame.index,
                                       found=face.found, confidence=face.confidence)
-        spotted = self._spotter.process(motion)
-        return self._step(frame, face, motion, spotted)
+        spotted = self._spotter.process(self._covers.mask(motion, covered, by_hand=by_hand))
+        return self._step(frame, face, motion, spotted, covered=covered)
 
     def finish(self) -> Step:
         """End of stream: close what the spotter still holds and wait for every label."""
         return self._step(None, None, None, self._spotter.finish(), final=True)
 
     def _step(self, frame: Frame | None, face: AlignedFace | None, motion: FrameMotion | None,
-              spotted: list[SpotEvent | Movement], *, final: bool = False) -> Step:
-        closed, finished, movements = [], [], []
+              spotted: list[SpotEvent | Movement], *, final: bool = False,
+              covered: frozenset[str] = frozenset()) -> Step:
+        closed, finished = [], []
+        movements = self._covers.closed(final=final)
         submitted = False
-        for item in spotted:
+        for item in filter(self._covers.allowed, spotted):
             if isinstance(item, Movement):
                 movements.append(item)
                 continue
@@ -209,8 +222,9 @@ class RecognitionPipeline:
             wait = self.config.label_wait_s if submitted else 0.0
             results = self._worker.close() if final else self._worker.poll(timeout=wait)
             finished += [self._labelled(r.job.event, r.probabilities, r.latency_ms, r.error) for r in results]
-        return Step(frame=frame, face=face, motion=motion, spotter_state=self._spotter.state,
-                    closed=tuple(closed), finished=tuple(finished), movements=tuple(movements))
+        lost = motion is not None and not motion.found
+        return Step(frame=frame, face=face, motion=motion, spotter_state="face lost" if lost else self._spotter.state,
+                    closed=tuple(closed), finished=tuple(finished), movements=tuple(movements), covered=covered)
 
     def _close(self, spot: SpotEvent) -> ClosedEvent:
         """Number the event and take its crops and DI pair from the ring (O(1) in its length)."""
@@ -254,6 +268,7 @@ class RecognitionPipeline:
         if self._worker is not None:
             self._worker.close()
         self._aligner.close()
+        self._occlusion.close()
 
     def __enter__(self) -> RecognitionPipeline:
         return self

@@ -55,10 +55,11 @@ class RunFolder:
         """A frames.csv row per frame; events, movements and evidence as they close."""
         if step.frame is not None and step.motion is not None:
             motion = step.motion
+            seen = [r for r in self.regions if motion.found and r not in step.covered]  # else: empty cells
             self.frames.write({"frame": step.frame.index, "time_s": step.frame.t_s, "face_found": int(motion.found),
                                "face_confidence": motion.confidence,
-                               **{f"motion_{r}": motion.regions.get(r, 0.0) for r in self.regions},
-                               "head_motion": motion.head, "spotter_state": step.spotter_state})
+                               **{f"motion_{r}": motion.regions.get(r, 0.0) if r in seen else "" for r in self.regions},
+                               "head_motion": motion.head if motion.found else "", "spotter_state": step.spotter_state})
         for closed in step.closed:
             if closed.crops:
                 write_evidence(self.folder / "events" / str(closed.event.event), closed.crops, closed.dis)

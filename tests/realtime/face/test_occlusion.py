@@ -1,0 +1,86 @@
+"""A hand or an object over the mouth is an occlusion, not a facial movement: logged as
+`occlusion` with its regions, its motion left out (empty frames.csv cells), no micro-expression
+from a covered region; and a face that is lost leaves empty cells and `face lost` on each frame."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from realtime.capture.video_io import VideoWriter, read_video
+from realtime.cli.process import app
+from tests.support.occluders import OCCLUDERS, occlude_mouth
+
+GOLDEN_VIDEO = Path(__file__).parents[2] / "golden" / "interview.mp4"  # 8 s, a face throughout
+START, END = 2.0, 4.5
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _run(video: Path, out: Path) -> Path:
+    result = CliRunner().invoke(app, [str(video), "--out", str(out), "--spot-only", "--no-video"])
+    assert result.exit_code == 0, result.output
+    return out / video.stem
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same video re-encoded as the occluded ones are, without an occluder: the baseline."""
+    folder = tmp_path_factory.mktemp("clean")
+    return _run(occlude_mouth(GOLDEN_VIDEO, folder / "clean.mp4", "skin", start_s=0.0, end_s=0.0), folder)
+
+
+@pytest.mark.parametrize("kind", OCCLUDERS)
+def test_an_occluder_over_the_mouth_is_logged_and_left_out(kind: str, clean: Path, tmp_path: Path) -> None:
+    video = occlude_mouth(GOLDEN_VIDEO, tmp_path / f"{kind}.mp4", kind, start_s=START, end_s=END)
+    folder = _run(video, tmp_path / "out")
+    occlusions = [m for m in _rows(folder / "movements.csv") if m["kind"] == "occlusion"
+                  and float(m["offset_s"]) >= START and float(m["onset_s"]) <= END]
+    assert occlusions, f"no occlusion logged for the {kind} occluder"
+    assert START <= float(occlusions[0]["onset_s"]) <= START + 1.0
+    assert END - 0.5 <= float(occlusions[-1]["offset_s"]) <= END + 0.5
+    frames = _rows(folder / "frames.csv")
+    during = [r for r in frames if START + 1.0 <= float(r["time_s"]) < END - 0.2]
+    assert during and all(r["motion_mouth"] == "" for r in during)  # covered: no motion, not a repeated value
+    tracked = [r for r in during if r["face_found"] == "1"]
+    if len(tracked) == len(during):  # the face stayed tracked: the covered regions are named
+        assert any("mouth" in m["regions"].split("+") for m in occlusions)
+        assert all(r["motion_forehead"] != "" for r in during)  # what is not covered still moves
+    if kind == "hand":  # this drawing does not make MediaPipe lose the face: the appearance test is what sees it
+        assert len(tracked) == len(during)
+    # No micro-expression and no other movement comes from the mouth while it was covered; the
+    # micro-expressions of the clean video elsewhere are still found.
+    for movement in _rows(folder / "movements.csv"):
+        if movement["kind"] != "occlusion" and "mouth" in movement["regions"].split("+"):
+            assert float(movement["offset_s"]) < START - 1.0 or float(movement["onset_s"]) > END + 1.0, movement
+    got = [int(e["apex_frame"]) for e in _rows(folder / "events.csv")]
+    want = [int(e["apex_frame"]) for e in _rows(clean / "events.csv")]
+    assert all(min(abs(g - w) for w in want) <= 3 for g in got), (got, want)  # the occluder adds none
+    outside = [int(e["apex_frame"]) for e in _rows(clean / "events.csv")
+               if float(e["offset_s"]) < START - 1.0 or float(e["onset_s"]) > END + 1.0]
+    assert all(min(abs(g - w) for g in got) <= 3 for w in outside), (got, outside)
+
+
+def test_a_lost_face_leaves_empty_cells_and_says_face_lost(tmp_path: Path) -> None:
+    video = tmp_path / "gap.mp4"
+    rng = np.random.default_rng(0)
+    with VideoWriter(video, 30) as writer:
+        for frame in read_video(GOLDEN_VIDEO):
+            lost = 3.0 <= frame.t_s < 4.0
+            writer.write(rng.integers(0, 255, frame.image.shape, dtype=np.uint8) if lost else frame.image)
+    folder = _run(video, tmp_path / "out")
+    frames = _rows(folder / "frames.csv")
+    lost = [r for r in frames if r["face_found"] == "0"]
+    assert 25 <= len(lost) <= 35
+    motion = [c for c in frames[0] if c.startswith("motion_")] + ["head_motion"]
+    assert all(r["spotter_state"] == "face lost" for r in lost)
+    assert all(r[c] == "" for r in lost for c in motion)  # not the last values repeated
+    found = [r for r in frames if r["face_found"] == "1"]
+    assert all(r[c] != "" for r in found for c in motion)
