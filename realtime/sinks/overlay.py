@@ -1,5 +1,8 @@
 """The on-screen overlay, drawn the same way into the live window and into annotated.mp4.
 
+The picture is left as it is (only an outline around the tracked face); text and motion traces
+go in a band added below it, so that nothing ever covers the face (mouth and chin included).
+
 Stateless: the pipeline keeps the history (motion traces, recent events) in an `OverlayState`
 and `draw_overlay` paints it onto a copy of the frame. Colours are RGB (frames are RGB).
 """
@@ -65,15 +68,13 @@ def _text(image: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int,
     cv2.putText(image, text, org, FONT, scale, colour, 1, cv2.LINE_AA)
 
 
-def _traces(image: np.ndarray, state: OverlayState, top: int, height: int) -> None:
+def _traces(band: np.ndarray, state: OverlayState, top: int, height: int) -> None:
     """A scrolling motion trace per facial region, each in its own lane with its name.
 
     Square-root scaled, so that a micro-expression's few px/s stay visible beside a
-    macro-expression's tens.
+    macro-expression's tens. A frame without a value (face lost, region covered) is a gap.
     """
-    width = image.shape[1]
-    panel = image[top:top + height]
-    panel[:] = (panel * 0.35).astype(np.uint8)  # darken so the traces read on any face
+    width = band.shape[1]
     regions = list(state.motion.items())
     if not regions:
         return
@@ -83,50 +84,67 @@ def _traces(image: np.ndarray, state: OverlayState, top: int, height: int) -> No
     for i, (region, values) in enumerate(regions):
         colour = TRACE_COLOURS[i % len(TRACE_COLOURS)]
         base = top + (i + 1) * lane - 1  # lane floor, y px
-        cv2.putText(image, region, (3, int(base - lane / 2 + 4)), FONT, 0.33, colour, 1, cv2.LINE_AA)  # panel is dark
+        cv2.putText(band, region, (3, int(base - lane / 2 + 4)), FONT, 0.33, colour, 1, cv2.LINE_AA)
         if len(values) < 2:
             continue
-        v = np.sqrt(np.clip(np.asarray(values, np.float32) / max(state.motion_scale, 1e-6), 0, 1))
-        if len(v) > points:  # high frame rates: one point per 2 px, each the peak of its span
+        v = np.sqrt(np.clip(np.asarray(values, np.float32) / max(state.motion_scale, 1e-6), 0, 1))  # NaN stays NaN
+        if len(v) > points:  # high frame rates: one point per 2 px, each the peak of its span (NaN if any is)
             v = np.maximum.reduceat(v, np.linspace(0, len(v), points, endpoint=False).astype(np.intp))
         xs = np.linspace(label_width, width - 1, len(v))
         ys = base - v * (lane * 1.6 - 2)  # may reach into the lane above: peaks stand out
-        cv2.polylines(image, [np.stack([xs, ys], axis=1).astype(np.int32)], False, colour, 2, cv2.LINE_8)  # AA: 4x the time
+        known = ~np.isnan(ys)
+        runs = np.split(np.arange(len(v)), np.flatnonzero(np.diff(known.astype(np.int8))) + 1)
+        lines = [np.stack([xs[r], ys[r]], axis=1).astype(np.int32) for r in runs if known[r[0]] and len(r) > 1]
+        if lines:
+            cv2.polylines(band, lines, False, colour, 2, cv2.LINE_8)  # AA: 4x the time
 
 
 MIN_WIDTH = 640  # narrower frames are enlarged first, so that the overlay's text stays legible
+LINE_PX = 18  # one text row of the band
+TEXT_ROWS = 4  # status, spotter and face, the latest events (two to a row), model and keys
 
 
 def draw_overlay(image: np.ndarray, state: OverlayState, *, trace_height: int = 132) -> np.ndarray:
-    """(H, W, 3) RGB uint8 frame -> a new frame with the overlay (at least MIN_WIDTH wide)."""
+    """(H, W, 3) RGB uint8 frame -> a new, taller frame: the picture untouched but for the face's
+    outline, and below it a band with the text and the motion traces (at least MIN_WIDTH wide).
+    Nothing is ever drawn across the face."""
     scale = max(1, -(-MIN_WIDTH // image.shape[1]))  # ceil: an integer factor keeps pixels square
-    out = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale > 1 else image.copy()
-    height, width = out.shape[:2]
+    picture = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale > 1 else image
+    height, width = picture.shape[:2]
+    text_height = TEXT_ROWS * LINE_PX + 6
+    out = np.zeros((height + text_height + trace_height, width, 3), np.uint8)
+    out[:height] = picture
     if state.face_box is not None:
         x0, y0, x1, y1 = (int(round(v * scale)) for v in state.face_box)
-        cv2.rectangle(out, (x0, y0), (x1, y1), GREEN, 2)
-        _text(out, f"face {state.face_confidence:.2f}", (x0, max(12, y0 - 6)), GREEN)
+        cv2.rectangle(out, (x0 - 2, y0 - 2), (x1 + 2, min(y1 + 2, height - 1)), GREEN, 1)  # around it, not on it
+    if state.recording:
+        cv2.circle(out, (width - 14, 14), 6, RED, -1)  # a corner of the picture
+    band = out[height:]
+    row = [LINE_PX * (k + 1) - 3 for k in range(TEXT_ROWS)]
     status = [f"t {state.t_s:7.2f}s"]
     if state.fps is not None:
         status.append(f"{state.fps:5.1f} fps")
     status.append(f"dropped {state.dropped_frames}")
     if state.latency_ms is not None:
         status.append(f"label latency {state.latency_ms:.0f} ms")
-    _text(out, "  ".join(status), (6, 16))
-    _text(out, f"spotter: {state.spotter_state}", (6, 34), YELLOW)
     if state.recording:
-        cv2.circle(out, (width - 14, 14), 6, RED, -1)
-        _text(out, "REC", (width - 52, 19), RED)
+        status.append("REC")
     if state.paused:
-        _text(out, "PAUSED", (width // 2 - 30, 20), RED, 0.6)
-    for row, event in enumerate(reversed(list(state.events)[-4:])):
+        status.append("PAUSED")
+    _text(band, "  ".join(status), (6, row[0]))
+    face = f"face {state.face_confidence:.2f}" if state.face_box is not None else "no face"
+    _text(band, f"spotter: {state.spotter_state}", (6, row[1]), YELLOW, 0.5)
+    _text(band, face, (width - 8 - 8 * len(face), row[1]), GREEN if state.face_box is not None else RED)
+    recent = list(state.events)[-2:]
+    for k, event in enumerate(reversed(recent)):
         confidence = "" if event.confidence is None else f" {event.confidence:.2f}"
-        _text(out, f"#{event.event} {event.t_s:6.2f}s {event.label}{confidence}", (6, 54 + 18 * row), RED, 0.5)
-    if state.model_note:  # its own line, above the key help
-        _text(out, state.model_note[: max(8, width // 7)], (6, height - trace_height - 28), GREY, 0.4)
-    _traces(out, state, height - trace_height, trace_height)
+        _text(band, f"#{event.event} {event.t_s:6.2f}s {event.label}{confidence}", (6 + k * (width // 2), row[2]),
+              RED, 0.5)
+    if state.model_note:
+        _text(band, state.model_note[: max(8, (width - 300) // 6)], (6, row[3]), GREY, 0.4)
     if state.show_help:
-        _text(out, HELP_LINE, (width - 8 - 7 * len(HELP_LINE), height - trace_height - 10), GREY, 0.4)
+        _text(band, HELP_LINE, (width - 8 - 7 * len(HELP_LINE), row[3]), GREY, 0.4)
+    _traces(band, state, text_height, trace_height)
     return out
 
 
@@ -158,8 +176,10 @@ class OverlayHistory:
                            event.latency_ms)
         face = step.face
         found = face is not None and face.found
-        return self.update(step.frame.t_s if step.frame is not None else 0.0,
-                           step.motion.regions if step.motion is not None else {},
+        seen = step.motion is not None and step.motion.found
+        regions = {r: (v if r not in step.covered else float("nan")) for r, v in step.motion.regions.items()} \
+            if seen else {}
+        return self.update(step.frame.t_s if step.frame is not None else 0.0, regions,
                            face_box=face.box if found else None, face_confidence=face.confidence if found else 0.0,
                            spotter_state=step.spotter_state, dropped_frames=dropped_frames, recording=recording,
                            paused=paused)
@@ -169,7 +189,7 @@ class OverlayHistory:
                paused: bool = False) -> OverlayState:
         self._times.append(t_s)
         for name, values in self._motion.items():
-            values.append(float(regions.get(name, 0.0)))
+            values.append(float(regions.get(name, float("nan"))))  # no value: a gap in the trace
         while self._times and self._times[0] < t_s - self._trace_s:
             self._times.popleft()
             for values in self._motion.values():
