@@ -24,7 +24,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -287,9 +287,10 @@ class RayCluster:
         try:
             if address == "local":
                 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves this machine
-                ray.init(address="local", num_cpus=config.num_cpus, object_store_memory=config.object_store_bytes,
-                         include_dashboard=False,
-                         _temp_dir=str(config.temp_dir) if config.temp_dir is not None else None, **common)
+                with _loopback_only():
+                    ray.init(address="local", num_cpus=config.num_cpus, object_store_memory=config.object_store_bytes,
+                             include_dashboard=False,
+                             _temp_dir=str(config.temp_dir) if config.temp_dir is not None else None, **common)
             else:
                 ray.init(address=address, **common)
         except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:  # version, token, ...
@@ -448,6 +449,32 @@ class RayCluster:
 def joined(cluster: RayCluster | ClusterConfig) -> AbstractContextManager[RayCluster]:
     """An open RayCluster for a `with` block: the one given, or one joined for the block and left after it."""
     return nullcontext(cluster) if isinstance(cluster, RayCluster) else RayCluster(cluster)
+
+
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's single-machine mode, node IP = loopback
+
+
+@contextmanager
+def _loopback_only() -> Iterator[None]:
+    """A local instance listens on loopback only. Ray binds its servers (GCS, raylet, workers, agents)
+    to the node IP, which on Linux it takes from the network, so a local instance would listen on
+    every interface; its single-machine mode (the variable above, 0) makes the node IP loopback.
+    The variable reaches the processes the instance starts; this process read it when it imported
+    Ray, so its constant is set too. Both are put back after the start: a later cluster in this
+    process, or one started by a child, is unaffected."""
+    from ray._private import ray_constants
+
+    before = ray_constants.ENABLE_RAY_CLUSTER, os.environ.get(SINGLE_MACHINE_ENV)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    os.environ[SINGLE_MACHINE_ENV] = "0"
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before[0]
+        if before[1] is None:
+            os.environ.pop(SINGLE_MACHINE_ENV, None)
+        else:
+            os.environ[SINGLE_MACHINE_ENV] = before[1]
 
 
 def _driver_ip(config: ClusterConfig, address: str) -> str | None:
