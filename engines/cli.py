@@ -8,12 +8,15 @@ import typer
 
 from engines.builder import PRECISIONS, build_backends, build_engine
 from engines.engine_spec import DEFAULT_MAX_BATCH
-from realtime.core.console import console, setup_logging, user_errors
+from realtime.core.console import VerboseOpt, console, make_app, setup_logging, user_errors
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = make_app(__doc__, examples=[
+    "mer-build-engine runs/casme2/model.pt --out engine/                  # TensorRT with a GPU, else ONNX",
+    "mer-build-engine model.pt --out engine/ --backend onnx --max-batch 4",
+])
 
 
-@app.command()
+@app.command(epilog=app.info.epilog)
 def main(
     model: Path = typer.Argument(..., metavar="MODEL.pt", help="Checkpoint written by training (model.pt)."),
     out: Path = typer.Option(..., "--out", help="Engine folder to write (engine.json, model.onnx[, model.plan])."),
@@ -26,7 +29,7 @@ def main(
     max_batch: int = typer.Option(
         DEFAULT_MAX_BATCH, "--max-batch", min=1,
         help="Largest batch the engine is built and checked for; larger batches are split when run."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    verbose: VerboseOpt = False,
 ) -> None:
     """Export MODEL to ONNX (dynamic batch, probabilities out), check it, compare ONNX Runtime with
     PyTorch on real DIs at batch 1 and --max-batch (fails above 1e-4), and for TensorRT build a

@@ -11,11 +11,16 @@ from realtime.apps.live import LiveOptions, LiveSession
 from realtime.capture.sources import CameraConfig
 from realtime.cli.common import load_engine
 from realtime.cli.process import SpotOnlyOpt, check_spot_only, parse_face
-from realtime.core.console import StopRequest, console, error_line, fail, results, setup_logging, user_errors
+from realtime.core.console import (StopRequest, VerboseOpt, console, error_line, fail, make_app, results, setup_logging,
+                                   user_errors)
 from realtime.face.aligner import AlignConfig
 from realtime.pipeline.pipeline import PipelineConfig
 
-app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
+app = make_app(__doc__, examples=[
+    "mer-live --camera 0 --engine engine/                # the first camera, with a classifier",
+    "mer-live --camera 0 --fps 100 --record session.mp4  # a high-frame-rate camera, recorded",
+    "mer-live --camera interview.mp4 --headless          # a file played as a camera, events printed",
+])
 
 
 def parse_camera(value: str) -> int | Path:
@@ -28,7 +33,7 @@ def print_line(text: str) -> None:
     results.print(text, highlight=False, soft_wrap=True)
 
 
-@app.command()
+@app.command(epilog=app.info.epilog)
 def main(
     camera: Annotated[str, typer.Option(help="Camera index (0 = first camera), or a video file played at "
                                              "its own rate as if it were a camera.")],
@@ -41,7 +46,8 @@ def main(
              "evidence and report.html goes beside it.")] = None,
     events: Annotated[Path | None, typer.Option(
         help="Append each labelled event to this CSV (events.csv columns), flushed per event.")] = None,
-    headless: Annotated[bool, typer.Option("--headless", help="No window.")] = False,
+    headless: Annotated[bool, typer.Option(
+        "--headless", help="No window; each micro-expression is printed as it comes (time, label, confidence).")] = False,
     width: Annotated[int, typer.Option(help="Requested capture width.")] = 640,
     height: Annotated[int, typer.Option(help="Requested capture height.")] = 480,
     fps: Annotated[float, typer.Option(help="Requested capture rate (high-frame-rate cameras: 100-200).")] = 30.0,
@@ -49,7 +55,7 @@ def main(
         help="Frames held for a slow consumer before the oldest is dropped: more drops fewer frames "
              "but shows them later.")] = 8,
     threads: Annotated[int, typer.Option(help="CPU threads for the classifier.")] = 1,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Watch a camera for micro-expressions.
 

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from realtime.apps.offline import process_video
 from realtime.cli.common import Batch, load_engine, result_text
-from realtime.core.console import StopRequest, console, error_line, fail, results, setup_logging, user_errors
+from realtime.core.console import (StopRequest, VerboseOpt, console, error_line, fail, make_app, results, setup_logging,
+                                   user_errors)
 from realtime.core.errors import InputError, MerError
 from realtime.face.aligner import AlignConfig
 from realtime.pipeline.pipeline import PipelineConfig
@@ -22,7 +23,11 @@ from realtime.spotting.scoring import SpottingScore, pool, score_spotting
 
 log = logging.getLogger(__name__)
 
-app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
+app = make_app(__doc__, examples=[
+    "mer-process --demo                                  # a synthetic interview and the demo model",
+    "mer-process interview.mp4 --engine engine/ --out results/",
+    "mer-process videos/*.mp4 --spot-only --no-video --out results/ --resume",
+])
 
 
 def parse_face(value: str) -> str | int:
@@ -66,7 +71,7 @@ def _scorer(video: Path, gt_path: Path | None, scores: list[SpottingScore]):
     return score
 
 
-@app.command()
+@app.command(epilog=app.info.epilog)
 def main(
     videos: Annotated[list[Path] | None, typer.Argument(help="Video files (or folders of frames) to process.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Output folder; each video gets OUT/<video stem>/.")] = Path("mer-out"),
@@ -94,7 +99,7 @@ def main(
     ray_cpus: Annotated[float, typer.Option("--ray-cpus", help="CPUs each video's task reserves (with --ray).")] = 1.0,
     ray_gpus: Annotated[float, typer.Option(
         "--ray-gpus", help="GPU share each video's task reserves (with --ray; 0.25: four videos per GPU).")] = 0.0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Find micro-expressions in recorded videos: when, what, and the evidence for each.
 

@@ -20,7 +20,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType, TracebackType
-from typing import NoReturn
+from collections.abc import Sequence
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -86,6 +87,24 @@ def setup_logging(verbose: bool = False) -> None:
         quiet_native_logs()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False, show_time=False)], force=True)
+
+
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Debug log lines, and the native libraries' own (MediaPipe, TensorFlow Lite, Ray "
+                            "workers), which are hidden otherwise.")]
+
+
+HELP_WIDTH = 100  # columns --help may use on a wide terminal (click's default stops at 80)
+
+
+def make_app(help: str, examples: Sequence[str], **settings: object) -> typer.Typer:
+    """A command-line app in the one help style of every mer-* command: plain text (flags shown as
+    flags, `[distributed]` as written), every option described, and examples below the options.
+    A single-command app passes `epilog=app.info.epilog` to its command (typer shows a command's
+    epilog, not the app's, when there is one command)."""
+    epilog = "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in examples)  # \b: keep the lines as written
+    return typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help=help, epilog=epilog,
+                       context_settings={"max_content_width": HELP_WIDTH}, **settings)
 
 
 def error_line(message: str) -> None:

@@ -12,12 +12,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from realtime.core.console import setup_logging, user_errors
+from realtime.core.console import VerboseOpt, make_app, setup_logging, user_errors
 from training.datasets import CLASS_MAPS, DatasetIndex, load_dataset
 from training.datasets.loader import release_format
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Check micro-expression dataset releases (CASME-II, SAMM, MMEW) as their owners ship them.")
+app = make_app("Check micro-expression dataset releases (CASME-II, SAMM, MMEW) as their owners ship them.",
+               examples=["mer-data check --dataset casme2 --root /data/CASME2",
+                         "mer-data check --dataset samm --root /data/SAMM --annotations SAMM_Micro_FACS_Codes_v2.xlsx"])
 out = Console(soft_wrap=True)  # stdout: the report; errors and logs go to stderr
 
 
@@ -52,7 +53,7 @@ def check(
                             f"the paper's classes.")] = None,
     min_clips: Annotated[int, typer.Option(
         "--min-clips", min=0, help="Drop classes with fewer usable clips than this (the paper: 10).")] = 10,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Load the release, print the table and the problems, exit 1 if nothing is usable."""
     setup_logging(verbose)

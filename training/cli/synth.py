@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from realtime.core.console import setup_logging, user_errors
+from realtime.core.console import VerboseOpt, make_app, setup_logging, user_errors
 from training.synth import make_dataset, make_video
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Make synthetic micro-expression data: a CASME-II-layout dataset or a long interview video "
-                       "with ground truth.")
+app = make_app("Make synthetic micro-expression data: a CASME-II-layout dataset or a long interview video "
+               "with ground truth.",
+               examples=["mer-synth video --out interview.mp4 --duration 20",
+                         "mer-synth dataset --out synth-data --subjects 4 --clips-per-class 3"])
 out = Console(soft_wrap=True)  # stdout: the summary; logs go to stderr
 
 FACES_HELP = ("Folder of face photos (png, jpg, ...) to make subjects from, e.g. ../shared/data/faces/yale; "
@@ -42,7 +43,7 @@ def dataset(
     size: Annotated[int, typer.Option("--size", min=128, help="Side of the square frames in px.")] = 320,
     faces: Annotated[Path | None, typer.Option("--faces", help=FACES_HELP)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same data.")] = 0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     setup_logging(verbose)
     with user_errors():
@@ -67,7 +68,7 @@ def video(
     micro: Annotated[int, typer.Option("--micro", min=0, help="Number of micro-expressions.")] = 20,
     faces: Annotated[Path | None, typer.Option("--faces", help=FACES_HELP)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same video.")] = 0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     setup_logging(verbose)
     with user_errors():

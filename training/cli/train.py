@@ -19,7 +19,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from realtime.core.console import console, setup_logging, user_errors
+from realtime.core.console import VerboseOpt, console, make_app, setup_logging, user_errors
 from realtime.core.errors import InputError
 from realtime.face.aligner import AlignConfig
 from training.checkpoint import file_sha256
@@ -33,11 +33,13 @@ log = logging.getLogger("training.cli.train")
 
 DATASETS = ("casme2", "samm", "mmew")
 
-app = typer.Typer(
-    help="Train DIANet with honest leave-one-subject-out evaluation (the test subject is used for nothing "
-         "but testing), write predictions, MEGC metrics and the all-subject model.pt. "
-         "`mer-train ablation ...` runs the paper's Tables 2-4.",
-    add_completion=False, no_args_is_help=True, rich_markup_mode=None)
+app = make_app(
+    "Train DIANet with honest leave-one-subject-out evaluation (the test subject is used for nothing "
+    "but testing), write predictions, MEGC metrics and the all-subject model.pt. "
+    "`mer-train ablation ...` runs the paper's Tables 2-4.",
+    examples=["mer-train --dataset casme2 --root /data/CASME2 --out runs/casme2 --preset cpu",
+              "mer-train --dataset casme2 --root synth-data --out runs/demo --preset demo --final-only",
+              "mer-train ablation --dataset casme2 --root /data/CASME2 --out runs/ablation"])
 
 # ---- options shared by training and ablation
 DatasetOpt = Annotated[str | None, typer.Option(
@@ -49,7 +51,7 @@ AnnotationsOpt = Annotated[list[str] | None, typer.Option(
     "--annotations", metavar="SHEET", help="Coding sheet, when not found inside --root (composite: NAME=SHEET).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", metavar="RUN_DIR", help="Run folder for every output (created).")]
 PresetOpt = Annotated[str, typer.Option(
-    "--preset", metavar="NAME", help="paper | cpu | auto (paper when CUDA is present, else cpu).")]
+    "--preset", metavar="NAME", help=f"{' | '.join(PRESETS)} | auto (paper when CUDA is present, else cpu).")]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Maximum epochs per fold (preset's by default).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of everything random; a run is reproducible.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N]; CUDA trains in mixed precision.")]
@@ -70,7 +72,6 @@ ThreadsOpt = Annotated[int | None, typer.Option(
 CompositeListOpt = Annotated[Path | None, typer.Option(
     "--composite-list", metavar="CSV", help="MEGC2019 combined_3class_gt.csv: the clips and labels of "
                                             "--dataset composite (default: the sheets' emotions, mapped).")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 RayOpt = Annotated[str | None, typer.Option(
     "--ray", metavar="ADDRESS", help="One Ray task per fold (pip install 'dianet-mer[distributed]'): local (a Ray "
                                      "instance on this machine for this run), auto (the cluster this machine joined "
