@@ -7,8 +7,8 @@ import importlib
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
-import click
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -21,9 +21,10 @@ def _app(target: str) -> typer.Typer:
     return getattr(importlib.import_module(module), name)
 
 
-def _commands(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+def _commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """The command and its subcommands (typer's own click objects: typer 0.29 carries its copy)."""
     found = [(path, command)]
-    if isinstance(command, click.Group):
+    if hasattr(command, "commands"):
         for name, sub in command.commands.items():
             found += _commands(sub, (*path, name))
     return found
@@ -38,11 +39,15 @@ def test_every_command_has_the_one_help_style(script: str) -> None:
         assert result.exit_code == 0, result.output
         text = result.output
         assert "<bool>" not in text and "╭" not in text  # flags as flags, plain text
-        for param in command.params:
-            if isinstance(param, click.Option) and not param.hidden:
+        options = [p for p in command.params if p.param_type_name == "option" and not p.hidden]
+        if not hasattr(command, "commands"):
+            assert options, f"{script} {' '.join(path)}: no options seen"  # --verbose at least
+        for param in options:
                 assert param.help and param.help.strip(), f"{script} {' '.join(path)}: {param.opts} has no text"
+                name = max(param.opts, key=len)
+                assert name in text
                 if param.is_flag:
-                    assert f"{param.opts[-1]} " in text or f"{param.opts[-1]}\n" in text
+                    assert f"{name} <" not in text  # shown as a flag, without a value
         if not path:  # the command itself (a group's subcommands have their own help)
             assert "Examples:" in text and f"  {script} " in text.split("Examples:")[1]
 

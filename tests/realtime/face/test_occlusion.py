@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from realtime.capture.video_io import VideoWriter, read_video
 from realtime.cli.process import app
-from tests.support.occluders import OCCLUDERS, occlude_mouth
+from support.occluders import OCCLUDERS, occlude_mouth
 
 GOLDEN_VIDEO = Path(__file__).parents[2] / "golden" / "interview.mp4"  # 8 s, a face throughout
 START, END = 2.0, 4.5
