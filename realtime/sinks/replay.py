@@ -20,6 +20,7 @@ import numpy as np
 from realtime.capture.video_io import VideoWriter
 from realtime.face.regions import region_masks
 
+REPLAY = "replay.mp4"  # in events/<event>/
 OUTLINE_RGB = (255, 200, 0)
 LABEL_BAND_PX = 18  # band above the two panes with their captions (the faces are never covered)
 
@@ -31,7 +32,6 @@ class ReplayConfig:
     gain: float = 20.0  # applied to the estimated flow, which understates 1-3 px movements: on mer-synth
     #                     the decoded replay moves ~13x the true displacement (tests/realtime/sinks/test_replay.py)
     speed: float = 0.25  # playback speed relative to real time
-    pad_s: float = 0.2  # shown before onset and after offset
     noise_px: float = 0.3  # flow below this (crop px) is sensor noise: subtracted, never amplified
     smooth_px: float = 2.0  # Gaussian sigma on the flow: the warp stays smooth, no tearing
     fit_step_px: int = 8  # grid step of the samples the affine (head residual) fit uses

@@ -18,6 +18,7 @@ import numpy as np
 from realtime.pipeline.pipeline import Step
 from realtime.sinks.csv_stream import CsvStream
 from realtime.sinks.evidence import write_evidence
+from realtime.sinks.replay import REPLAY, write_replay
 from realtime.sinks.report import write_report
 from realtime.sinks.timeline import write_timeline
 
@@ -64,6 +65,8 @@ class RunFolder:
         for closed in step.closed:
             if closed.crops:
                 write_evidence(self.folder / "events" / str(closed.event.event), closed.crops, closed.dis)
+            if closed.clip is not None and closed.clip_fps > 0:
+                write_replay(self.folder / "events" / str(closed.event.event) / REPLAY, closed.clip, closed.clip_fps)
         for event in step.finished:
             self.events.write(event.row(self.classes))
             if event.latency_ms is not None:
