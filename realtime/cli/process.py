@@ -16,6 +16,7 @@ from realtime.core.console import StopRequest, console, error_line, fail, setup_
 from realtime.core.errors import InputError, MerError
 from realtime.face.aligner import AlignConfig
 from realtime.pipeline.pipeline import PipelineConfig
+from realtime.sinks.index_page import batch_folders, write_index
 from realtime.sinks.run_folder import is_complete
 from realtime.spotting.ground_truth import load_ground_truth
 from realtime.spotting.scoring import SpottingScore, pool, score_spotting
@@ -177,6 +178,7 @@ def main(
         if engine is not None:
             engine.close()
     console.print(table)
+    write_index(out, batch_folders(out, [v.name for v in videos]), failures={v: "could not be read" for v in failed})
     if stop.requested:
         console.print(f"[yellow]interrupted[/]: every file in {out} is complete; run again with --resume to go on")
         raise typer.Exit(130)
@@ -184,6 +186,6 @@ def main(
         total = pool(scores)
         console.print(f"spotting over {len(scores)} videos: precision {total.precision:.3f}, "
                       f"recall {total.recall:.3f}, F1 {total.f1:.3f}")
-    console.print(f"results: {out.resolve()}  (open <video>/report.html)")
+    console.print(f"results: {out.resolve()}  (open index.html, or <video>/report.html)")
     if failed and len(failed) == len(videos):
         fail(f"no video could be processed ({', '.join(failed)})", code=1)

@@ -132,6 +132,13 @@ def _lanes(events: list[dict[str, str]], movements: list[dict[str, str]],
     return [{"kind": kind, "name": name, "colour": colour, "items": items[kind]} for kind, name, colour in LANES]
 
 
+def lane_counts(run_dir: Path) -> dict[str, int]:
+    """How many of each kind (micro, macro, blink, speech, occlusion, face lost) a run folder holds."""
+    lanes = _lanes(_read_csv(run_dir / "events.csv"), _read_csv(run_dir / "movements.csv"),
+                   _read_csv(run_dir / "frames.csv"))
+    return {lane["kind"]: len(lane["items"]) for lane in lanes}
+
+
 def _video(run_dir: Path, summary: dict) -> tuple[str | None, bool]:
     """The video the player shows, relative to the report, and whether it has one frame per
     source frame (annotated.mp4, a live recording) rather than the source's own times."""
