@@ -11,6 +11,8 @@ were, the regions that moved outlined; right: magnified; both at `speed` of real
 
 from __future__ import annotations
 
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,10 @@ import cv2
 import numpy as np
 
 from realtime.capture.video_io import VideoWriter
+from realtime.core.errors import MerError
 from realtime.face.regions import region_masks
+
+log = logging.getLogger(__name__)
 
 REPLAY = "replay.mp4"  # in events/<event>/
 OUTLINE_RGB = (255, 200, 0)
@@ -33,7 +38,9 @@ class ReplayConfig:
     #                     the decoded replay moves ~13x the true displacement (tests/realtime/sinks/test_replay.py)
     speed: float = 0.25  # playback speed relative to real time
     noise_px: float = 0.3  # flow below this (crop px) is sensor noise: subtracted, never amplified
-    smooth_px: float = 2.0  # Gaussian sigma on the flow: the warp stays smooth, no tearing
+    smooth_px: float = 2.0  # Gaussian sigma on the flow (crop px): the warp stays smooth, no tearing
+    flow_scale: float = 0.5  # flow runs at half the crop's side: 4x cheaper, 1-3 px still 0.5-1.5 px there
+    flow_hz: float = 50.0  # flow measured at this rate at most, interpolated in time between
     fit_step_px: int = 8  # grid step of the samples the affine (head residual) fit uses
     fit_iterations: int = 3  # IRLS passes of that fit (Tukey bisquare)
     outline_px: float = 1.0  # a region is outlined when its mean magnified motion peaks above this
@@ -65,23 +72,38 @@ def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 7, 5, 5, 1.1, cv2.OPTFLOW_FARNEBACK_GAUSSIAN)
 
 
-def magnify(clip: np.ndarray, config: ReplayConfig = ReplayConfig()) -> tuple[np.ndarray, np.ndarray]:
+def _motion(reference: np.ndarray, crop: np.ndarray, config: ReplayConfig) -> np.ndarray:
+    """Facial motion reference -> crop, (S, S, 2) float32 crop px: flow at `flow_scale`, minus
+    the affine fit, smoothed, minus the noise floor, brought back to full resolution."""
+    size = crop.shape[1], crop.shape[0]
+    small = (round(size[0] * config.flow_scale), round(size[1] * config.flow_scale))
+    a, b = (cv2.resize(x, small, interpolation=cv2.INTER_AREA) for x in (reference, crop))
+    flow = cv2.GaussianBlur(_affine_residual(_flow(a, b), config), (0, 0), config.smooth_px * config.flow_scale)
+    flow = cv2.resize(flow, size, interpolation=cv2.INTER_LINEAR) / config.flow_scale
+    magnitude = np.linalg.norm(flow, axis=2)
+    return flow * (np.maximum(magnitude - config.noise_px, 0.0) / np.maximum(magnitude, 1e-6))[:, :, None]
+
+
+def magnify(clip: np.ndarray, fps: float, config: ReplayConfig = ReplayConfig()) -> tuple[np.ndarray, np.ndarray]:
     """(T, S, S) grey uint8 crops -> ((T, S, S) magnified crops, (T, S, S) magnified motion in px).
 
     Frame t's content at x moved by f(x) from frame 0; the output shows it moved by gain*f:
-    out_t(y) = crop_t(y - (gain - 1) f(y)).
+    out_t(y) = crop_t(y - (gain - 1) f(y)). f is measured at `flow_hz` at most (a 200 fps clip
+    costs what a 50 fps one does) and interpolated in time between.
     """
     clip = np.asarray(clip, np.uint8)
-    h, w = clip.shape[1:3]
+    t_count, h, w = clip.shape
+    stride = max(1, int(round(fps / config.flow_hz)))
+    keys = sorted({*range(0, t_count, stride), t_count - 1})
+    motion = {k: _motion(clip[0], clip[k], config) if k else np.zeros((h, w, 2), np.float32) for k in keys}
     gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
     out = np.empty_like(clip)
     moved = np.zeros(clip.shape, np.float32)
-    out[0] = clip[0]
-    for t in range(1, len(clip)):
-        flow = _affine_residual(_flow(clip[0], clip[t]), config)
-        flow = cv2.GaussianBlur(flow, (0, 0), config.smooth_px)
-        magnitude = np.linalg.norm(flow, axis=2)
-        flow *= (np.maximum(magnitude - config.noise_px, 0.0) / np.maximum(magnitude, 1e-6))[:, :, None]
+    for t in range(t_count):
+        before = max(k for k in keys if k <= t)
+        after = min(k for k in keys if k >= t)
+        share = (t - before) / (after - before) if after > before else 0.0
+        flow = (1 - share) * motion[before] + share * motion[after]
         extra = (config.gain - 1.0) * flow
         out[t] = cv2.remap(clip[t], gx - extra[:, :, 0], gy - extra[:, :, 1], cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
@@ -96,9 +118,9 @@ def moved_regions(moved: np.ndarray, config: ReplayConfig = ReplayConfig()) -> d
     return {name: mask for name, mask in masks.items() if float(peak[mask].mean()) > config.outline_px}
 
 
-def replay_frames(clip: np.ndarray, config: ReplayConfig = ReplayConfig()) -> np.ndarray:
+def replay_frames(clip: np.ndarray, fps: float, config: ReplayConfig = ReplayConfig()) -> np.ndarray:
     """(T, S, S) grey crops -> (T, LABEL_BAND_PX + S, 2 S, 3) RGB frames: original | magnified."""
-    magnified, moved = magnify(clip, config)
+    magnified, moved = magnify(clip, fps, config)
     regions = moved_regions(moved, config)
     contours = [c for mask in regions.values()
                 for c in cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0]]
@@ -119,6 +141,28 @@ def replay_frames(clip: np.ndarray, config: ReplayConfig = ReplayConfig()) -> np
 def write_replay(path: Path, clip: np.ndarray, fps: float, config: ReplayConfig = ReplayConfig()) -> Path:
     """Write the side-by-side replay of `clip` (grey crops at `fps`) as H.264 at `speed` x fps."""
     with VideoWriter(path, max(fps * config.speed, 1.0), crf=config.crf, preset="veryfast") as writer:
-        for frame in replay_frames(clip, config):
+        for frame in replay_frames(clip, fps, config):
             writer.write(frame)
     return path
+
+
+class ReplayWriter:
+    """Writes replays on a thread of its own: an event's replay (0.4-0.9 s of CPU, bench/bench_replay.py)
+    must not stall the frame thread. `close` waits for every replay asked for."""
+
+    def __init__(self, config: ReplayConfig = ReplayConfig()) -> None:
+        self.config = config
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replays")
+        self._pending: list[tuple[Path, Future]] = []
+
+    def submit(self, path: Path, clip: np.ndarray, fps: float) -> None:
+        self._pending.append((path, self._pool.submit(write_replay, path, clip, fps, self.config)))
+
+    def close(self) -> None:
+        for path, future in self._pending:
+            try:
+                future.result()
+            except (MerError, OSError, ValueError, cv2.error) as exc:  # a missing replay must not lose the results
+                log.error("%s: replay not written (%s)", path, exc)
+        self._pending.clear()
+        self._pool.shutdown()

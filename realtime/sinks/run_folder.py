@@ -18,7 +18,7 @@ import numpy as np
 from realtime.pipeline.pipeline import Step
 from realtime.sinks.csv_stream import CsvStream
 from realtime.sinks.evidence import write_evidence
-from realtime.sinks.replay import REPLAY, write_replay
+from realtime.sinks.replay import REPLAY, ReplayWriter
 from realtime.sinks.report import write_report
 from realtime.sinks.timeline import write_timeline
 
@@ -52,6 +52,7 @@ class RunFolder:
                                 ["frame", "time_s", "face_found", "face_confidence",
                                  *(f"motion_{r}" for r in regions), "head_motion", "spotter_state"], flush_s=1.0)
         self.latencies_ms: list[float] = []
+        self.replays = ReplayWriter()  # magnified replays, written off the frame thread
         self.faces_found = 0
 
     def write(self, step: Step) -> None:
@@ -66,7 +67,8 @@ class RunFolder:
             if closed.crops:
                 write_evidence(self.folder / "events" / str(closed.event.event), closed.crops, closed.dis)
             if closed.clip is not None and closed.clip_fps > 0:
-                write_replay(self.folder / "events" / str(closed.event.event) / REPLAY, closed.clip, closed.clip_fps)
+                self.replays.submit(self.folder / "events" / str(closed.event.event) / REPLAY, closed.clip,
+                                    closed.clip_fps)
         for event in step.finished:
             self.events.write(event.row(self.classes))
             if event.latency_ms is not None:
@@ -81,6 +83,7 @@ class RunFolder:
     def close(self) -> None:
         for stream in (self.events, self.movements, self.frames):
             stream.close()
+        self.replays.close()
 
     def finalise(self, summary: dict) -> None:
         """After close: summary.json, timeline.png and report.html, from the files written."""
