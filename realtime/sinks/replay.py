@@ -35,15 +35,17 @@ class ReplayConfig:
     """How a replay is made; gain and noise floor checked in tests/realtime/sinks/test_replay.py."""
 
     gain: float = 20.0  # applied to the estimated flow, which understates 1-3 px movements: on mer-synth
-    #                     the decoded replay moves ~13x the true displacement (tests/realtime/sinks/test_replay.py)
+    #                     the decoded replay moves ~11x the true displacement (tests/realtime/sinks/test_replay.py)
     speed: float = 0.25  # playback speed relative to real time
-    noise_px: float = 0.3  # flow below this (crop px) is sensor noise: subtracted, never amplified
+    noise_px: float = 0.3  # flow around this (crop px) is sensor noise: gated out (below half of it: none kept),
+    #                        so still skin stays still; from 1.5x it up the motion is kept whole
     smooth_px: float = 2.0  # Gaussian sigma on the flow (crop px): the warp stays smooth, no tearing
     flow_scale: float = 0.5  # flow runs at half the crop's side: 4x cheaper, 1-3 px still 0.5-1.5 px there
     flow_hz: float = 50.0  # flow measured at this rate at most, interpolated in time between
     fit_step_px: int = 8  # grid step of the samples the affine (head residual) fit uses
     fit_iterations: int = 3  # IRLS passes of that fit (Tukey bisquare)
-    outline_px: float = 1.0  # a region is outlined when its mean magnified motion peaks above this
+    outline_px: float = 2.0  # a region is outlined when its mean magnified motion peaks above this
+    outline_share: float = 0.5  # and at least at this share of the region that moved most
     crf: int = 20
 
 
@@ -81,7 +83,8 @@ def _motion(reference: np.ndarray, crop: np.ndarray, config: ReplayConfig) -> np
     flow = cv2.GaussianBlur(_affine_residual(_flow(a, b), config), (0, 0), config.smooth_px * config.flow_scale)
     flow = cv2.resize(flow, size, interpolation=cv2.INTER_LINEAR) / config.flow_scale
     magnitude = np.linalg.norm(flow, axis=2)
-    return flow * (np.maximum(magnitude - config.noise_px, 0.0) / np.maximum(magnitude, 1e-6))[:, :, None]
+    gate = np.clip((magnitude - 0.5 * config.noise_px) / config.noise_px, 0.0, 1.0)  # 0 below noise/2, 1 above 1.5 noise
+    return flow * (gate * gate * (3 - 2 * gate))[:, :, None]  # smoothstep: real motion keeps its size, no seam
 
 
 def magnify(clip: np.ndarray, fps: float, config: ReplayConfig = ReplayConfig()) -> tuple[np.ndarray, np.ndarray]:
@@ -112,10 +115,12 @@ def magnify(clip: np.ndarray, fps: float, config: ReplayConfig = ReplayConfig())
 
 
 def moved_regions(moved: np.ndarray, config: ReplayConfig = ReplayConfig()) -> dict[str, np.ndarray]:
-    """The facial regions whose mean magnified motion peaked above `outline_px`, with their masks."""
-    masks = region_masks(moved.shape[1])
+    """The facial regions that moved (mean magnified motion above `outline_px` and near the
+    largest region's), with their masks: the few an analyst should look at, not every one."""
     peak = moved.max(axis=0)
-    return {name: mask for name, mask in masks.items() if float(peak[mask].mean()) > config.outline_px}
+    means = {name: float(peak[mask].mean()) for name, mask in region_masks(moved.shape[1]).items()}
+    floor = max(config.outline_px, config.outline_share * max(means.values(), default=0.0))
+    return {name: mask for name, mask in region_masks(moved.shape[1]).items() if means[name] > floor}
 
 
 def replay_frames(clip: np.ndarray, fps: float, config: ReplayConfig = ReplayConfig()) -> np.ndarray:

@@ -28,7 +28,8 @@ th { background: #f2f2f2; } td.l, th.l { text-align: left; }
 tr.ev { cursor: pointer; } tr.ev:hover { background: #eef5ff; }
 .event { border: 1px solid #ddd; border-radius: 6px; padding: 10px; margin: 12px 0; }
 .event video { width: 448px; height: 242px; background: #111; }
-.event figure { display: inline-block; margin: 4px 10px 4px 0; vertical-align: top; text-align: center; }
+.event figure { display: inline-block; margin: 4px 10px 4px 0; vertical-align: top; text-align: left; }
+.event figcaption { max-width: 448px; }
 .event img.di { width: 330px; height: 161px; image-rendering: pixelated; border: 1px solid #bbb; }
 .dibar { width: 330px; height: 10px; background: linear-gradient(90deg, #053061, #f7f7f7, #67001f); }
 .dilabels { width: 330px; display: flex; justify-content: space-between; font-size: 11px; color: #444; }

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from realtime.capture.video_io import VideoInfo, read_video
+from realtime.face.aligner import AlignConfig, FaceAligner
 from realtime.face.mesh import FaceMesh
-from realtime.sinks.replay import LABEL_BAND_PX, ReplayConfig, write_replay
+from realtime.sinks.replay import LABEL_BAND_PX, ReplayConfig, magnify, moved_regions, write_replay
 from training.synth import FaceRenderer, expression_warp, load_photos, make_scene
 
 CROP = 224
@@ -32,22 +33,26 @@ def _displacement(before: np.ndarray, after: np.ndarray, y: int, x: int) -> floa
 
 @pytest.fixture(scope="module")
 def synth_clip() -> tuple[np.ndarray, np.ndarray, int]:
-    """Grey face crops of a mer-synth lip-corner pull (AU 12) rising to its apex and back, with
-    sensor noise, and the true apex displacement field (crop px) of every crop pixel."""
+    """Aligned grey face crops (FaceAligner's transform on the neutral frame, held: a still head)
+    of a mer-synth lip-corner pull (AU 12) rising to its apex and back, with sensor noise, and the
+    true apex displacement (crop px) at every crop pixel."""
     with FaceMesh(static_image_mode=True) as mesh:
         photo = load_photos(None, mesh)[0]
         scene = make_scene(photo, size=(320, 320), face_width=200, rng=np.random.default_rng(0), mesh=mesh)
     rng = np.random.default_rng(1)
     warp = expression_warp(scene, "12", scene.px(2.0), rng)
     renderer = FaceRenderer(scene, noise_sigma=2.0, rng=rng)
-    cx, cy = (int(round(v)) - CROP // 2 for v in scene.face_center)
     strengths = np.concatenate([np.zeros(6), np.sin(np.linspace(0, np.pi, 13)), np.zeros(6)])  # apex at 12
-    clip = np.stack([cv2.cvtColor(renderer(warps=[(float(s), warp)]), cv2.COLOR_RGB2GRAY)[cy:cy + CROP, cx:cx + CROP]
-                     for s in strengths])
-    field = np.zeros((320, 320, 2), np.float32)
+    frames = [renderer(warps=[(float(s), warp)]) for s in strengths]
+    with FaceAligner(AlignConfig(size=CROP)) as aligner:
+        transform = aligner.process(frames[0], 0.0).transform  # (2, 3) frame px -> crop px
+    clip = np.stack([cv2.warpAffine(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), transform, (CROP, CROP),
+                                    flags=cv2.INTER_LINEAR) for f in frames])
+    field = np.zeros((320, 320), np.float32)
     h, w = warp.field.shape[:2]
-    field[warp.y0:warp.y0 + h, warp.x0:warp.x0 + w] = warp.field
-    return clip, np.linalg.norm(field[cy:cy + CROP, cx:cx + CROP], axis=2), int(np.argmax(strengths))
+    field[warp.y0:warp.y0 + h, warp.x0:warp.x0 + w] = np.linalg.norm(warp.field, axis=2)
+    scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2]))))
+    return clip, cv2.warpAffine(field, transform, (CROP, CROP), flags=cv2.INTER_LINEAR) * scale, int(np.argmax(strengths))
 
 
 def test_replay_magnifies_known_motion_10_to_20x_and_keeps_still_skin_still(
@@ -72,3 +77,12 @@ def test_replay_magnifies_known_motion_10_to_20x_and_keeps_still_skin_still(
     assert still.sum() > 2000
     flow = cv2.calcOpticalFlowFarneback(magnified[0], magnified[apex], None, 0.5, 3, 15, 3, 5, 1.2, 0)
     assert float(np.percentile(np.linalg.norm(flow, axis=2)[still], 95)) < 0.5
+
+
+def test_only_the_regions_that_moved_are_outlined(synth_clip: tuple[np.ndarray, np.ndarray, int]) -> None:
+    clip, true_d, _ = synth_clip
+    masks = moved_regions(magnify(clip, FPS)[1])
+    outlined = np.any(list(masks.values()), axis=0)
+    moving = true_d > 0.5 * true_d.max()
+    assert outlined[moving].mean() > 0.5  # the outlines are where the face moved
+    assert outlined.mean() < 0.3 and not set(masks) & {"brow_left", "brow_right", "forehead"}, sorted(masks)
