@@ -26,7 +26,7 @@ from realtime.sinks.report_page import SCRIPT, STYLE
 
 MOTION_PREFIX = "motion_"  # frames.csv columns holding per-region motion
 DI_PAIR = "di_pair.jpg"  # in events/<event>/
-DI_JPEG_QUALITY = 90
+DI_JPEG_QUALITY = 85
 DI_SIDE_PX = 224  # each DI in the pair: the crop's own resolution (the PNGs are upscaled 2x)
 NO_FACE = 255  # heatmap byte for "no face in this bin"
 LANES = (  # kind, lane name, colour
