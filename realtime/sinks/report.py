@@ -125,8 +125,10 @@ def _lanes(events: list[dict[str, str]], movements: list[dict[str, str]],
         items["micro"].append([_float(row["onset_s"]), _float(row["offset_s"]), int(_float(row["onset_frame"])),
                                f"{row['event']} {row.get('label') or ''}".strip()])
     for row in movements:
-        kind = "face lost" if row.get("reason") == "face lost" and row.get("kind") == "occlusion" else row.get("kind")
-        if kind in items and kind != "face lost":  # face lost comes from frames.csv, frame by frame
+        kind = row.get("kind")
+        if kind == "occlusion" and row.get("reason") == "face lost":
+            continue  # face lost comes from frames.csv, frame by frame
+        if kind in items:
             items[kind].append([_float(row["onset_s"]), _float(row["offset_s"]), int(_float(row["onset_frame"])), ""])
     items["face lost"] = [[a, b, f, ""] for a, b, f in _face_lost(frames)]
     return [{"kind": kind, "name": name, "colour": colour, "items": items[kind]} for kind, name, colour in LANES]
