@@ -97,8 +97,9 @@ def _heat(frames: list[dict[str, str]], regions: list[str], duration: float, con
     top = float(np.percentile(finite, config.heat_percentile)) if finite.size else 1.0
     top = top if top > 0 else 1.0
     scaled = np.where(heat >= 0, np.round(254 * np.log1p(9 * np.clip(heat / top, 0, 1)) / np.log(10)), NO_FACE)
-    scaled[:, lost & (heat.max(axis=0) < 0)] = NO_FACE
-    scaled[:, ~lost & (heat.max(axis=0) < 0)] = 0
+    empty = np.max(heat, axis=0, initial=-1.0) < 0  # (B,) bins that no frame with a face fell in
+    scaled[:, lost & empty] = NO_FACE
+    scaled[:, ~lost & empty] = 0
     data = scaled.astype(np.uint8)
     return {"bins": bins, "bin_s": bin_s, "top": top, "values": base64.b64encode(data.tobytes()).decode("ascii")}
 
@@ -151,6 +152,13 @@ def _video(run_dir: Path, summary: dict) -> tuple[str | None, bool]:
         if path and Path(path).is_file():
             return Path(os.path.relpath(Path(path).resolve(), run_dir.resolve())).as_posix(), by_frame
     return None, False
+
+
+def _face_share(summary: dict, frames: list[dict[str, str]]) -> float:
+    """The summary's face-found share, else frames.csv's (a run stopped before its summary)."""
+    if "face_found_fraction" in summary:
+        return _float(summary["face_found_fraction"])
+    return sum(r.get("face_found") != "0" for r in frames) / len(frames) if frames else math.nan
 
 
 def _json(data: dict) -> str:
@@ -251,7 +259,7 @@ def write_report(run_dir: str | Path, config: ReportConfig = ReportConfig()) -> 
               "micro-expressions"),
         *(_fact(str(count[k]), f"{name} ({count[k] / minutes:.1f}/min)" if minutes > 0 else name)
           for k, name, _ in LANES[1:]),
-        _fact(percent(_float(summary.get("face_found_fraction"))), "of frames with a face"),
+        _fact(percent(_face_share(summary, frames)), "of frames with a face"),
         *([_fact(f"{_float(summary['spotting'].get('f1')):.2f}",
                  f"spotting F1 (precision {percent(_float(summary['spotting'].get('precision')))}, recall "
                  f"{percent(_float(summary['spotting'].get('recall')))})")] if summary.get("spotting") else []),

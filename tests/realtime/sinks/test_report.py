@@ -216,6 +216,17 @@ def test_hour_long_report_stays_under_20_mb_and_opens_in_under_3_s(interview: Pa
     assert counts["micro"] == HOUR_EVENTS and counts["face lost"] == HOUR_S // 300 and counts["speech"] == HOUR_S // 20
 
 
+def test_report_of_an_empty_or_faceless_run_says_what_it_has(tmp_path: Path) -> None:
+    """An interrupted run (no file yet) and a video without a face still get a readable report."""
+    assert "None found." in write_report(tmp_path).read_text()
+    with CsvStream(tmp_path / "frames.csv", ["frame", "time_s", "face_found", *(f"motion_{r}" for r in REGIONS)]) as out:
+        for i in range(90):
+            out.write({"frame": i, "time_s": i / 30, "face_found": 0})
+    page = write_report(tmp_path).read_text()
+    assert "<b>0 %</b><span>of frames with a face" in page
+    assert lane_counts(tmp_path)["face lost"] == 1
+
+
 def test_index_links_every_report_and_says_which_failed(interview: Path) -> None:
     out = interview.parent
     index = write_index(out, batch_folders(out, ["interview.mp4", "broken.mp4"]),
