@@ -249,7 +249,7 @@ def write_report(run_dir: str | Path, config: ReportConfig = ReportConfig()) -> 
     minutes = duration / 60 if duration > 0 else math.nan
     count = {lane["kind"]: len(lane["items"]) for lane in lanes}
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p id='missing'></p>"]
     status = "complete" if summary.get("complete") else ("interrupted" if summary.get("interrupted") else "incomplete")
     if summary.get("error"):
         status = f"stopped: {summary['error']}"

@@ -34,6 +34,7 @@ tr.ev { cursor: pointer; } tr.ev:hover { background: #eef5ff; }
 .dibar { width: 330px; height: 10px; background: linear-gradient(90deg, #053061, #f7f7f7, #67001f); }
 .dilabels { width: 330px; display: flex; justify-content: space-between; font-size: 11px; color: #444; }
 figcaption { font-size: 12px; color: #444; }
+#missing { display: none; background: #fdd; border: 1px solid #c00; padding: 8px; }
 a.seek { cursor: pointer; color: #0645ad; text-decoration: underline; }
 """
 
@@ -199,6 +200,16 @@ SCRIPT = r"""
     });
     Array.prototype.forEach.call(replays, function (v) { seen.observe(v); });
   }
+  // A report copied without its events/ folder says so instead of showing empty frames.
+  var broken = 0;
+  Array.prototype.forEach.call(document.querySelectorAll("img.di, video.replay"), function (el) {
+    el.addEventListener("error", function () {
+      broken += 1;
+      var box = document.getElementById("missing");
+      box.textContent = broken + " replay or image file(s) could not be loaded: keep report.html next to its events/ folder.";
+      box.style.display = "block";
+    });
+  });
   window.addEventListener("resize", draw);
   draw();
   mer.readyMs = performance.now();  // navigation start -> timeline drawn: what "opens in" means in the tests

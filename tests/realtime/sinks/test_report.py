@@ -191,6 +191,17 @@ def test_labelled_report_shows_confidence_top_three_model_card_and_the_recording
 
 
 @needs_browser
+def test_report_says_when_its_files_are_missing(browser, tmp_path: Path) -> None:
+    _labelled_folder(tmp_path, events=1, seconds=20, fps=30, replay=None, rng=np.random.default_rng(2))
+    report = write_report(tmp_path)
+    (tmp_path / "events" / "1" / DI_PAIR).unlink()
+    _open(browser, report)
+    text = _wait(browser, "var b = document.getElementById('missing'); return b.offsetParent && b.textContent")
+    assert "1 replay or image file(s) could not be loaded" in text
+    browser.get_log("browser")  # the 404 it logged is this test's point, not a page error
+
+
+@needs_browser
 def test_hour_long_report_stays_under_20_mb_and_opens_in_under_3_s(interview: Path, browser, tmp_path: Path) -> None:
     folder = tmp_path / "hour"
     folder.mkdir()
