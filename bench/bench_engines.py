@@ -29,12 +29,12 @@ import numpy as np
 import torch
 
 from engines.backends import Backend
-from engines.export import export_onnx, graph_signature
-from engines.inputs import prepare_inputs, synthetic_samples
 from engines.backends.onnx import OnnxBackend, cuda_provider_available
 from engines.backends.tensorrt import tensorrt_usable
 from engines.backends.torch import TorchBackend
-from training.dynamic_images import DIInputConfig
+from engines.export import export_onnx, graph_signature
+from engines.inputs import prepare_inputs, synthetic_samples
+from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.models import ModelConfig, create_model, input_names
 
 BACKBONES = ("efficientnetv2_b0", "efficientnetv2_s")

@@ -23,12 +23,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.alignment import AlignConfig, FaceAligner
-from realtime.ground_truth import read_synth_ground_truth
-from realtime.motion import FacialMotion, MotionConfig
-from realtime.spot_scoring import score_spotting
-from realtime.spotter import SpotEvent, Spotter
-from realtime.video_io import read_video
+from realtime.capture.video_io import read_video
+from realtime.face.aligner import AlignConfig, FaceAligner
+from realtime.spotting.ground_truth import read_synth_ground_truth
+from realtime.spotting.motion import FacialMotion, MotionConfig
+from realtime.spotting.scoring import score_spotting
+from realtime.spotting.spotter import SpotEvent, Spotter
 from training.synth.video import make_video
 
 

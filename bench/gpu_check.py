@@ -45,15 +45,15 @@ from engines.backends.onnx import OnnxBackend, cuda_provider_available
 from engines.backends.torch import TorchBackend
 from engines.builder import TENSORRT_TOLERANCE, build_engine
 from engines.inputs import prepare_inputs, synthetic_samples
-from realtime.alignment import AlignConfig
-from realtime.di_builder import DynamicImageBuilder
-from realtime.errors import EngineError
-from realtime.pipeline import PipelineConfig, RecognitionPipeline, Step
-from realtime.ring_buffer import FrameRing, FrameRingConfig
-from realtime.sources import open_source
+from realtime.capture.sources import open_source
+from realtime.core.errors import EngineError
+from realtime.dynamic_images.builder import DynamicImageBuilder
+from realtime.dynamic_images.rank_pooling import DIInputConfig
+from realtime.dynamic_images.ring import FrameRing, FrameRingConfig
+from realtime.face.aligner import AlignConfig
+from realtime.pipeline.pipeline import PipelineConfig, RecognitionPipeline, Step
 from training.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from training.clip_cache import CachedClip, raw_dynamic_images
-from training.dynamic_images import DIInputConfig
 from training.loso import NetworkInputs, Sample, Trainer
 from training.models import ModelConfig, create_model, input_names
 from training.presets import resolve

@@ -13,7 +13,7 @@ from engines.backends.torch import TorchBackend
 from engines.engine_spec import DEFAULT_MAX_BATCH, ENGINE_JSON, ONNX_FILE, PLAN_FILE, EngineSpec
 from engines.export import (PARITY_TOLERANCE, check_onnx, export_onnx, exporter_versions, graph_signature,
                             measure_parity)
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
 from training.checkpoint import file_sha256, load_checkpoint
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
 
 if TYPE_CHECKING:
     from torch import nn

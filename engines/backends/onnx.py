@@ -23,7 +23,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import (Fail, InvalidArgument, 
 
 from engines.backends.base import BackendEntry, host_inputs, register_backend
 from engines.engine_spec import EngineSpec, TensorSpec
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
 
 log = logging.getLogger(__name__)
 

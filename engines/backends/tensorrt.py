@@ -28,7 +28,7 @@ import torch
 
 from engines.backends.base import BackendEntry, host_inputs, register_backend
 from engines.engine_spec import BATCH_AXIS, EngineSpec, TensorRTTarget, TensorSpec
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from engines.backends.base import BackendEntry, host_inputs, register_backend
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
 
 if TYPE_CHECKING:
     from training.checkpoint import CheckpointMeta

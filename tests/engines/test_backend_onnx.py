@@ -9,9 +9,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from engines.engine_spec import TensorSpec
 from engines.backends.onnx import OnnxBackend, session_options
-from realtime.errors import EngineError
+from engines.engine_spec import TensorSpec
+from realtime.core.errors import EngineError
 
 
 def tiny_graph(path: Path) -> None:

@@ -26,11 +26,11 @@ from engines.builder import TENSORRT_TOLERANCE, build_engine
 from engines.engine_spec import EngineSpec, TensorRTTarget, TensorSpec
 from engines.export import measure_parity
 from engines.inputs import synthetic_samples
-from realtime.errors import EngineError
-from tests.support import fake_tensorrt
-from tests.support.engine_graphs import write_linear_graph
+from realtime.core.errors import EngineError
+from realtime.dynamic_images.rank_pooling import DIInputConfig
+from support import fake_tensorrt
+from support.engine_graphs import write_linear_graph
 from training.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
-from training.dynamic_images import DIInputConfig
 from training.models import ModelConfig, create_model, input_names
 
 H100 = TensorRTTarget(version="10.3.0", gpu_name="NVIDIA H100 80GB HBM3", compute_capability=(9, 0))

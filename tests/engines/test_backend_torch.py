@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from engines.backends.torch import TorchBackend
-from realtime.errors import EngineError
-from tests.support.devices import DEVICES
+from realtime.core.errors import EngineError
+from support.devices import DEVICES
 from training.models import ModelConfig, create_model, input_names
 
 

@@ -19,10 +19,10 @@ import engines
 from engines import RawDI
 from engines.engine_spec import EngineSpec, TensorRTTarget, TensorSpec
 from engines.inputs import prepare_inputs, synthetic_samples
-from realtime.errors import CheckpointError, EngineError, InputError
-from tests.support.engine_graphs import write_linear_graph
+from realtime.core.errors import CheckpointError, EngineError, InputError
+from realtime.dynamic_images.rank_pooling import DIInputConfig, to_network_input
+from support.engine_graphs import write_linear_graph
 from training.checkpoint import CheckpointMeta, file_sha256, save_checkpoint
-from training.dynamic_images import DIInputConfig, to_network_input
 from training.models import ModelConfig, create_model, input_names
 
 NAMES = ("di_onset", "di_offset")

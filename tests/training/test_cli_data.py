@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from training.cli.data import app
+from support.shared_data import SHARED_DATA
 
-ANNOTATIONS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "annotations"
+ANNOTATIONS = SHARED_DATA / "annotations"
 runner = CliRunner()
 
 

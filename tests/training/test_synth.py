@@ -12,14 +12,14 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from realtime.alignment import AlignConfig, FaceAligner
-from realtime.errors import InputError
-from realtime.face_mesh import FaceMesh
-from realtime.face_regions import REGION_MARGIN, REGIONS
-from realtime.video_io import VideoInfo, read_video
+from realtime.capture.video_io import VideoInfo, read_video
+from realtime.core.errors import InputError
+from realtime.dynamic_images.rank_pooling import phase_dynamic_images
+from realtime.face.aligner import AlignConfig, FaceAligner
+from realtime.face.mesh import FaceMesh
+from realtime.face.regions import REGION_MARGIN, REGIONS
 from training.cli.synth import app
 from training.datasets import load_dataset
-from training.dynamic_images import phase_dynamic_images
 from training.synth import (
     ACTION_UNITS,
     CLASSES,
@@ -40,8 +40,9 @@ from training.synth import (
 from training.synth.actions import Timing, draw_timing
 from training.synth.dataset import SHEET_COLUMNS, SHEET_NAME, draw_drift
 from training.synth.render import rbf_displacement, rbf_warp
+from support.shared_data import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED_DATA = SHARED_DATA
 REAL_SHEET = SHARED_DATA / "annotations" / "CASME2-coding-20190701.xlsx"
 
 
