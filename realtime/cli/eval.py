@@ -87,7 +87,8 @@ def print_tables(score: ReleaseScore, title: str) -> None:
     for column in ("class", "TP", "FP", "FN", "F1"):
         analysis.add_column(column, justify="right")
     for item in score.analysis.classes:
-        analysis.add_row(item.label, str(item.tp), str(item.fp), str(item.fn), f"{item.f1:.4f}" if item.present else "-")
+        f1 = f"{item.f1:.4f}" if item.present else "-"  # a class that occurs nowhere has no F1
+        analysis.add_row(item.label, str(item.tp), str(item.fp), str(item.fn), f1)
     console.print(analysis)
     mapping = ", ".join(f"{label} -> {megc}" for label, megc in score.class_mapping.items()) or "none (no labels)"
     console.print(f"class mapping: {mapping}", highlight=False)
@@ -107,9 +108,11 @@ def main(
     annotations: Annotated[Path | None, typer.Option(
         "--annotations", help="The long-video coding sheet (default: found in or beside --root).")] = None,
     micro_annotations: Annotated[Path | None, typer.Option(
-        "--micro-annotations", help="SAMM: the micro sheet giving emotions (default: found in or beside --root).")] = None,
+        "--micro-annotations",
+        help="SAMM: the micro sheet giving emotions (default: found in or beside --root).")] = None,
     engine_path: Annotated[Path | None, typer.Option(
-        "--engine", help="Engine folder or model.pt for the analysis step; without it only spotting is scored.")] = None,
+        "--engine",
+        help="Engine folder or model.pt for the analysis step; without it only spotting is scored.")] = None,
     predictions: Annotated[Path | None, typer.Option(
         "--predictions", help="Score this predictions csv (video, kind, onset_frame, offset_frame, label) instead "
                               "of running the pipeline.")] = None,
@@ -117,7 +120,8 @@ def main(
     video: Annotated[bool, typer.Option("--video", help="Also write annotated.mp4 per video (slow).")] = False,
     threads: Annotated[int, typer.Option(help="CPU threads for the classifier.")] = 1,
     ray: Annotated[str | None, typer.Option(
-        "--ray", metavar="ADDRESS", help="One Ray task per video, as mer-process --ray: local, auto or HOST:PORT.")] = None,
+        "--ray", metavar="ADDRESS",
+        help="One Ray task per video, as mer-process --ray: local, auto or HOST:PORT.")] = None,
     ray_cpus: Annotated[float, typer.Option("--ray-cpus", help="CPUs each video's task reserves.")] = 1.0,
     ray_gpus: Annotated[float, typer.Option("--ray-gpus", help="GPU share each video's task reserves.")] = 0.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from realtime.capture.sources import open_source, release_fps
 from realtime.core.errors import AnnotationError, InputError
 from realtime.spotting.ground_truth import load_ground_truth
 from support.shared_data import SHARED_DATA
@@ -116,20 +115,6 @@ def test_samm_release_written_here(tmp_path: Path) -> None:
     by_row = {(p.row, p.clip): p.message for p in release.problems}
     assert "no row '006_2_1'" in by_row[(7, "006_2_1")]  # the micro sheet lacks it: reported by row
     assert "no frame folder" in by_row[(8, "007_1")]  # coded, but no folder: not scored, said so
-
-
-def test_release_folders_carry_their_rate(tmp_path: Path) -> None:
-    casme = tmp_path / "rawpic" / "s15" / "15_0101disgustingteeth"
-    samm = tmp_path / "SAMM_longvideos" / "006_1"
-    plain = tmp_path / "clip"
-    for folder in (casme, samm, plain):
-        frames(folder, ["img1.jpg", "img2.jpg", "img10.jpg"])
-    assert (release_fps(casme), release_fps(samm), release_fps(plain)) == (30.0, 200.0, None)
-    with open_source(samm) as source:
-        assert source.info.fps == 200.0 and [f.name for f in source.files] == ["img1.jpg", "img2.jpg", "img10.jpg"]
-        assert [frame.t_s for frame in source] == [0.0, 0.005, 0.01]
-    with open_source(plain, fps=100) as source, open_source(casme, fps=50) as given:
-        assert source.info.fps == 100.0 and given.info.fps == 50.0  # --fps wins
 
 
 def test_unusable_sheets_raise_one_error(tmp_path: Path) -> None:
