@@ -99,20 +99,35 @@ def test_predictions_file_round_trip_and_errors(tmp_path: Path) -> None:
         read_predictions(tmp_path / "cols.csv")
 
 
-@pytest.mark.slow
-def test_mer_eval_on_a_synthetic_casme2_release(tmp_path: Path) -> None:
-    runner = CliRunner()
-    release = tmp_path / "CAS(ME)^2"
-    made = runner.invoke(synth_app, ["video", "--layout", "casme2-long", "--out", str(release), "--micro", "1",
-                                     "--duration", "3"], catch_exceptions=False)
+@pytest.fixture(scope="module")
+def synth_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """mer-synth's CAS(ME)^2 layout: 4 subjects x 2 videos of 3 s at 320x240, one micro-expression in each
+    subject's first video and none in the second."""
+    release = tmp_path_factory.mktemp("release") / "CAS(ME)^2"
+    made = CliRunner().invoke(synth_app, ["video", "--layout", "casme2-long", "--out", str(release), "--micro", "1",
+                                          "--duration", "3"], catch_exceptions=False)
     assert made.exit_code == 0, made.output
-    assert len(list((release / "rawpic").glob("s*/*_*"))) == 8 and len(list((release / "rawpic").glob("s*"))) == 4
-    out = tmp_path / "eval"
-    result = runner.invoke(eval_app, ["--dataset", "casme2-long", "--root", str(release), "--out", str(out)],
-                           catch_exceptions=False)
+    return release
+
+
+@pytest.fixture(scope="module")
+def evaluated(synth_release: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """mer-eval on one machine: its output folder and what it printed."""
+    out = tmp_path_factory.mktemp("eval")
+    result = CliRunner().invoke(eval_app, ["--dataset", "casme2-long", "--root", str(synth_release), "--out",
+                                           str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+@pytest.mark.slow
+def test_mer_eval_on_a_synthetic_casme2_release(synth_release: Path, evaluated: tuple[Path, str],
+                                                tmp_path: Path) -> None:
+    runner = CliRunner()
+    release, (out, output) = synth_release, evaluated
+    assert len(list((release / "rawpic").glob("s*/*_*"))) == 8 and len(list((release / "rawpic").glob("s*"))) == 4
     for title in ("casme2-long: per video", "spotting over 8 videos", "analysis on", "STR score"):
-        assert title in result.output
+        assert title in output
     scores = json.loads((out / "scores.json").read_text())
     with (out / "per_video.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -134,3 +149,16 @@ def test_mer_eval_on_a_synthetic_casme2_release(tmp_path: Path) -> None:
                                        "--resume"], catch_exceptions=False)
     assert resumed.exit_code == 0 and json.loads((out / "scores.json").read_text()) == scores
     assert [path.stat().st_mtime_ns for path in finished] == written
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_env")
+def test_mer_eval_on_ray_scores_as_one_machine(synth_release: Path, evaluated: tuple[Path, str],
+                                               tmp_path: Path) -> None:
+    out = tmp_path / "on_ray"
+    result = CliRunner().invoke(eval_app, ["--dataset", "casme2-long", "--root", str(synth_release), "--out",
+                                           str(out), "--ray", "local"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "mer-eval on Ray" in result.output and "STR score" in result.output
+    single = json.loads((evaluated[0] / "scores.json").read_text())
+    assert json.loads((out / "scores.json").read_text()) == single
