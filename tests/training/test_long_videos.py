@@ -16,6 +16,7 @@ from realtime.spotting.ground_truth import load_ground_truth
 from support.shared_data import SHARED_DATA
 from training.datasets.long_videos import MEGC_CLASSES, load_long_release, read_long_sheet
 from training.datasets.sheets import read_workbook
+from training.synth.long_release import make_long_release
 
 ANNOTATIONS = SHARED_DATA / "annotations"
 CASME2_LONG = ANNOTATIONS / "CAS(ME)2_code_final.xlsx"
@@ -183,3 +184,18 @@ def test_real_samm_long_release(tmp_path: Path) -> None:
     assert len({i.emotion for i in micro}) >= 5 and {i.emotion_class for i in micro} == set(MEGC_CLASSES)
     assert not [p for p in release.problems if "micro sheet" in p.message or "no row" in p.message]
     assert all(p.row is not None for p in release.problems)
+
+
+def test_synthetic_samm_release_reads_back(tmp_path: Path) -> None:
+    """mer-synth's SAMM layout: frames at 200 fps, the long-video sheet and the micro sheet with emotions."""
+    made = make_long_release(tmp_path / "samm", layout="samm-long", subjects=1, videos_per_subject=2, micro=(1, 0),
+                             duration=2.5, size=(160, 120))
+    release = load_long_release("samm-long", made.root)
+    assert [(v.name, v.subject, v.fps) for v in release.videos] == [("006_1", "006", 200.0), ("006_2", "006", 200.0)]
+    assert [len(v.intervals("micro")) for v in release.videos] == [1, 0] and made.micro == 1
+    assert len(list(release.videos[0].folder.glob("006_1_*.jpg"))) == 500  # 2.5 s at 200 fps
+    (micro,) = [i for i in release.videos[0].truth if i.kind == "micro"]
+    assert micro.emotion and micro.emotion_class in MEGC_CLASSES and micro.row == 11  # header on row 10
+    assert not release.problems
+    with pytest.raises(InputError, match="not empty"):
+        make_long_release(made.root, layout="samm-long")
