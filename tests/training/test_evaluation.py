@@ -162,3 +162,10 @@ def test_mer_eval_on_ray_scores_as_one_machine(synth_release: Path, evaluated: t
     assert "mer-eval on Ray" in result.output and "STR score" in result.output
     single = json.loads((evaluated[0] / "scores.json").read_text())
     assert json.loads((out / "scores.json").read_text()) == single
+
+
+def test_synth_video_needs_a_rate_or_a_layout(tmp_path: Path) -> None:
+    result = CliRunner().invoke(synth_app, ["video", "--out", str(tmp_path / "v.mp4")])
+    assert result.exit_code == 2 and result.output.strip() == "error: give --fps (or --layout)"
+    wrong = CliRunner().invoke(synth_app, ["video", "--layout", "casme3-long", "--out", str(tmp_path / "r")])
+    assert wrong.exit_code == 2 and "unknown layout 'casme3-long'" in wrong.output
