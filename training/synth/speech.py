@@ -11,7 +11,8 @@ speech. A `SpeechPlan` is drawn once per video:
   2-6 px at the lower lip of a 250 px face) and close again, now and then a short pause; the lip
   corners move a little with each syllable (rounding or spreading, 0.3-1 px);
 - about one conversational brow raise per `BROW_RAISE_EVERY_S` of talk: AU1+2, 1-3 px,
-  0.3-0.8 s, inside a segment and clear of every other event.
+  0.3-0.8 s, inside a segment and clear of every other event; symmetric (a conversational
+  signal, where micro-expressions' two sides differ by up to 20 % each, see expression_warp).
 
 The lips really part: `MouthOpening` is not a warp (a warp would stretch the closed lips) but a
 gap opening along the lips' meeting line, showing the dark seam between them stretched, with
@@ -40,6 +41,7 @@ BROW_RAISE_EVERY_S = 5.0  # one conversational brow raise per this much talk, on
 BROW_RAISE_S = (0.3, 0.8)
 BROW_RAISE_PX = (1.0, 3.0)
 BROW_RAISE_AUS = "1+2"
+BROW_RAISE_ASYMMETRY = 0.05  # conversational raises are bilateral: both brows within +-5 % of each other
 SPEECH_AUS = "25+26"  # lips part, jaw drops: the ground truth's action units of a talking segment
 UPPER_FACE_REGIONS = frozenset({"brow_left", "brow_right", "forehead", "eye_left", "eye_right"})
 
@@ -241,7 +243,8 @@ def plan_speech(scene: Scene, rng: np.random.Generator, spans: list[tuple[float,
                     rise, hold = rng.uniform(0.3, 0.5), rng.uniform(0.1, 0.3) * length
                     timing = Timing(onset, onset + rise * length + hold / 2, onset + length, hold)
                     amplitude = float(rng.uniform(*BROW_RAISE_PX))
-                    warp = expression_warp(scene, BROW_RAISE_AUS, scene.px(amplitude), rng)
+                    warp = expression_warp(scene, BROW_RAISE_AUS, scene.px(amplitude), rng,
+                                          asymmetry=BROW_RAISE_ASYMMETRY)
                     raises.append(BrowRaise(timing, amplitude, warp))
                     taken.append((onset, onset + length))
                     break
