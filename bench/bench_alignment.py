@@ -21,8 +21,8 @@ import cv2
 import mediapipe as mp
 import numpy as np
 
-from realtime.alignment import AlignConfig, FaceAligner
-from realtime.video_io import read_video
+from realtime.capture.video_io import read_video
+from realtime.face.aligner import AlignConfig, FaceAligner
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
 

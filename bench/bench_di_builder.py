@@ -17,9 +17,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from realtime.di_builder import DynamicImageBuilder
-from realtime.ring_buffer import FrameRing, FrameRingConfig
-from training.dynamic_images import phase_dynamic_images
+from realtime.dynamic_images.builder import DynamicImageBuilder
+from realtime.dynamic_images.rank_pooling import phase_dynamic_images
+from realtime.dynamic_images.ring import FrameRing, FrameRingConfig
 
 SIZE = 224
 START = 720_000  # an hour at 200 fps

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from training.dynamic_images import dynamic_image
+from realtime.dynamic_images.rank_pooling import dynamic_image
 
 
 def loop_di(frames: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from engines.inputs import prepare_inputs, synthetic_samples
 from engines.onnx_backend import OnnxBackend, cuda_provider_available
 from engines.tensorrt_backend import tensorrt_usable
 from engines.torch_backend import TorchBackend
-from training.dynamic_images import DIInputConfig
+from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.models import ModelConfig, create_model, input_names
 
 BACKBONES = ("efficientnetv2_b0", "efficientnetv2_s")

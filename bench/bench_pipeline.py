@@ -22,11 +22,12 @@ from pathlib import Path
 
 import cv2
 
-from realtime.face_mesh import FaceMesh
-from realtime.offline import RunFolder
-from realtime.overlay import OverlayHistory, draw_overlay
-from realtime.pipeline import PipelineConfig, RecognitionPipeline
-from realtime.video_io import Frame, VideoInfo, VideoWriter, read_video
+from realtime.capture.video_io import VideoInfo, VideoWriter, read_video
+from realtime.core.frame import Frame
+from realtime.face.mesh import FaceMesh
+from realtime.pipeline.pipeline import PipelineConfig, RecognitionPipeline
+from realtime.sinks.overlay import OverlayHistory, draw_overlay
+from realtime.sinks.run_folder import RunFolder
 from training.synth import make_video
 
 

@@ -4,7 +4,7 @@
 
 Makes `--videos` mer-synth interviews (24 fps, 320x240), then processes them (spotting only, no
 annotated video) three ways and prints wall times:
-- single machine: realtime.offline.process_video one after another in this process (warmed up
+- single machine: realtime.apps.offline.process_video one after another in this process (warmed up
   by one short video first, one torch/OpenMP thread as in a 1-CPU Ray task);
 - Ray, 1 worker: a local Ray instance with one CPU (one task at a time);
 - Ray, 2 workers: a local Ray instance with two CPUs.
@@ -24,6 +24,7 @@ import argparse
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,16 +33,17 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # What Ray gives a 1-CPU task's worker, so that the single-machine run differs from it only by Ray.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from realtime.loopback_cluster import AUTH_TOKEN  # after the environment is set
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.support is test code
+from tests.support.loopback_cluster import AUTH_TOKEN  # after the environment is set
 
 os.environ.setdefault("RAY_AUTH_MODE", "token")  # a token per run, never written to ~/.ray
 os.environ.setdefault("RAY_AUTH_TOKEN", AUTH_TOKEN)
 
 import torch
 
-from realtime.offline import process_video
-from realtime.ray_cluster import ClusterConfig, RayCluster, TaskProgress, TaskResources
-from realtime.ray_process import VideoJob, VideoSettings, process_on_ray
+from realtime.apps.offline import process_video
+from realtime.distributed.cluster import ClusterConfig, RayCluster, TaskProgress, TaskResources
+from realtime.distributed.videos import VideoJob, VideoSettings, process_on_ray
 from training.synth import make_video
 
 EMPTY_TASKS = 20

@@ -42,12 +42,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heldout import HELD_OUT_BASE, TALK, TUNING_BASE, BenchVideo, load_motion, prepare, variants  # noqa: E402
 
-from realtime.alignment import AlignConfig, FaceAligner  # noqa: E402
-from realtime.ground_truth import read_synth_ground_truth  # noqa: E402
-from realtime.motion import CellGrid, FacialMotion, MotionConfig  # noqa: E402
-from realtime.spot_scoring import SpottingScore, interval_iou, pool, score_spotting  # noqa: E402
-from realtime.spotter import SpotEvent, Spotter, spot  # noqa: E402
-from realtime.video_io import read_video  # noqa: E402
+from realtime.capture.video_io import read_video  # noqa: E402
+from realtime.face.aligner import AlignConfig, FaceAligner  # noqa: E402
+from realtime.spotting.ground_truth import read_synth_ground_truth  # noqa: E402
+from realtime.spotting.motion import CellGrid, FacialMotion, MotionConfig  # noqa: E402
+from realtime.spotting.scoring import SpottingScore, interval_iou, pool, score_spotting  # noqa: E402
+from realtime.spotting.spotter import SpotEvent, Spotter, spot  # noqa: E402
 from training.synth.speech import BROW_RAISE_AUS, SPEECH_AUS  # noqa: E402
 from training.synth.video import make_video  # noqa: E402
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realtime.alignment import AlignConfig
+from realtime.dynamic_images.rank_pooling import DIInputConfig
+from realtime.face.aligner import AlignConfig
 from training.clip_cache import ClipCache, align_clip, raw_dynamic_images
 from training.datasets import load_dataset
-from training.dynamic_images import DIInputConfig
 from training.loso import NetworkInputs, Sample, Trainer
 from training.models import ModelConfig, input_names
 from training.presets import resolve

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.alignment import AlignConfig, FaceAligner
-from realtime.motion import FacialMotion, FrameMotion, MotionConfig
-from realtime.video_io import read_video
+from realtime.capture.video_io import read_video
+from realtime.face.aligner import AlignConfig, FaceAligner
+from realtime.spotting.motion import FacialMotion, FrameMotion, MotionConfig
 from training.synth.video import make_video
 
 YALE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "faces" / "yale"

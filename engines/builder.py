@@ -12,7 +12,7 @@ from engines.export import (PARITY_TOLERANCE, check_onnx, export_onnx, exporter_
                             measure_parity)
 from engines.onnx_backend import OnnxBackend
 from engines.torch_backend import TorchBackend
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
 from training.checkpoint import file_sha256, load_checkpoint
 
 log = logging.getLogger(__name__)

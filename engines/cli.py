@@ -8,7 +8,7 @@ import typer
 
 from engines.builder import BUILD_BACKENDS, PRECISIONS, build_engine
 from engines.engine_spec import DEFAULT_MAX_BATCH
-from realtime.console import console, setup_logging, user_errors
+from realtime.core.console import console, setup_logging, user_errors
 
 app = typer.Typer(add_completion=False, help=__doc__)
 

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
+from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.checkpoint import file_sha256
-from training.dynamic_images import DIInputConfig
 
 ENGINE_JSON = "engine.json"
 ENGINE_FORMAT = "dianet-mer-engine"

@@ -4,7 +4,7 @@ The graph ends in a softmax, so every runtime returns class probabilities and no
 the head. It is exported with torch.onnx's default (dynamo) exporter with the weights inside the
 file (`external_data=False`): an engine folder is copied around as a unit and a side file would
 be lost. The parity check feeds ONNX Runtime and PyTorch the same real DIs (made by
-training.dynamic_images from a synthetic moving image, through to_network_input) at batch 1 and
+realtime.dynamic_images.rank_pooling from a synthetic moving image, through to_network_input) at batch 1 and
 at the max batch, and refuses the export if probabilities differ by more than PARITY_TOLERANCE.
 """
 
@@ -27,8 +27,8 @@ from engines.backend import Backend
 from engines.engine_spec import BATCH_AXIS, OUTPUT_NAME, TensorSpec
 from engines.inputs import prepare_inputs, synthetic_samples
 from engines.torch_backend import ProbabilityModel
-from realtime.errors import EngineError
-from training.dynamic_images import DIInputConfig
+from realtime.core.errors import EngineError
+from realtime.dynamic_images.rank_pooling import DIInputConfig
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The pipeline holds raw dynamic images (sum a_t F_t over grey aligned crops, not yet
 rate-normalised) and the number of frames T of each phase. `prepare_inputs` applies
-`training.dynamic_images.to_network_input` with the engine's `DIInputConfig`, the one
+`realtime.dynamic_images.rank_pooling.to_network_input` with the engine's `DIInputConfig`, the one
 preprocessing path shared by training and every backend, so no backend resizes or normalises on
 its own. `synthetic_samples` makes real DIs of a synthetic moving face-sized image, for the
 build-time parity check, the tests and the benchmark.
@@ -16,9 +16,9 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from realtime.errors import InputError
-from training.dynamic_images import (DIInputConfig, clip_dynamic_image, phase_dynamic_images,
-                                     to_network_input)
+from realtime.core.errors import InputError
+from realtime.dynamic_images.rank_pooling import (DIInputConfig, clip_dynamic_image, phase_dynamic_images,
+                                                  to_network_input)
 
 
 class RawDI(NamedTuple):
@@ -79,7 +79,7 @@ def synthetic_samples(input_names: Sequence[str], *, batch: int, raw_size: int =
     """`batch` samples of real DIs: a grey photo in which a blob brightens up to an apex and fades.
 
     Each sample differs in clip length, apex, blob place, size and strength, so batch elements are
-    not copies of each other; the DIs are made by training.dynamic_images exactly as in training.
+    not copies of each other; the DIs are made by realtime.dynamic_images.rank_pooling exactly as in training.
     """
     from skimage.data import camera  # bundled with scikit-image, no download
 

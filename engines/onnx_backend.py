@@ -18,7 +18,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import (Fail, InvalidArgument, 
                                                          NoSuchFile, RuntimeException)
 
 from engines.engine_spec import TensorSpec
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import numpy as np
 from engines.backend import Backend
 from engines.engine_spec import DEFAULT_MAX_BATCH, EngineSpec
 from engines.inputs import Sample, check_network_inputs, prepare_inputs
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
+from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.checkpoint import load_checkpoint
-from training.dynamic_images import DIInputConfig
 
 log = logging.getLogger(__name__)
 

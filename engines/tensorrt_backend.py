@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from engines.engine_spec import BATCH_AXIS, TensorRTTarget, TensorSpec
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
 
 TORCH_DEVICES = ("auto", "cpu", "cuda")
 

@@ -1,5 +1,7 @@
-"""Real-time side of the micro-expression recognizer: sources, face tracking and alignment,
-spotting, incremental dynamic images, sinks and the command-line tools built on them."""
+"""Real-time side of the micro-expression recognizer and the foundation the other packages build on:
+capture, face tracking and alignment, spotting, dynamic images, the pipeline, sinks, the apps and
+their distribution, then the command-line tools (cli/, the only part that imports training or
+engines). docs/architecture.md has the layers."""
 
 import os
 

@@ -69,9 +69,9 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained small two-stream DIANet checkpoint (64 px inputs), for plumbing tests."""
     import torch
 
-    from realtime.alignment import AlignConfig
+    from realtime.face.aligner import AlignConfig
     from training.checkpoint import CheckpointMeta, save_checkpoint
-    from training.dynamic_images import DIInputConfig
+    from realtime.dynamic_images.rank_pooling import DIInputConfig
     from training.models import ModelConfig, create_model, input_names
     from dataclasses import asdict
 
@@ -92,7 +92,7 @@ def ray_env(tmp_path_factory: pytest.TempPathFactory):
     module starts (Ray 2.60 turns tokens on when ~/.ray/auth_token exists; the tests never write it),
     and one such module at a time across pytest-xdist's workers: clusters started side by side on
     one machine would find each other (`address="auto"`)."""
-    from realtime.loopback_cluster import AUTH_TOKEN
+    from support.loopback_cluster import AUTH_TOKEN
 
     with open(tmp_path_factory.getbasetemp().parent / "ray-tests.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes

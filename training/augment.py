@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 
 
 @dataclass(frozen=True)

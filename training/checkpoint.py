@@ -33,8 +33,8 @@ from typing import Any
 
 import torch
 
-from realtime.errors import CheckpointError, InputError, MerError
-from training.dynamic_images import DIInputConfig
+from realtime.core.errors import CheckpointError, InputError, MerError
+from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.models import DIANet, ModelConfig, create_model, input_names
 from training.models.pretrained import mismatches
 

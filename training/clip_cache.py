@@ -5,13 +5,13 @@ training on the DIs, so training never does it twice. For every clip the cache k
 
 - the aligned grey stack (T, S, S) uint8 of all the clip's frames, as an .npy file that is
   memory-mapped on load (phase jitter recomputes DIs from it: a DI is one weighted sum), and
-- the raw DI-Onset, DI-Offset and whole-clip DI at the coded phases (training.dynamic_images),
+- the raw DI-Onset, DI-Offset and whole-clip DI at the coded phases (realtime.dynamic_images.rank_pooling),
   so a run without jitter never touches the stack.
 
 Keys are SHA-256 digests of everything that changes the result: the stack's key covers the
 dataset, subject, clip, every frame file (name, size, modification time), the frame rate handed
 to the aligner, the whole AlignConfig and a digest of the aligner's source code; the DIs' key
-adds the three phase positions and a digest of training.dynamic_images. A cache folder can
+adds the three phase positions and a digest of realtime.dynamic_images.rank_pooling. A cache folder can
 therefore be shared by any number of runs, presets and ablations: a run that changes the crop
 size or the alignment makes new entries, one that changes the network does not.
 Files are written to a temporary name and renamed, so a killed run never leaves a torn entry.
@@ -30,14 +30,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import realtime.alignment
-import realtime.face_mesh
-import realtime.stabiliser
-from realtime.alignment import AlignConfig, align_frames
-from realtime.errors import InputError
-import training.dynamic_images
+import realtime.face.aligner
+import realtime.face.mesh
+import realtime.face.stabiliser
+from realtime.core.errors import InputError
+from realtime.face.aligner import AlignConfig, align_frames
+import realtime.dynamic_images.rank_pooling
 from training.datasets import Clip
-from training.dynamic_images import DIInputConfig, clip_dynamic_image, phase_dynamic_images, to_network_input
+from realtime.dynamic_images.rank_pooling import (DIInputConfig, clip_dynamic_image, phase_dynamic_images,
+                                                  to_network_input)
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,8 @@ def _code_digest(*modules: object) -> str:
     return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()[:16]
 
 
-_ALIGNER_CODE = _code_digest(realtime.alignment, realtime.face_mesh, realtime.stabiliser)
-_DI_CODE = _code_digest(training.dynamic_images)
+_ALIGNER_CODE = _code_digest(realtime.face.aligner, realtime.face.mesh, realtime.face.stabiliser)
+_DI_CODE = _code_digest(realtime.dynamic_images.rank_pooling)
 MIN_FACE_FOUND = 0.9  # below this fraction of frames with a face, a clip is used but reported
 
 

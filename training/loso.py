@@ -35,11 +35,11 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
+from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.augment import AugmentConfig, dual_phase_applies, jitter_phases, spatial_augment
 from training.checkpoint import CheckpointMeta, save_checkpoint
 from training.clip_cache import CachedClip, network_inputs
-from training.dynamic_images import DIInputConfig
 from training.metrics import Metrics, compute_metrics, save_confusion
 from training.models import ModelConfig, create_model, dianet_loss, input_names
 from training.presets import TrainConfig

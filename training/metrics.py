@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 from training.augment import AugmentConfig
 
 FUSIONS = ("cross_attention", "simple_attention", "concat")
@@ -86,7 +86,7 @@ PRESETS: dict[str, TrainConfig] = {
     # the best ones (UF1 0.78 -> 0.90 on the same data); patience 8 only cuts folds that stopped learning.
     "cpu": TrainConfig(preset="cpu", backbone="efficientnetv2_b0", size=112, epochs=20, batch_size=16,
                        lr=1e-3, patience=8, schedule="cosine"),
-    # The built-in demo model (realtime/demo.py): the smallest setting that learns the synthetic
+    # The built-in demo model (realtime/cli/demo.py): the smallest setting that learns the synthetic
     # classes (ResNet-18 at 64 px, 12 cosine-decayed epochs: UF1 0.90 on 4 subjects x 3 clips;
     # MobileViT-XXS or a shorter schedule stayed at chance).
     "demo": TrainConfig(preset="demo", backbone="resnet18", size=64, epochs=12, batch_size=16,

@@ -27,8 +27,8 @@ from typing import Any
 
 from rich.progress import Progress
 
-from realtime.errors import InputError
-from realtime.ray_cluster import ClusterConfig, RayCluster, TaskProgress, TaskResources, joined
+from realtime.core.errors import InputError
+from realtime.distributed.cluster import ClusterConfig, RayCluster, TaskProgress, TaskResources, joined
 from training.clip_cache import CachedClip
 from training.loso import Fold, FoldResult, LosoRun, RunResult
 from training.presets import TrainConfig

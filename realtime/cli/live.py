@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
-from realtime.alignment import AlignConfig
+from realtime.apps.live import LiveOptions, LiveSession
+from realtime.capture.sources import CameraConfig
+from realtime.cli.demo import engine_note
 from realtime.cli.process import SpotOnlyOpt, check_spot_only, parse_face
-from realtime.demo import engine_note
-from realtime.console import StopRequest, console, error_line, setup_logging, user_errors
-from realtime.live import LiveOptions, LiveSession
-from realtime.pipeline import PipelineConfig
-from realtime.sources import CameraConfig
+from realtime.core.console import StopRequest, console, error_line, setup_logging, user_errors
+from realtime.face.aligner import AlignConfig
+from realtime.pipeline.pipeline import PipelineConfig
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 

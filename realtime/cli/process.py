@@ -10,14 +10,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from realtime.alignment import AlignConfig
-from realtime.demo import engine_note
-from realtime.console import StopRequest, console, error_line, fail, setup_logging, user_errors
-from realtime.errors import InputError, MerError
-from realtime.ground_truth import load_ground_truth
-from realtime.offline import is_complete, process_video
-from realtime.pipeline import PipelineConfig
-from realtime.spot_scoring import SpottingScore, pool, score_spotting
+from realtime.apps.offline import process_video
+from realtime.cli.demo import engine_note
+from realtime.core.console import StopRequest, console, error_line, fail, setup_logging, user_errors
+from realtime.core.errors import InputError, MerError
+from realtime.face.aligner import AlignConfig
+from realtime.pipeline.pipeline import PipelineConfig
+from realtime.sinks.run_folder import is_complete
+from realtime.spotting.ground_truth import load_ground_truth
+from realtime.spotting.scoring import SpottingScore, pool, score_spotting
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def main(
     with user_errors():
         check_spot_only(spot_only, engine_path)
     if demo:
-        from realtime.demo import prepare_demo
+        from realtime.cli.demo import prepare_demo
 
         with user_errors():
             engine_path, video = prepare_demo(out, engine_path, build_model=not spot_only)
@@ -115,7 +116,7 @@ def main(
         fail("give at least one video to process (or --demo)")
     if ray is not None:  # issue 7: the same run, one Ray task per video (Ray is imported only here)
         from realtime.cli import process_ray
-        from realtime.ray_process import VideoJob
+        from realtime.distributed.videos import VideoJob
 
         with user_errors():
             process_ray.run([VideoJob(v, _ground_truth_for(v, ground_truth)) for v in videos], out=out,

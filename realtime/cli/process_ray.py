@@ -1,21 +1,34 @@
 """The console side of `mer-process --ray` (realtime/cli/process.py dispatches here; the work is
-realtime.ray_process): one progress display on the driver, the same result table as a
+realtime.distributed.videos): one progress display on the driver, the same result table as a
 single-machine run plus the node each video ran on, and the same exit codes."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from realtime.console import console, fail
-from realtime.errors import EngineError
-from realtime.pipeline import PipelineConfig
-from realtime.ray_cluster import ClusterConfig, TaskResources
-from realtime.ray_process import VideoJob, VideoSettings, process_on_ray
-from realtime.spot_scoring import SpottingScore, pool
+from realtime.cli.demo import engine_note
+from realtime.core.console import console, fail
+from realtime.core.errors import EngineError
+from realtime.distributed.cluster import ClusterConfig, TaskResources
+from realtime.distributed.videos import VideoJob, VideoSettings, process_on_ray
+from realtime.pipeline.pipeline import PipelineConfig
+from realtime.spotting.scoring import SpottingScore, pool
+
+if TYPE_CHECKING:
+    from engines import Engine
+
+
+def load_engine(path: Path, threads: int) -> tuple[Engine, str]:
+    """On a worker: the engine at `path` and the name the single-machine run gives it (an EngineLoader)."""
+    from engines import load  # imported in the task that uses it, as process.py does
+
+    engine = load(path, threads=threads)
+    return engine, engine_note(path, engine)
 
 
 def run(jobs: list[VideoJob], *, out: Path, config: PipelineConfig, engine: Path | None, threads: int,
@@ -30,7 +43,8 @@ def run(jobs: list[VideoJob], *, out: Path, config: PipelineConfig, engine: Path
     try:
         with progress:
             results = process_on_ray(jobs, settings, cluster=ClusterConfig(address=address, log_to_driver=verbose),
-                                     resources=TaskResources(cpus=cpus, gpus=gpus), resume=resume, progress=progress)
+                                     resources=TaskResources(cpus=cpus, gpus=gpus), resume=resume, progress=progress,
+                                     load_engine=load_engine)
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: finished files are in {out}; run again with --resume to go on")
         raise typer.Exit(130)

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 import engines
 from engines.cli import app
 from engines.inputs import synthetic_samples
+from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.checkpoint import CheckpointMeta, save_checkpoint
-from training.dynamic_images import DIInputConfig
 from training.models import ModelConfig, create_model, input_names
 
 runner = CliRunner()

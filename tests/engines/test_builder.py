@@ -21,9 +21,9 @@ from engines.builder import build_engine, resolve_backend
 from engines.engine_spec import ENGINE_JSON, EngineSpec
 from engines.export import measure_parity
 from engines.inputs import synthetic_samples
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
+from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.checkpoint import CheckpointMeta, file_sha256, save_checkpoint
-from training.dynamic_images import DIInputConfig
 from training.models import ModelConfig, create_model, input_names
 
 KINDS = ("phases", "clip_both", "clip", "onset", "offset")
@@ -63,6 +63,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Pat
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_engine_folder_describes_the_checkpoint(built: dict[str, tuple[Path, Path]], kind: str) -> None:
     checkpoint, folder = built[kind]
@@ -82,6 +83,7 @@ def test_engine_folder_describes_the_checkpoint(built: dict[str, tuple[Path, Pat
     assert all(0 <= d <= 1e-4 for d in spec.parity["onnxruntime_cpu"].values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_onnx_graph_is_what_tensorrt_consumes(built: dict[str, tuple[Path, Path]], kind: str) -> None:
     _, folder = built[kind]
@@ -100,6 +102,7 @@ def test_onnx_graph_is_what_tensorrt_consumes(built: dict[str, tuple[Path, Path]
     assert model.graph.node[-1].op_type == "Softmax"  # probabilities come out of the graph
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_onnx_runtime_matches_pytorch_at_batch_1_and_max_batch(built: dict[str, tuple[Path, Path]], kind: str) -> None:
     checkpoint, folder = built[kind]
@@ -118,6 +121,7 @@ def test_onnx_runtime_matches_pytorch_at_batch_1_and_max_batch(built: dict[str, 
         assert np.ptp(p_onnx, axis=0).max() > 1e-3  # samples differ by 10x the tolerance: the check means something
 
 
+@pytest.mark.slow
 def test_parity_check_fails_and_says_by_how_much(built: dict[str, tuple[Path, Path]]) -> None:
     """The build's parity check, given a runtime that drifts by 1e-3, refuses with the difference."""
     from engines.onnx_backend import OnnxBackend
@@ -139,6 +143,7 @@ def test_parity_check_fails_and_says_by_how_much(built: dict[str, tuple[Path, Pa
         measure_parity(reference, Drifting(folder / "model.onnx", threads=1), tolerance=1e-4, **args)
 
 
+@pytest.mark.slow
 def test_engine_splits_batches_larger_than_max_batch(built: dict[str, tuple[Path, Path]]) -> None:
     _, folder = built["phases"]
     with engines.load(folder, threads=1) as engine:

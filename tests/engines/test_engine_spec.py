@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from engines.engine_spec import ENGINE_JSON, EngineSpec, TensorRTTarget, TensorSpec
+from realtime.core.errors import EngineError
+from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.checkpoint import file_sha256
-from realtime.errors import EngineError
-from training.dynamic_images import DIInputConfig
 
 
 def make_spec(**changes: object) -> EngineSpec:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engines.inputs import RawDI, check_network_inputs, prepare_inputs, synthetic_samples
-from realtime.errors import InputError
-from training.dynamic_images import DIInputConfig, to_network_input
+from realtime.core.errors import InputError
+from realtime.dynamic_images.rank_pooling import DIInputConfig, to_network_input
 
 CONFIG = DIInputConfig(size=32)
 

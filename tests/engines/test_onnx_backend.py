@@ -11,7 +11,7 @@ from onnx import TensorProto, helper
 
 from engines.engine_spec import TensorSpec
 from engines.onnx_backend import OnnxBackend, session_options
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
 
 
 def tiny_graph(path: Path) -> None:

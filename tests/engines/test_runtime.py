@@ -21,9 +21,9 @@ import engines
 from engines import RawDI
 from engines.engine_spec import EngineSpec, TensorRTTarget, TensorSpec
 from engines.inputs import prepare_inputs, synthetic_samples
-from realtime.errors import CheckpointError, EngineError, InputError
+from realtime.core.errors import CheckpointError, EngineError, InputError
+from realtime.dynamic_images.rank_pooling import DIInputConfig, to_network_input
 from training.checkpoint import CheckpointMeta, file_sha256, save_checkpoint
-from training.dynamic_images import DIInputConfig, to_network_input
 from training.models import ModelConfig, create_model, input_names
 
 NAMES = ("di_onset", "di_offset")

@@ -13,7 +13,7 @@ import pytest
 
 from engines.engine_spec import TensorRTTarget, TensorSpec
 from engines.tensorrt_backend import TensorRTBackend, build_plan, check_target, import_tensorrt, tensorrt_usable
-from realtime.errors import EngineError
+from realtime.core.errors import EngineError
 
 H100 = TensorRTTarget(version="10.3.0", gpu_name="NVIDIA H100 80GB HBM3", compute_capability=(9, 0))
 no_tensorrt = pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 from training.augment import AugmentConfig, dual_phase_applies, jitter_phases, spatial_augment
 
 

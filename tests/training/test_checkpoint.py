@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from realtime.errors import CheckpointError, InputError
+from realtime.core.errors import CheckpointError, InputError
+from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.checkpoint import FORMAT, VERSION, CheckpointMeta, file_sha256, load_checkpoint, save_checkpoint
-from training.dynamic_images import DIInputConfig
 from training.models import DIANet, ModelConfig, create_model, input_names
 
 BACKBONE = "mobilevit_xxs"  # 1 M parameters: files of a few MB

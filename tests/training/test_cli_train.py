@@ -22,7 +22,7 @@ import torch
 from rich.logging import RichHandler
 from typer.testing import CliRunner
 
-from realtime.alignment import AlignConfig
+from realtime.face.aligner import AlignConfig
 from training.checkpoint import load_checkpoint
 from training.cli.train import _load_clips, app
 from training.clip_cache import ClipCache
@@ -72,6 +72,7 @@ def _read_predictions(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_loso_on_synthetic_release_learns(run) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n"] == 60
@@ -79,6 +80,7 @@ def test_loso_on_synthetic_release_learns(run) -> None:
     assert metrics["selection"]["rule"] == "validation"
 
 
+@pytest.mark.slow
 def test_metrics_recomputed_from_predictions_equal_metrics_json(run) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     rows = _read_predictions(run / "predictions.csv")
@@ -111,6 +113,7 @@ def test_metrics_recomputed_from_predictions_equal_metrics_json(run) -> None:
     assert [[int(v) for v in line.split(",")[1:]] for line in numbers] == matrix.tolist()
 
 
+@pytest.mark.slow
 def test_no_fold_trains_or_validates_on_its_test_subject(run) -> None:
     folds = [json.loads(p.read_text()) for p in sorted((run / "folds").glob("*.json"))]
     assert [f["fold"]["test_subject"] for f in folds] == ["01", "02", "03", "04"]
@@ -122,6 +125,7 @@ def test_no_fold_trains_or_validates_on_its_test_subject(run) -> None:
         assert {p["subject"] for p in fold["predictions"]} == {test}
 
 
+@pytest.mark.slow
 def test_run_folder_holds_everything_the_engines_need(run) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     folds = [json.loads(p.read_text()) for p in sorted((run / "folds").glob("*.json"))]
@@ -145,6 +149,7 @@ def test_run_folder_holds_everything_the_engines_need(run) -> None:
     assert logits.shape == (1, 5)
 
 
+@pytest.mark.slow
 def test_resume_recomputes_nothing_and_out_is_never_overwritten(run, synth, cache_dir) -> None:
     before = {p.name: p.stat().st_mtime_ns for p in [*(run / "folds").glob("*.json"), run / "model.pt"]}
     refused = _invoke(["--dataset", "casme2", "--root", str(synth), "--out", str(run), "--cache", str(cache_dir),
@@ -157,6 +162,7 @@ def test_resume_recomputes_nothing_and_out_is_never_overwritten(run, synth, cach
     assert (run / "train.log").read_text().count("finished earlier") == 5  # 4 folds + the all-subject model
 
 
+@pytest.mark.slow
 def test_final_only_trains_the_all_subject_model_without_folds(run, synth, cache_dir, tmp_path) -> None:
     out = tmp_path / "final"
     args = ["--dataset", "casme2", "--root", str(synth), "--out", str(out), "--cache", str(cache_dir), *TRAIN_ARGS]
@@ -172,6 +178,7 @@ def test_final_only_trains_the_all_subject_model_without_folds(run, synth, cache
     assert meta.data_fingerprint == json.loads((run / "metrics.json").read_text())["data_fingerprint"]
 
 
+@pytest.mark.slow
 def test_shuffled_labels_stay_at_chance(run, synth, cache_dir, tmp_path) -> None:
     """The same run on labels permuted across clips: nothing to learn, so nothing may leak."""
     index = load_dataset("casme2", synth, min_clips_per_class=1)
@@ -187,6 +194,7 @@ def test_shuffled_labels_stay_at_chance(run, synth, cache_dir, tmp_path) -> None
     assert result.metrics.uar <= chance + 0.1
 
 
+@pytest.mark.slow
 def test_ablation_writes_one_table_in_the_papers_layout(run, synth, cache_dir, tmp_path) -> None:
     out = tmp_path / "ablation"
     result = _invoke(["ablation", "--dataset", "casme2", "--root", str(synth), "--out", str(out),

@@ -10,11 +10,11 @@ import pytest
 from skimage.data import astronaut
 
 import training.clip_cache as clip_cache
-from realtime.alignment import AlignConfig
-from realtime.errors import InputError
+from realtime.core.errors import InputError
+from realtime.dynamic_images.rank_pooling import DIInputConfig, clip_dynamic_image, phase_dynamic_images
+from realtime.face.aligner import AlignConfig
 from training.clip_cache import ClipCache, network_inputs, raw_dynamic_images
 from training.datasets import Clip
-from training.dynamic_images import DIInputConfig, clip_dynamic_image, phase_dynamic_images
 
 SIZE = 48
 

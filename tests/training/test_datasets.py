@@ -12,19 +12,10 @@ import numpy as np
 import openpyxl
 import pytest
 
-from realtime.errors import AnnotationError, InputError
-from training.datasets import (
-    MEGC3_CLASSES,
-    Clip,
-    DatasetIndex,
-    Problem,
-    class_order,
-    load_composite,
-    load_dataset,
-    read_composite,
-    read_sheet,
-    resolve_class_map,
-)
+from realtime.core.errors import AnnotationError, InputError
+from training.datasets import (MEGC3_CLASSES, Clip, DatasetIndex, class_order, load_composite, load_dataset,
+                               read_composite, read_sheet, resolve_class_map)
+from realtime.core.problems import Problem
 
 ANNOTATIONS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "annotations"
 CASME_HEADER = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",

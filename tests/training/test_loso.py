@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 from training.augment import AugmentConfig
 from training.clip_cache import CachedClip
 from training.loso import LosoRun, make_folds

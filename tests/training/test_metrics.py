@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 from training.metrics import compute_metrics, confusion_matrix, save_confusion
 
 CLASSES = ("a", "b", "c")

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from realtime.errors import CheckpointError, InputError
+from realtime.core.errors import CheckpointError, InputError
 from training.models import (DIANetOutput, ModelConfig, create_backbone, create_model, dianet_loss, input_names,
                              list_backbones)
 from training.models.fusion import FUSIONS

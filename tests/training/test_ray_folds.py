@@ -22,8 +22,8 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 
-from realtime.loopback_cluster import LoopbackCluster
-from realtime.ray_cluster import ClusterConfig
+from realtime.distributed.cluster import ClusterConfig
+from support.loopback_cluster import LoopbackCluster
 from training.clip_cache import CachedClip
 from training.loso import LosoRun
 from training.presets import resolve
@@ -81,6 +81,7 @@ def ray_temp():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_local_instance_equals_single_machine_and_resumes(clips, single, tmp_path, ray_temp) -> None:
     run_dir = tmp_path / "run"
     # A run killed after its first fold: --resume must not recompute it (its file stays as it was).
@@ -98,6 +99,7 @@ def test_local_instance_equals_single_machine_and_resumes(clips, single, tmp_pat
     _assert_same(run_dir, single["base"])
 
 
+@pytest.mark.slow
 def test_ablation_on_two_nodes_survives_a_killed_worker(clips, single, tmp_path, caplog) -> None:
     """Both configurations' folds spread over two nodes; one fold's worker is killed after its first epoch
     (on the second node when a fold runs there long enough, else on the head: Ray decides the placement)."""
@@ -122,7 +124,7 @@ def test_ablation_on_two_nodes_survives_a_killed_worker(clips, single, tmp_path,
 
         killer = threading.Thread(target=kill_a_fold_worker, daemon=True)
         killer.start()
-        caplog.set_level("INFO", logger="realtime.ray_cluster")
+        caplog.set_level("INFO", logger="realtime.distributed.cluster")
         with display:
             results = train_on_ray([_run(clips, BASE, tmp_path / "base"), _run(clips, CONCAT, tmp_path / "concat")],
                                    device="cpu", progress=display,

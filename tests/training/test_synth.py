@@ -12,14 +12,14 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from realtime.alignment import AlignConfig, FaceAligner
-from realtime.errors import InputError
-from realtime.face_mesh import FaceMesh
-from realtime.face_regions import REGION_MARGIN, REGIONS
-from realtime.video_io import VideoInfo, read_video
+from realtime.capture.video_io import VideoInfo, read_video
+from realtime.core.errors import InputError
+from realtime.dynamic_images.rank_pooling import phase_dynamic_images
+from realtime.face.aligner import AlignConfig, FaceAligner
+from realtime.face.mesh import FaceMesh
+from realtime.face.regions import REGION_MARGIN, REGIONS
 from training.cli.synth import app
 from training.datasets import load_dataset
-from training.dynamic_images import phase_dynamic_images
 from training.synth import (
     ACTION_UNITS,
     CLASSES,

@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.alignment import AlignConfig, align_frames
-from realtime.face_mesh import FaceMesh
-from realtime.face_regions import REGION_MARGIN, REGIONS
+from realtime.dynamic_images.rank_pooling import DIInputConfig, phase_dynamic_images, to_network_input
+from realtime.face.aligner import AlignConfig, align_frames
+from realtime.face.mesh import FaceMesh
+from realtime.face.regions import REGION_MARGIN, REGIONS
 from training.datasets import Clip, load_dataset
-from training.dynamic_images import DIInputConfig, phase_dynamic_images, to_network_input
 from training.synth import (
     HeadDrift,
     Scene,

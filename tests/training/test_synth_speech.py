@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from realtime.face_mesh import FaceMesh
-from realtime.video_io import read_video
+from realtime.face.mesh import FaceMesh
+from realtime.capture.video_io import read_video
 from training.cli.synth import app
 from training.synth import make_video
 from training.synth.speech import BROW_RAISE_AUS, SPEECH_AUS

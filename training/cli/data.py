@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from realtime.console import setup_logging, user_errors
+from realtime.core.console import setup_logging, user_errors
 from training.datasets import CLASS_MAPS, DatasetIndex, load_dataset
 from training.datasets.loader import release_format
 

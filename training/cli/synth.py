@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from realtime.console import setup_logging, user_errors
+from realtime.core.console import setup_logging, user_errors
 from training.synth import make_dataset, make_video
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,

@@ -19,9 +19,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from realtime.alignment import AlignConfig
-from realtime.console import console, setup_logging, user_errors
-from realtime.errors import InputError
+from realtime.core.console import console, setup_logging, user_errors
+from realtime.core.errors import InputError
+from realtime.face.aligner import AlignConfig
 from training.checkpoint import file_sha256
 from training.clip_cache import CachedClip, ClipCache, default_cache_dir
 from training.datasets import MEGC3_CLASSES, load_composite, load_dataset
@@ -199,7 +199,7 @@ def _run_log(out: Path, resume: bool, verbose: bool) -> Iterator[None]:
 def _on_ray(runs: list[LosoRun], address: str, cpus: float, gpus: float, *, device: str, threads: int | None,
             resume: bool, progress: Progress, verbose: bool) -> list[RunResult]:
     """--ray: the same runs, one Ray task per fold (issue 7; Ray is imported only here)."""
-    from realtime.ray_cluster import ClusterConfig, TaskResources
+    from realtime.distributed.cluster import ClusterConfig, TaskResources
     from training.ray_folds import train_on_ray
 
     resources = TaskResources(cpus=cpus, gpus=gpus)

@@ -9,14 +9,14 @@ Class orders are fixed by the class map (see `training.datasets.classes`).
 from __future__ import annotations
 
 from training.datasets.classes import CLASS_MAPS, class_order, resolve_class_map
-from training.datasets.clip import Clip, DatasetIndex, Problem
+from training.datasets.clip import Clip, DatasetIndex
 from training.datasets.composite import (MEGC3_CLASSES, CompositeEntry, load_composite,
                                          read_composite)
 from training.datasets.loader import FORMATS, Release, load_dataset, read_release, read_sheet
 from training.datasets.sheets import Sheet, SheetRow
 
 __all__ = [
-    "CLASS_MAPS", "FORMATS", "MEGC3_CLASSES", "Clip", "CompositeEntry", "DatasetIndex", "Problem", "Release",
+    "CLASS_MAPS", "FORMATS", "MEGC3_CLASSES", "Clip", "CompositeEntry", "DatasetIndex", "Release",
     "Sheet", "SheetRow", "class_order", "load_composite", "load_dataset", "read_composite", "read_release",
     "read_sheet", "resolve_class_map",
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 
 ClassMap = Mapping[str, str | None]
 

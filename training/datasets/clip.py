@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from realtime.core.problems import Problem
+
+
 @dataclass(frozen=True)
 class Clip:
     """One micro-expression: its frame files and its phases, in sheet numbers and list positions.
@@ -33,26 +36,6 @@ class Clip:
     def key(self) -> str:
         """A name unique within a release (clip ids repeat across subjects in CASME-II)."""
         return f"{self.dataset}/{self.subject}/{self.clip_id}"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A wrong or incomplete sheet row (or release folder), and what the reader did about it.
-
-    `row` is the row number a user sees in Excel (or the line number of a csv file), None for
-    problems that concern the whole file or folder.
-    """
-
-    file: Path
-    row: int | None
-    clip: str | None
-    message: str
-    action: str  # "repaired" | "skipped" | "warning"
-
-    def __str__(self) -> str:
-        where = f"{self.file.name}:{self.row}" if self.row is not None else str(self.file)
-        clip = f" {self.clip}" if self.clip else ""
-        return f"{where}{clip}: {self.message} ({self.action})"
 
 
 @dataclass(frozen=True)

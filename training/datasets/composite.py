@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from realtime.errors import AnnotationError
-from training.datasets.clip import Clip, DatasetIndex, Problem
+from realtime.core.errors import AnnotationError
+from realtime.core.problems import Problem
+from training.datasets.clip import Clip, DatasetIndex
 from training.datasets.loader import FORMATS, read_release
 
 MEGC3_CLASSES = ("negative", "positive", "surprise")  # labels 0, 1, 2 of the list, in this fixed order

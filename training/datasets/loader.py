@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
+from realtime.core.problems import Problem
 from training.datasets import casme2, mmew, samm
 from training.datasets.classes import ClassMap, class_order, resolve_class_map
-from training.datasets.clip import Clip, DatasetIndex, Problem
+from training.datasets.clip import Clip, DatasetIndex
 from training.datasets.release import ReleaseFormat, resolve_row
 from training.datasets.sheets import Sheet, SheetRow, find_sheet, parse_rows, pending_apex_problem, read_table
 

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from training.datasets.clip import Problem
+from realtime.core.problems import Problem
 from training.datasets.release import FRAME_SUFFIXES, ReleaseFormat, folders_holding, pick_release
 
 RELEASE_FOLDER = "micro_expression"

@@ -18,8 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.apex import locate_apex
-from training.datasets.clip import Clip, Problem
+from realtime.core.problems import Problem
+from realtime.spotting.apex import locate_apex
+from training.datasets.clip import Clip
 from training.datasets.sheets import SheetRow
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from training.datasets.clip import Problem
+from realtime.core.problems import Problem
 from training.datasets.release import FRAME_SUFFIXES, ReleaseFormat, subject_clip_folders
 from training.datasets.sheets import numeric_subject
 

@@ -6,7 +6,7 @@ What real sheets do, and what this module does about it:
   is read as text and numeric subjects are zero-padded back to the release's folder names;
 - unnamed columns, extra columns, several sheets in a workbook: columns are found by name;
 - an apex of '/', -1 or outside onset..offset: kept as "unknown", and the reader locates it at
-  the peak of facial motion once the frames are at hand (`training.apex.locate_apex`);
+  the peak of facial motion once the frames are at hand (`realtime.spotting.apex.locate_apex`);
 - onset == apex or apex == offset: kept (a one-frame phase has an all-zero DI), with a warning;
 - fractional frame numbers: rounded, reported.
 Rows that cannot be used (no clip name, no onset, offset before onset, ...) are skipped and
@@ -29,8 +29,8 @@ from xml.etree import ElementTree
 import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
 
-from realtime.errors import AnnotationError
-from training.datasets.clip import Problem
+from realtime.core.errors import AnnotationError
+from realtime.core.problems import Problem
 
 HEADER_SEARCH_ROWS = 50  # SAMM's legend takes 13 rows, SAMM long videos' 9: plenty of margin
 

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 from training.models.fusion import FUSIONS, create_fusion
 from training.models.pretrained import load_pretrained
 from training.models.registry import Backbone, create_backbone, list_backbones

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from realtime.errors import CheckpointError
+from realtime.core.errors import CheckpointError
 
 if TYPE_CHECKING:
     from training.models.registry import Backbone

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 from training.models.pretrained import load_pretrained
 
 

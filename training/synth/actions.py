@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 from training.synth.render import Scene, Warp, frame_box, pinned, rbf_warp
 
 # MediaPipe face-mesh point groups ("left"/"right" never matter: directions are per side).
@@ -59,7 +59,7 @@ class ActionUnit:
     name: str
     movements: tuple[Movement, ...]
     sigma: float  # Gaussian radius of the dragged skin, as a fraction of the face width
-    regions: tuple[str, ...]  # realtime.face_regions names where its motion shows
+    regions: tuple[str, ...]  # realtime.face.regions names where its motion shows
 
 
 ACTION_UNITS: dict[int, ActionUnit] = {au.code: au for au in (

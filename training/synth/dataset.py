@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 from openpyxl import Workbook
 
-from realtime.errors import InputError
-from realtime.face_mesh import FaceMesh
+from realtime.core.errors import InputError
+from realtime.face.mesh import FaceMesh
 from training.synth.actions import EMOTIONS, OBJECTIVE_CLASSES, Timing, draw_timing, expression_warp
 from training.synth.identity import Photo, load_photos, make_scene
 from training.synth.render import Deformation, FaceRenderer, Light, Scene, pose_matrix

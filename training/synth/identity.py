@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import skimage.data
 
-from realtime.errors import InputError
-from realtime.face_mesh import FaceMesh
+from realtime.core.errors import InputError
+from realtime.face.mesh import FaceMesh
 from training.synth.actions import face_frame
 from training.synth.render import FACE_WIDTH_POINTS, Scene, invert_into, rbf_warp
 

@@ -20,7 +20,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 
 FACE_WIDTH_POINTS = (234, 454)
 """MediaPipe mesh points at the two sides of the face (cheeks at ear level): the face width that

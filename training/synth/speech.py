@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 from training.synth.actions import LIP_CORNER, Timing, expression_warp, face_frame
 from training.synth.render import Deformation, Scene, Warp, frame_box, rbf_warp
 
@@ -211,9 +211,11 @@ def _cut(edges: list[tuple[float, float]], a: float, b: float) -> list[tuple[flo
 
 
 def plan_speech(scene: Scene, rng: np.random.Generator, spans: list[tuple[float, float]],
-                busy: list[tuple[float, float]], clearance_s: float) -> SpeechPlan:
-    """Syllables for the talking `spans` and brow raises inside them, clear of `busy` events by
-    `clearance_s` (a spotter should see one movement of the face's upper half at a time)."""
+                busy: list[tuple[float, float]], clearance_s: float,
+                raise_every_s: float = BROW_RAISE_EVERY_S) -> SpeechPlan:
+    """Syllables for the talking `spans` and a brow raise per `raise_every_s` of them (0: none), clear
+    of `busy` events by `clearance_s` (a spotter should see one movement of the face's upper half at a
+    time)."""
     if not spans:
         return no_speech()
     segments = []
@@ -234,23 +236,26 @@ def plan_speech(scene: Scene, rng: np.random.Generator, spans: list[tuple[float,
         segments.append(TalkSegment(start, end, tuple(syllables), widest))
     raises: list[BrowRaise] = []
     taken = list(busy)
-    for start, end in spans:
-        for _ in range(int(rng.poisson((end - start) / BROW_RAISE_EVERY_S))):
+    for start, end in spans if raise_every_s > 0 else ():
+        for _ in range(int(rng.poisson((end - start) / raise_every_s))):
             length = rng.uniform(*BROW_RAISE_S)
             for _attempt in range(20):
                 onset = rng.uniform(start, end - length)
                 if all(onset + length + clearance_s <= a or onset >= b + clearance_s for a, b in taken):
                     rise, hold = rng.uniform(0.3, 0.5), rng.uniform(0.1, 0.3) * length
                     timing = Timing(onset, onset + rise * length + hold / 2, onset + length, hold)
-                    amplitude = float(rng.uniform(*BROW_RAISE_PX))
-                    warp = expression_warp(scene, BROW_RAISE_AUS, scene.px(amplitude), rng,
-                                          asymmetry=BROW_RAISE_ASYMMETRY)
-                    raises.append(BrowRaise(timing, amplitude, warp))
+                    raises.append(brow_raise(scene, timing, float(rng.uniform(*BROW_RAISE_PX)), rng))
                     taken.append((onset, onset + length))
                     break
     corners = _corner_warp(scene)
     return SpeechPlan(segments=tuple(segments), brow_raises=tuple(sorted(raises, key=lambda r: r.timing.onset_s)),
                       mouth=MouthOpening(scene), corners=corners)
+
+
+def brow_raise(scene: Scene, timing: Timing, amplitude: float, rng: np.random.Generator) -> BrowRaise:
+    """A conversational brow raise of `amplitude` px (at a 250 px face): AU1+2, both brows alike."""
+    warp = expression_warp(scene, BROW_RAISE_AUS, scene.px(amplitude), rng, asymmetry=BROW_RAISE_ASYMMETRY)
+    return BrowRaise(timing, amplitude, warp)
 
 
 def _corner_warp(scene: Scene) -> Warp:

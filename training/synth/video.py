@@ -1,7 +1,7 @@
 """`make_video`: a long synthetic interview with micro- and macro-expressions, blinks and head motion.
 
 One synthetic identity (`make_scene`) at a 250 px face in a 640x480 frame, written as H.264
-(realtime.video_io.VideoWriter, crf 18) with `<stem>_groundtruth.csv` beside it. Events never
+(realtime.capture.video_io.VideoWriter, crf 18) with `<stem>_groundtruth.csv` beside it. Events never
 overlap and are separated by at least `MIN_GAP_S` of rest:
 
 - micro-expressions: 1-3 px at a 250 px face, 200-500 ms, the AU combinations of the five
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import InputError
-from realtime.face_mesh import FaceMesh
-from realtime.video_io import VideoWriter
+from realtime.capture.video_io import VideoWriter
+from realtime.core.errors import InputError
+from realtime.face.mesh import FaceMesh
 from training.synth.actions import (BLINK_AUS, EMOTIONS, Timing, action_unit_regions, blink, draw_timing,
                                     expression_warp, min_jerk)
 from training.synth.dataset import CLASSES, people

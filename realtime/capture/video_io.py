@@ -1,0 +1,133 @@
+"""Reading and writing video files with PyAV.
+
+Time comes from the container's timestamps, never from an assumed rate: a variable-rate or
+unlabelled file still yields the true time of every frame. Writing uses H.264 (libx264,
+yuv420p) because OpenCV's wheels have no H.264 encoder, and mp4v neither plays in browsers
+nor keeps the fine sensor noise that micro-expression motion sits in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+
+from realtime.core.errors import VideoError
+from realtime.core.frame import DEFAULT_FPS, Frame
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file says about itself; `fps` is None when the file does not say."""
+
+    path: Path
+    width: int
+    height: int
+    fps: float | None
+    num_frames: int | None  # container's count; may be missing or approximate
+
+    @classmethod
+    def from_video_path(cls, path: str | Path) -> VideoInfo:
+        path = Path(path)
+        container = _open(path)
+        try:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            return cls(path=path, width=stream.codec_context.width, height=stream.codec_context.height,
+                       fps=float(rate) if rate else None, num_frames=stream.frames or None)
+        finally:
+            container.close()
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.is_file():
+        raise VideoError(f"{path}: no such video file")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VideoError(f"{path}: cannot be read as a video ({exc})") from exc
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: contains no video stream")
+    return container
+
+
+def read_video(path: str | Path) -> Iterator[Frame]:
+    """Yield every decodable frame of a video file as RGB with its timestamp.
+
+    A file that breaks off mid-stream (truncated download, killed recorder) ends the iteration
+    with a `VideoError` naming the frame it stopped at; the frames before it were yielded.
+    """
+    path = Path(path)
+    container = _open(path)
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    index = 0
+    first_pts: float | None = None
+    try:
+        for frame in container.decode(stream):
+            t = frame.time
+            if t is None:  # no timestamps at all: fall back to the nominal rate, else DEFAULT_FPS
+                rate = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
+                t = index / float(rate)
+            first_pts = t if first_pts is None else first_pts
+            yield Frame(image=frame.to_ndarray(format="rgb24"), index=index, t_s=float(t - first_pts))
+            index += 1
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path}: decoding stopped after frame {index} ({exc})") from exc
+    finally:
+        container.close()
+    if index == 0:
+        raise VideoError(f"{path}: no frame could be decoded")
+
+
+class VideoWriter:
+    """H.264 writer; a context manager so that a crash or Ctrl-C still leaves a playable file."""
+
+    def __init__(self, path: str | Path, fps: float, *, crf: int = 18, preset: str = "medium") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._rate = Fraction(fps).limit_denominator(1001)
+        self._options = {"crf": str(crf), "preset": preset}  # preset: "veryfast" where encoding is on a hot path
+        self._container: av.container.OutputContainer | None = av.open(str(self.path), "w")
+        self._stream: av.video.stream.VideoStream | None = None
+        self.frames_written = 0
+
+    def write(self, image: np.ndarray) -> None:
+        """Append one (H, W, 3) RGB or (H, W) grey uint8 image; sizes must stay the same."""
+        if self._container is None:
+            raise VideoError(f"{self.path}: writer is closed")
+        if image.ndim == 2:
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        if self._stream is None:
+            stream = self._container.add_stream("libx264", rate=self._rate)
+            stream.height, stream.width = image.shape[0] & ~1, image.shape[1] & ~1  # yuv420p needs even sides
+            stream.pix_fmt = "yuv420p"
+            stream.options = self._options
+            self._stream = stream
+        image = image[: self._stream.height, : self._stream.width]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if self._container is None:
+            return
+        if self._stream is not None:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+        self._container.close()
+        self._container = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,2 @@
+"""Ray: joining a cluster with progress and console mirroring, and one task per video for
+`mer-process --ray`."""

@@ -1,0 +1,1 @@
+"""Faces in a frame: MediaPipe's mesh, the facial regions, alignment to a canonical crop, stabilisation."""

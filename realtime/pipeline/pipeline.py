@@ -1,0 +1,238 @@
+"""The recognition pipeline: one object composing the stages, the same for live and offline.
+
+    frame -> FaceAligner -> FrameRing (+ DynamicImageBuilder) -> FacialMotion -> Spotter
+          -> (micro-expression closed) DI-Onset/DI-Offset from the ring -> ClassifierWorker
+
+Stages do not know each other; this class moves data between them one way. `mer-process` and
+`mer-live` differ only in the source they feed it and the sinks they give its results to.
+Classification runs on the worker thread, so `process` never waits for the network: labels
+come back in later steps (or at `finish`), each with its latency.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from types import TracebackType
+
+import numpy as np
+import torch
+
+from realtime.core.frame import Frame
+from realtime.dynamic_images.builder import DynamicImageBuilder
+from realtime.dynamic_images.ring import FrameRing, FrameRingConfig
+from realtime.face.aligner import AlignConfig, AlignedFace, FaceAligner
+from realtime.pipeline.classifier import ClassifierWorker
+from realtime.pipeline.work_ahead import map_ahead
+from realtime.spotting.motion import FacialMotion, FrameMotion, MotionConfig
+from realtime.spotting.spotter import Movement, SpotEvent, Spotter, SpotterConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Every stage's configuration; saved beside every output."""
+
+    align: AlignConfig = field(default_factory=AlignConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    spotter: SpotterConfig = field(default_factory=SpotterConfig)
+    ring: FrameRingConfig = field(default_factory=FrameRingConfig)
+    classifier_queue: int = 16  # events waiting for the network before the worker counts as behind
+    label_wait_s: float = 0.05  # the frame thread waits this long at most for a label it just asked for,
+    #                             so that it shows on the same frame; capture goes on on its own thread
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MicroExpression:
+    """A spotted micro-expression with its number in the run and, once classified, its label."""
+
+    event: int  # 1-based, in the order the spotter closed them
+    spot: SpotEvent
+    label: str | None = None
+    confidence: float | None = None
+    probabilities: tuple[tuple[str, float], ...] = ()  # (class, probability) in the engine's order
+    latency_ms: float | None = None  # spotter closed the event -> label available
+    error: str | None = None  # why there is no label, when classification was asked for
+
+    def row(self, classes: tuple[str, ...]) -> dict:
+        """The events.csv row: fixed columns, then prob_<class> for every class of the engine."""
+        s = self.spot
+        probs = dict(self.probabilities)
+        return {"event": self.event, "onset_frame": s.onset_frame, "apex_frame": s.apex_frame,
+                "offset_frame": s.offset_frame, "onset_s": s.onset_s, "apex_s": s.apex_s, "offset_s": s.offset_s,
+                "duration_ms": 1000 * s.duration_s, "label": self.label or "", "confidence": self.confidence,
+                **{f"prob_{c}": probs.get(c) for c in classes}}
+
+
+@dataclass(frozen=True)
+class ClosedEvent:
+    """A micro-expression at the moment the spotter closes it: the evidence an analyst checks."""
+
+    event: MicroExpression
+    crops: dict[str, np.ndarray]  # "onset" | "apex" | "offset" -> (S, S) grey uint8 aligned crop
+    dis: dict[str, np.ndarray]  # "di_onset" | "di_offset" -> (S, S, 1) float32 raw DI; empty if unbuffered
+    frames: tuple[int, int] = (0, 0)  # T of DI-Onset and of DI-Offset
+    closed_at: float = 0.0  # time.monotonic() when the spotter closed it: where label latency starts
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one frame (or the end of the stream) produced."""
+
+    frame: Frame | None
+    face: AlignedFace | None
+    motion: FrameMotion | None
+    spotter_state: str
+    closed: tuple[ClosedEvent, ...] = ()  # micro-expressions closed at this frame, with their evidence
+    finished: tuple[MicroExpression, ...] = ()  # final results since the last step (labelled, spot-only
+    #                                             or failed): one events.csv row each
+    movements: tuple[Movement, ...] = ()  # other movements closed at this frame
+
+
+class RecognitionPipeline:
+    """Frames in, steps out. `engine=None` spots without classifying (`--spot-only`)."""
+
+    def __init__(self, config: PipelineConfig = PipelineConfig(), *, engine=None, fps: float | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.classes: tuple[str, ...] = tuple(engine.classes) if engine is not None else ()
+        ring_config = FrameRingConfig(**{**asdict(config.ring), "size": config.align.size})
+        self._aligner = FaceAligner(config.align)
+        self._ring = FrameRing(ring_config, fps=fps)
+        if self._ring.device.type == "cpu":
+            # Every tensor on the frame path is one small crop: intra-op threads only fight the
+            # capture thread and MediaPipe for the cores (measured 9x slower per op under load).
+            # The setting is per thread (OpenMP), so the classifier's thread keeps its own.
+            torch.set_num_threads(1)
+        self._builder = DynamicImageBuilder(self._ring)
+        self._motion = FacialMotion(config.motion, crop_size=config.align.size)
+        self._spotter = Spotter(self._motion.grid, config.spotter)
+        self._worker = (ClassifierWorker(engine.classify, queue_size=config.classifier_queue)
+                        if engine is not None else None)
+        self._last_crop = np.zeros((config.align.size, config.align.size), np.uint8)
+        self._last_index: int | None = None
+        self._events = 0
+        self.unclassified = 0  # micro-expressions whose DIs had already left the ring buffer
+
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        return self._motion.grid.region_names
+
+    @property
+    def fell_behind(self) -> int:
+        """How often the classifier's queue was full when an event closed."""
+        return self._worker.fell_behind if self._worker is not None else 0
+
+    def _push(self, frame: Frame, face: AlignedFace) -> None:
+        """Keep the ring's indices those of the source: a gap (a camera's dropped frames) or a
+        frame without a face repeats the last crop, which adds no motion to any DI."""
+        if face.found and face.crop is not None:
+            self._last_crop = face.crop
+        first = frame.index if self._last_index is None else self._last_index + 1
+        for index in range(first, frame.index + 1):
+            self._ring.push(self._last_crop, index=index, t_s=frame.t_s)
+            self._builder.update()
+        self._last_index = frame.index
+
+    def process(self, frame: Frame) -> Step:
+        """One frame through every stage, on this thread."""
+        return self._after_alignment(frame, self._align(frame))
+
+    def stream(self, frames: Iterable[Frame], *, ready: Callable[[], bool] | None = None) -> Iterator[Step]:
+        """A step per frame, with frame n+1 aligned on a second thread while frame n goes through
+        the rest (the two halves cost about the same, so the stream runs at the pace of the slower
+        one). `ready()`: whether a live source has the next frame waiting; while it has not, a
+        step is not held back for it. Call `finish()` after the last step, as after `process`."""
+        for frame, face in map_ahead(self._align, frames, ready=ready, name="align-ahead"):
+            yield self._after_alignment(frame, face)
+
+    def _align(self, frame: Frame) -> AlignedFace:
+        return self._aligner.process(frame.image, frame.t_s)
+
+    def _after_alignment(self, frame: Frame, face: AlignedFace) -> Step:
+        self._push(frame, face)
+        motion = self._motion.process(face.crop if face.found else None, t_s=frame.t_s, index=frame.index,
+                                      found=face.found, confidence=face.confidence)
+        spotted = self._spotter.process(motion)
+        return self._step(frame, face, motion, spotted)
+
+    def finish(self) -> Step:
+        """End of stream: close what the spotter still holds and wait for every label."""
+        return self._step(None, None, None, self._spotter.finish(), final=True)
+
+    def _step(self, frame: Frame | None, face: AlignedFace | None, motion: FrameMotion | None,
+              spotted: list[SpotEvent | Movement], *, final: bool = False) -> Step:
+        closed, finished, movements = [], [], []
+        submitted = False
+        for item in spotted:
+            if isinstance(item, Movement):
+                movements.append(item)
+                continue
+            event = self._close(item)
+            closed.append(event)
+            if self._submit(event):
+                submitted = True
+            else:
+                finished.append(event.event)
+        if self._worker is not None:
+            wait = self.config.label_wait_s if submitted else 0.0
+            results = self._worker.close() if final else self._worker.poll(timeout=wait)
+            finished += [self._labelled(r.job["event"], r.probabilities, r.latency_ms, r.error) for r in results]
+        return Step(frame=frame, face=face, motion=motion, spotter_state=self._spotter.state,
+                    closed=tuple(closed), finished=tuple(finished), movements=tuple(movements))
+
+    def _close(self, spot: SpotEvent) -> ClosedEvent:
+        """Number the event and take its crops and DI pair from the ring (O(1) in its length)."""
+        now = time.monotonic()
+        self._events += 1
+        event = MicroExpression(event=self._events, spot=spot)
+        if spot.onset_frame not in self._ring or spot.offset_frame not in self._ring:
+            self.unclassified += 1
+            log.warning("event %d (%.2f-%.2f s) is older than the ring buffer; no DIs", event.event,
+                        spot.onset_s, spot.offset_s)
+            return ClosedEvent(event=replace(event, error="frames no longer buffered"), crops={}, dis={})
+        dis = self._builder.process(spot.onset_frame, spot.apex_frame, spot.offset_frame)
+        crops = {name: self._ring.frame(index).cpu().numpy()
+                 for name, index in (("onset", spot.onset_frame), ("apex", spot.apex_frame),
+                                     ("offset", spot.offset_frame))}
+        return ClosedEvent(event=event, crops=crops, frames=(dis.onset_frames, dis.offset_frames), closed_at=now,
+                           dis={"di_onset": dis.di_onset.cpu().numpy(), "di_offset": dis.di_offset.cpu().numpy()})
+
+    def _submit(self, closed: ClosedEvent) -> bool:
+        """Hand an event to the classifier; False when it will get no label (spot-only, no DIs)."""
+        if self._worker is None or not closed.dis:
+            return False
+        spot = closed.event.spot
+        job = {"event": closed.event, "di_onset": (closed.dis["di_onset"], closed.frames[0]),
+               "di_offset": (closed.dis["di_offset"], closed.frames[1])}
+        if "di_clip" in self.engine.input_names:
+            clip = self._builder.window_di(spot.onset_frame, spot.offset_frame).cpu().numpy()
+            job["di_clip"] = (clip, spot.offset_frame - spot.onset_frame + 1)
+        self._worker.submit(job)
+        return True
+
+    def _labelled(self, event: MicroExpression, probabilities: np.ndarray | None, latency_ms: float,
+                  error: str | None) -> MicroExpression:
+        if probabilities is None:
+            return replace(event, latency_ms=latency_ms, error=error)
+        best = int(np.argmax(probabilities))
+        return replace(event, label=self.classes[best], confidence=float(probabilities[best]),
+                       probabilities=tuple(zip(self.classes, map(float, probabilities))), latency_ms=latency_ms)
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+        self._aligner.close()
+
+    def __enter__(self) -> RecognitionPipeline:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

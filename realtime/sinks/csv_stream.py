@@ -1,0 +1,58 @@
+"""Streamed CSV tables: rows written as results arrive, flushed, closed cleanly on Ctrl-C.
+
+Every sink writes as results arrive and flushes, so an interrupted run keeps what it found;
+each is a context manager, so Ctrl-C or an error still closes complete, readable files.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+
+class CsvStream:
+    """A CSV table written row by row with a fixed header, flushed at most every `flush_s`."""
+
+    def __init__(self, path: str | Path, columns: Sequence[str], *, flush_s: float = 0.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.columns = list(columns)
+        self._handle = self.path.open("w", newline="")
+        self._writer = csv.DictWriter(self._handle, fieldnames=self.columns, extrasaction="raise")
+        self._writer.writeheader()
+        self._handle.flush()
+        self._flush_s = flush_s
+        self._last_flush = time.monotonic()
+        self.rows = 0
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        self._writer.writerow({k: _cell(v) for k, v in row.items()})
+        self.rows += 1
+        now = time.monotonic()
+        if now - self._last_flush >= self._flush_s:
+            self._handle.flush()
+            self._last_flush = now
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+
+    def __enter__(self) -> CsvStream:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _cell(value: Any) -> Any:
+    """Floats rounded to what the data supports, so tables stay readable and diffable."""
+    if isinstance(value, (float, np.floating)):
+        return "" if np.isnan(value) else f"{float(value):.6g}"
+    return value

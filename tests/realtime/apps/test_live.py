@@ -1,0 +1,98 @@
+"""mer-live: a file played as a camera gives mer-process's events; the window shows the overlay."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from realtime.cli.live import app as live_app
+from realtime.cli.process import app as process_app
+from realtime.sinks.overlay import TRACE_COLOURS, YELLOW
+
+runner = CliRunner()
+XVFB = shutil.which("Xvfb")
+
+
+def _events(path: Path) -> list[tuple]:
+    with path.open(newline="") as handle:
+        return [(r["onset_frame"], r["apex_frame"], r["offset_frame"], r["label"]) for r in csv.DictReader(handle)]
+
+
+def test_headless_file_camera_matches_mer_process(synth_interview: Path, tiny_checkpoint: Path,
+                                                  tmp_path: Path) -> None:
+    events_csv = tmp_path / "live_events.csv"
+    record = tmp_path / "session.mp4"
+    live = runner.invoke(live_app, ["--camera", str(synth_interview), "--headless", "--engine", str(tiny_checkpoint),
+                                    "--events", str(events_csv), "--record", str(record),
+                                    "--buffer-frames", "100000"])
+    assert live.exit_code == 0, live.output
+    assert "0 dropped" in live.output
+    offline = runner.invoke(process_app, [str(synth_interview), "--out", str(tmp_path / "out"), "--engine",
+                                          str(tiny_checkpoint), "--no-video"])
+    assert offline.exit_code == 0, offline.output
+    live_events = _events(events_csv)
+    assert live_events and live_events == _events(tmp_path / "out" / synth_interview.stem / "events.csv")
+    assert (tmp_path / "session_session" / "report.html").is_file() and record.stat().st_size > 0
+
+
+def test_a_camera_that_cannot_be_opened_is_one_line() -> None:
+    result = runner.invoke(live_app, ["--camera", "97", "--headless"])
+    assert result.exit_code == 2
+    assert "camera 97: cannot be opened" in result.output and "Traceback" not in result.output
+
+
+@pytest.fixture
+def display():
+    """A private Xvfb screen; Xvfb picks a free display number and tells it on stdout."""
+    server = subprocess.Popen([XVFB, "-displayfd", "1", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    number = server.stdout.readline().strip()
+    yield f":{number}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def _colour_counts(pixels: np.ndarray, colours: list[tuple[int, int, int]], tolerance: int = 40) -> np.ndarray:
+    """How many pixels lie within `tolerance` (L1) of each colour."""
+    pixels = pixels.astype(int)
+    return np.array([int((np.abs(pixels - np.array(c)).sum(axis=2) <= tolerance).sum()) for c in colours])
+
+
+@pytest.mark.skipif(XVFB is None, reason="Xvfb is not installed (.ci/run installs it)")
+def test_window_shows_traces_and_text(synth_interview: Path, display: str, tmp_path: Path) -> None:
+    from PIL import ImageGrab
+
+    from realtime.capture.video_io import read_video
+
+    colours = [YELLOW, *TRACE_COLOURS]  # the spotter-state text, then one trace per facial region
+    video_frame = next(iter(read_video(synth_interview))).image
+    baseline = _colour_counts(np.concatenate([video_frame, video_frame]), colours)  # generous: twice the frame
+    exe = shutil.which("mer-live", path=str(Path(sys.executable).parent))
+    live = subprocess.Popen([exe, "--camera", str(synth_interview)], env={**os.environ, "DISPLAY": display},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    best = np.zeros(len(colours), int)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and live.poll() is None:
+            time.sleep(1.0)
+            screen = np.asarray(ImageGrab.grab(xdisplay=display).convert("RGB"))
+            counts = _colour_counts(screen, colours)
+            if (counts > best).sum() > len(colours) // 2:
+                best = counts
+                ImageGrab.grab(xdisplay=display).save(tmp_path / "window.png")
+            if counts[0] >= 20 and (counts[1:] >= 30 + 3 * baseline[1:]).sum() >= 6:
+                break
+    finally:
+        live.terminate()
+        live.wait(timeout=20)
+    assert best[0] >= 20, f"no spotter-state text on screen (see {tmp_path / 'window.png'})"
+    assert (best[1:] >= 30 + 3 * baseline[1:]).sum() >= 6, f"traces not on screen: {best} vs video {baseline}"

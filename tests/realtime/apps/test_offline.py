@@ -1,0 +1,166 @@
+"""mer-process end to end: consistent outputs, DIs equal offline ones, bad input, Ctrl-C, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from realtime.capture.video_io import VideoWriter, read_video
+from realtime.cli.process import app
+from realtime.dynamic_images.rank_pooling import phase_dynamic_images
+from realtime.pipeline.pipeline import PipelineConfig, RecognitionPipeline
+from realtime.spotting.spotter import MOVEMENT_KINDS
+
+runner = CliRunner()
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def processed(synth_interview: Path, tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("processed")
+    result = runner.invoke(app, [str(synth_interview), "--out", str(out), "--engine", str(tiny_checkpoint)])
+    assert result.exit_code == 0, result.output
+    return out / synth_interview.stem
+
+
+@pytest.mark.slow
+def test_outputs_are_consistent_with_each_other(processed: Path) -> None:
+    summary = json.loads((processed / "summary.json").read_text())
+    assert summary["complete"] and not summary["interrupted"]
+    frames = _rows(processed / "frames.csv")
+    events = _rows(processed / "events.csv")
+    movements = _rows(processed / "movements.csv")
+    assert len(frames) == summary["frames"] == sum(1 for _ in read_video(processed / "annotated.mp4"))
+    assert [int(r["frame"]) for r in frames] == list(range(len(frames)))
+    assert len(events) == summary["micro_expressions"] >= 1
+    assert len(movements) == summary["other_movements"]
+    times = {int(r["frame"]): float(r["time_s"]) for r in frames}
+    classes = summary["engine"]["classes"]
+    for row in events:
+        onset, apex, offset = int(row["onset_frame"]), int(row["apex_frame"]), int(row["offset_frame"])
+        assert 0 <= onset <= apex <= offset < len(frames)
+        assert float(row["onset_s"]) == pytest.approx(times[onset], abs=1e-4)
+        assert float(row["offset_s"]) == pytest.approx(times[offset], abs=1e-4)
+        assert float(row["duration_ms"]) == pytest.approx(1000 * (times[offset] - times[onset]), abs=0.1)
+        probs = [float(row[f"prob_{c}"]) for c in classes]
+        assert sum(probs) == pytest.approx(1.0, abs=1e-4)
+        assert row["label"] == classes[int(np.argmax(probs))]
+        assert float(row["confidence"]) == pytest.approx(max(probs), abs=1e-5)
+        evidence = processed / "events" / row["event"]
+        assert sorted(p.name for p in evidence.iterdir()) == sorted(
+            ["onset.png", "apex.png", "offset.png", "di_onset.png", "di_offset.png"])
+    assert all(row["kind"] in MOVEMENT_KINDS for row in movements)
+    report = (processed / "report.html").read_text()
+    assert all(f"events/{row['event']}/di_onset.png" in report for row in events)
+    assert (processed / "timeline.png").stat().st_size > 10_000
+
+
+def test_event_dis_equal_the_offline_dynamic_images(synth_interview: Path) -> None:
+    crops, closed = [], []
+    with RecognitionPipeline(PipelineConfig(), fps=30.0) as pipeline:
+        for step in pipeline.stream(read_video(synth_interview)):  # mer-process's path: aligned on a second thread
+            crops.append(step.face.crop if step.face.found else crops[-1])
+            closed += step.closed
+        closed += pipeline.finish().closed
+    assert closed, "the synthetic interview has micro-expressions; the spotter found none"
+    stack = np.stack(crops)[..., None]  # (T, S, S, 1) grey uint8, the ring's content
+    for event in closed:
+        s = event.event.spot
+        want_on, want_off = phase_dynamic_images(stack, s.onset_frame, s.apex_frame, s.offset_frame)
+        for got, want in ((event.dis["di_onset"], want_on), (event.dis["di_offset"], want_off)):
+            assert np.linalg.norm(got - want) <= 1e-5 * max(np.linalg.norm(want), 1e-9)
+
+
+def test_missing_video_is_one_line_and_other_videos_still_run(synth_interview: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, [str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "missing.mp4: no such video file" in result.output and "Traceback" not in result.output
+    noface = tmp_path / "noface.mp4"
+    with VideoWriter(noface, 30) as writer:
+        for i in range(20):
+            writer.write(np.random.default_rng(i).integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    result = runner.invoke(app, [str(tmp_path / "missing.mp4"), str(noface), "--out", str(tmp_path / "out"),
+                                 "--no-video"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "noface" / "summary.json").read_text())
+    assert summary["complete"] and summary["face_found_fraction"] == 0 and summary["micro_expressions"] == 0
+
+
+def test_truncated_video_keeps_what_was_found(synth_interview: Path, tmp_path: Path) -> None:
+    data = synth_interview.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    result = runner.invoke(app, [str(cut), "--out", str(tmp_path / "out"), "--no-video"])
+    assert "Traceback" not in result.output
+    folder = tmp_path / "out" / "cut"
+    if result.exit_code == 0:  # the container was readable up to the cut: a partial, labelled result
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["frames"] < 360 and len(_rows(folder / "frames.csv")) == summary["frames"]
+    else:  # the index was lost with the second half: refused with one line naming the file
+        assert "cut.mp4" in result.output and result.exit_code == 1
+
+
+def test_an_engine_that_does_not_load_is_one_line(synth_interview: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint")
+    result = runner.invoke(app, [str(synth_interview), "--out", str(tmp_path / "out"), "--engine", str(bad)])
+    assert result.exit_code == 2 and "model.pt" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_spot_only_finds_events_without_a_classifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = runner.invoke(app, ["--demo", "--spot-only", "--engine", str(tmp_path / "engine"), "--out",
+                                  str(tmp_path / "out")])
+    assert refused.exit_code == 2 and "--spot-only" in refused.output and "Traceback" not in refused.output
+    monkeypatch.setenv("MER_DEMO_DIR", str(tmp_path / "demo-cache"))
+    result = runner.invoke(app, ["--demo", "--spot-only", "--no-video", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "demo-cache").exists()  # no demo model was built for spotting only
+    summary = json.loads((tmp_path / "out" / "demo_interview" / "summary.json").read_text())
+    assert summary["micro_expressions"] >= 3 and summary["engine"]["classes"] == []
+    events = _rows(tmp_path / "out" / "demo_interview" / "events.csv")
+    assert len(events) == summary["micro_expressions"] and not any(e["label"] for e in events)
+
+
+@pytest.mark.slow
+def test_sigint_leaves_readable_files_and_resume_finishes(synth_interview: Path, tmp_path: Path) -> None:
+    exe = shutil.which("mer-process", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    out = tmp_path / "out"
+    proc = subprocess.Popen([exe, str(synth_interview), "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"})
+    frames_csv = out / synth_interview.stem / "frames.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not frames_csv.exists() or len(frames_csv.read_text().splitlines()) < 40):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=120)[0].decode()
+    assert proc.returncode == 130, output
+    assert "Traceback" not in output
+    folder = out / synth_interview.stem
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["interrupted"] and not summary["complete"]
+    assert len(_rows(folder / "frames.csv")) == summary["frames"] < 360
+    assert sum(1 for _ in read_video(folder / "annotated.mp4")) == summary["frames"]
+    _rows(folder / "events.csv"), _rows(folder / "movements.csv")
+
+    resumed = runner.invoke(app, [str(synth_interview), "--out", str(out), "--resume", "--no-video"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((folder / "summary.json").read_text())["complete"]
+    again = runner.invoke(app, [str(synth_interview), "--out", str(out), "--resume"])
+    assert "skipped" in again.output

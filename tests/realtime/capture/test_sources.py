@@ -1,0 +1,74 @@
+"""Sources: files, image folders and cameras all yield Frames with the source's own time."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.capture.sources import CameraConfig, CameraSource, ImageFolderSource, VideoFileSource, open_source
+from realtime.capture.video_io import VideoWriter
+from realtime.core.errors import InputError, VideoError
+
+
+def _video(path: Path, num: int, fps: float) -> Path:
+    with VideoWriter(path, fps) as writer:
+        for i in range(num):
+            writer.write(np.full((48, 64, 3), (i * 7) % 255, np.uint8))
+    return path
+
+
+def test_video_file_source_reports_rate_and_timestamps(tmp_path: Path) -> None:
+    source = open_source(_video(tmp_path / "clip.mp4", 20, 100.0))
+    assert isinstance(source, VideoFileSource)
+    assert source.info.fps == pytest.approx(100.0) and source.info.name == "clip"
+    frames = list(source)
+    assert [f.index for f in frames] == list(range(20))
+    assert frames[-1].t_s == pytest.approx(0.19, abs=1e-6)
+
+
+def test_image_folder_is_read_in_numeric_order(tmp_path: Path) -> None:
+    for n in (9, 10, 100, 11):
+        cv2.imwrite(str(tmp_path / f"img{n}.jpg"), np.full((8, 8, 3), n, np.uint8))
+    source = ImageFolderSource(tmp_path, fps=200)
+    assert [p.name for p in source.files] == ["img9.jpg", "img10.jpg", "img11.jpg", "img100.jpg"]
+    assert [f.t_s for f in source] == pytest.approx([0, 0.005, 0.01, 0.015])
+
+
+def test_empty_folder_and_missing_file_name_the_path(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=str(tmp_path)):
+        ImageFolderSource(tmp_path, fps=30)
+    with pytest.raises(VideoError, match="nope.mp4: no such video file"):
+        open_source(tmp_path / "nope.mp4")
+    (tmp_path / "bad.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(VideoError, match="bad.mp4"):
+        open_source(tmp_path / "bad.mp4")
+
+
+def test_camera_file_plays_at_its_own_rate(tmp_path: Path) -> None:
+    path = _video(tmp_path / "cam.mp4", 15, 30.0)
+    start = time.monotonic()
+    with CameraSource(path) as camera:
+        frames = list(camera)
+    assert len(frames) == 15 and camera.dropped_frames == 0
+    assert time.monotonic() - start >= 14 / 30 * 0.9  # paced like a camera, not decoded flat out
+
+
+def test_a_slow_consumer_drops_the_oldest_frames_and_counts_them(tmp_path: Path) -> None:
+    path = _video(tmp_path / "fast.mp4", 60, 200.0)
+    with CameraSource(path, CameraConfig(queue_frames=4)) as camera:
+        frames = []
+        for frame in camera:
+            frames.append(frame)
+            time.sleep(0.02)
+    assert camera.dropped_frames > 0
+    assert len(frames) + camera.dropped_frames == 60
+    assert all(a.index < b.index for a, b in zip(frames, frames[1:]))
+
+
+def test_a_camera_that_cannot_be_opened_says_so() -> None:
+    with pytest.raises(VideoError, match="camera 97: cannot be opened"):
+        CameraSource(97)
