@@ -194,11 +194,13 @@ class ScoreTrace(Spotter):
     def reset(self) -> None:
         super().reset()
         self.trace: list[tuple[float, float]] = []
+        segment = self._segments.add  # every scored sample passes here with its score in noise units
 
-    def _normalise(self, t: float, value: float) -> float:
-        z = super()._normalise(t, value)
-        self.trace.append((t, z))
-        return z
+        def traced(t: float, value: float, z: float, cells: np.ndarray):  # noqa: ANN202
+            self.trace.append((t, z))
+            return segment(t, value, z, cells)
+
+        self._segments.add = traced  # type: ignore[method-assign]
 
 
 def run(motion: FacialMotion, crops: np.ndarray, times: np.ndarray) -> tuple[list, ScoreTrace, float, float]:

@@ -176,7 +176,7 @@ def test_history_stays_bounded_on_a_long_stream() -> None:
         spotter.process(FrameMotion(index=i, t_s=i / fps, found=True, confidence=1.0, sampled=i > 0,
                                     cells=step.astype(np.float32) if i > 0 else None, head=0.0, regions={}))
         if i % 1500 == 1499:
-            sizes.append(len(spotter._t) + len(spotter._frames) + len(spotter._st))
+            sizes.append(spotter.history_size)
     assert max(sizes) < 3 * (SpotterConfig().noise_window_s * fps)
     assert sizes[-1] <= 1.2 * sizes[1]
 
