@@ -12,6 +12,7 @@ from realtime.core.errors import InputError
 from realtime.spotting.one_way import OneWayConfig
 from realtime.spotting.rules import RuleConfig
 from realtime.spotting.segments import SegmentConfig
+from realtime.spotting.talking import TalkingConfig
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,28 @@ class SpotterConfig:
     speech_count: int = 2  # ... when there are at least this many ...
     speech_mouth_share: float = 0.5  # ... where a mouth movement has more than this share of its score on MOUTH_REGIONS
     region_share: float = 0.5  # an event's regions: those of the cells scoring at least this share of its top cell
+    speech_regions: tuple[str, ...] = ("mouth", "chin", "cheek_left", "cheek_right")  # the lower face: what
+    #   speech moves. The cheeks go with it: the jaw's drop drags the lower cheek at every syllable, and
+    #   AU6 (cheek raiser) still shows in the lower lids, which are eye cells and stay with the upper face.
+    #   Cells of no region go with it when they lie below the nose tip.
+    talk_regions: tuple[str, ...] = ("mouth", "chin")  # talking is read from these cells' vertical rhythm:
+    talk_step_px: float = 0.3  # a turn of the jaw counts once it came back this far (aligned-crop px) ...
+    talk_turns: int = 4  # ... and this many turns (two syllables; a micro-expression makes two) ...
+    talk_window_s: float = 1.6  # ... within this long are talking (a word a second, as in real interviews, counts)
+    talk_hangover_s: float = 0.8  # talking ends when no turn came for this long (a slow word and a short pause) ...
+    talk_close_s: float = 0.2  # ... at this long after the last turn (the closing half of a syllable)
+    speech_margin_s: float = 0.3  # a lower-face movement this close to talking belongs to it ...
+    jaw_open: float = 0.3  # ... when its chin goes down (the jaw opening) by this share of its amplitude or more:
+    #                        a chin raiser (AU17) or lip corners (AU12, AU14, AU15) next to speech are no syllable
+    talk_hold_s: float = 0.3  # a lower-face movement far from known talking is decided this much later: with the
+    #                           look-ahead, 0.8 s after its offset, time for the turns that tell talking (the
+    #                           first syllable of a sentence must not come out as a micro-expression)
+    raise_brow_share: float = 0.5  # a movement during talking with this share of its score on the brows ...
+    raise_symmetry: float = 0.7  # ... moving both brows alike (weaker side / stronger side) ...
+    raise_up: float = 0.0  # ... not down against the eyes and nose (brow_up, a share of its amplitude) ...
+    raise_min_s: float = 0.3  # ... for at least this long is a conversational brow raise (speech)
+    refit_iterations: int = 4  # the upper face's own robust affine fit (out_and_back.AffineRefit): IRLS passes ...
+    refit_tukey: float = 4.0  # ... and residuals beyond this many robust spreads get no weight
     min_confidence: float = 0.5  # tracking confidence below this is occlusion
     occlusion_margin_s: float = 0.1  # a lost or doubtful face this close to an event makes it occlusion
     history_margin_s: float = 2.0  # history kept beyond what an open decision needs
@@ -61,8 +84,15 @@ class SpotterConfig:
 
     @property
     def lookahead_s(self) -> float:
-        """How long after its offset an event comes out: L of future motion, then `end_s` of quiet."""
-        return self.window_s + max(self.end_s, self.tail_s)
+        """How long after its offset an event comes out at most: L of future motion, then `tail_s` of
+        quiet (0.5 s: a movement of the upper face, or one during known talking), and for a lower-face
+        movement away from known talking `talk_hold_s` more (0.8 s)."""
+        return self.window_s + max(self.end_s, self.tail_s) + self.talk_hold_s
+
+    @property
+    def talking(self) -> TalkingConfig:
+        return TalkingConfig(step_px=self.talk_step_px, turns=self.talk_turns, window_s=self.talk_window_s,
+                             hangover_s=self.talk_hangover_s, close_s=self.talk_close_s)
 
     @property
     def segments(self) -> SegmentConfig:
@@ -76,8 +106,10 @@ class SpotterConfig:
 
     @property
     def rules(self) -> RuleConfig:
-        return RuleConfig(min_duration_s=self.min_duration_s, max_duration_s=self.max_duration_s,
+        return RuleConfig(threshold=self.threshold, min_duration_s=self.min_duration_s, max_duration_s=self.max_duration_s,
                           max_amplitude_px=self.max_amplitude_px, one_way_ratio=self.one_way_ratio,
                           one_way_noise=self.one_way_noise, blink_eye_share=self.blink_eye_share,
                           blink_down=self.blink_down, speech_window_s=self.speech_window_s,
-                          speech_count=self.speech_count, speech_mouth_share=self.speech_mouth_share)
+                          speech_count=self.speech_count, speech_mouth_share=self.speech_mouth_share,
+                          raise_brow_share=self.raise_brow_share, raise_symmetry=self.raise_symmetry,
+                          raise_up=self.raise_up, raise_min_s=self.raise_min_s, jaw_open=self.jaw_open)

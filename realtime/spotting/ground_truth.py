@@ -30,7 +30,7 @@ from realtime.core.problems import Problem
 
 SYNTH_COLUMNS = ("kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
                  "emotion", "action_units")
-KNOWN_KINDS = ("micro", "macro", "blink")
+KNOWN_KINDS = ("micro", "macro", "blink", "speech")  # speech: `mer-synth video --talk` segments, brow raises
 CASME2_LONG_FPS = 30.0  # CAS(ME)^2 long videos were recorded at 30 fps
 SAMM_LONG_FPS = 200.0  # SAMM long videos were recorded at 200 fps
 

@@ -56,14 +56,23 @@ class NoiseNormaliser:
         self.noise = RollingNoise(window_s, every_s)
         self._warmup_s, self._floor = warmup_s, floor
         self._first_t = float("inf")
+        self._last_t: float | None = None
+        self._paused = 0.0  # stream time not learned from: the window covers `window_s` of learned time
 
     @property
     def level(self) -> float:
         return self.noise.level
 
-    def __call__(self, t: float, value: float) -> float:
+    def __call__(self, t: float, value: float, learn: bool = True) -> float:
+        """`value` at t in noise units; `learn`: let it into the estimate (False while another movement,
+        speech, would inflate it: the estimate of the face at rest then stays what it was)."""
         self._first_t = min(self._first_t, t)
-        self.noise.add(t, value)
+        if learn or not len(self.noise):
+            self.noise.add(t - self._paused, value)
+        elif self._last_t is not None:
+            self._paused += t - self._last_t
+        self._last_t = t
         if t - self._first_t < self._warmup_s:
             return float("nan")
         return (value - self.noise.level) / max(self.noise.spread, self._floor * max(self.noise.level, 1e-6))
+

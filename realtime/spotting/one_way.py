@@ -11,6 +11,7 @@ overlap one are vetoed (`overlaps`).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,7 @@ class OneWayTracker:
         self._k = top_cells
         self._noise = RollingNoise(config.window_s, config.every_s)
         self._open: _Open | None = None
-        self._closed: deque[tuple[float, float]] = deque()  # (start, end) of recent closed ones
+        self._closed: deque[OneWayMovement] = deque()  # recent closed ones
 
     def add(self, t: float, way: np.ndarray) -> list[OneWayMovement]:
         """One scored sample's (C,) one-way movement; returns the movements it closed."""
@@ -78,17 +79,24 @@ class OneWayTracker:
     def close(self) -> OneWayMovement:
         assert self._open is not None
         o, self._open = self._open, None
-        self._closed.append((o.start, o.last))
-        return OneWayMovement(o.start, o.last, o.peak_px, o.peak_z, o.way)
+        movement = OneWayMovement(o.start, o.last, o.peak_px, o.peak_z, o.way)
+        self._closed.append(movement)
+        return movement
 
     @property
     def is_open(self) -> bool:
         return self._open is not None
 
-    def overlaps(self, onset_s: float, offset_s: float) -> bool:
-        spans = list(self._closed) + ([(self._open.start, self._open.last)] if self._open is not None else [])
-        return any(start <= offset_s and onset_s <= end for start, end in spans)
+    def overlaps(self, onset_s: float, offset_s: float,
+                 ignore: Callable[[OneWayMovement], bool] = lambda m: False) -> bool:
+        """Whether a one-way movement (closed or still open) overlaps [onset, offset], those `ignore`
+        accepts (e.g. the jaw's as talking starts) left out."""
+        spans = list(self._closed)
+        if self._open is not None:
+            o = self._open
+            spans.append(OneWayMovement(o.start, o.last, o.peak_px, o.peak_z, o.way))
+        return any(m.start <= offset_s and onset_s <= m.end and not ignore(m) for m in spans)
 
     def trim(self, horizon: float) -> None:
-        while self._closed and self._closed[0][1] < horizon:
+        while self._closed and self._closed[0].end < horizon:
             self._closed.popleft()

@@ -4,11 +4,12 @@ Why this design: a threshold relative to the video's maximum is set by the macro
 misses the micro ones, and a k-frame difference turns the edges of every slow movement into short
 bursts. `Spotter` runs small stages, each in its own module:
 
-- scoring (`out_and_back`): the out-and-back score per cell, s = (|P| + |N| - |P + N|) / 2 over L
-  seconds either side; a movement that leaves neutral and returns within L scores its
+- scoring (`out_and_back`): the out-and-back score per cell, s = (|P| + |N| - |P + N|) / 2 over
+  L seconds either side; a movement that leaves neutral and returns within L scores its
   displacement, a one-way movement scores zero;
 - noise (`noise`): the score of the top cells in units of the person's own noise, a rolling
   median and MAD over the last `noise_window_s` seconds;
+- talking (`talking`): whether the person speaks, from the jaw's up-and-down rhythm;
 - segmentation (`segments`): a movement starts where the score leaves the noise band and ends
   where it re-enters it; onset and offset follow the falling score out to the resting level;
   the apex is `realtime.spotting.apex.apex_from_motion` on the score at every frame in between;
@@ -16,36 +17,54 @@ bursts. `Spotter` runs small stages, each in its own module:
   vetoing what overlaps them;
 - rules (`rules`): occlusion, speech, blink, macro or micro, from the closed movement's features.
 
+Talking. Speech moves the lower face by pixels three to six times a second, which would hide every
+movement near it in a whole-face score and noise. While the person talks, the spotter therefore
+scores the upper face (brows, forehead, eyes, nose) on its own: its motion refitted without the
+lower face (`AffineRefit`: speech otherwise leaks into it through the head-motion fit), against
+its own noise, which speech does not raise. The whole face's noise estimate is not fed while the
+person talks, so it is valid again the moment they stop. Lower-face movements next to talking
+are speech when the jaw opens (a syllable) and stay candidates when it does not (a chin raiser or
+lip corners); upper-face movements during talking are candidates, flagged `during_speech`,
+except conversational brow raises (both brows up alike for `raise_min_s` or longer), logged as
+speech, and upper-face movements that the upper face's own score does not confirm (speech
+leaking in before talking was known). The cheeks count as lower face (`speech_regions`): the
+jaw's drop drags them at every syllable, and AU6 still shows in the lower lids, which are eye
+cells. Lower-face micro-expressions during talking are not separated from speech (measured on
+rendered clips: lip-corner and chin movements of 2 px reach 9-15 of their cells' speech spreads,
+the syllables around them 15-34), so they are not reported.
+
 Streaming: the score at t needs the motion up to t + L, and a movement is decided once its
-offset has been followed for `tail_s`, so a micro-expression comes out `lookahead_s`
-(L + tail_s = 0.5 s) after its offset; live and offline runs make the same `process` calls.
-Measured (parameters frozen on seeds 1-3 and 11, evaluated on held-out seeds 7-9): spotting F1
-0.86-1.00 per `mer-synth video` interview at 30, 100 and 200 fps, no macro-expression or blink
-reported, and no micro-expression reported on ~86 s of real talking faces.
+offset has been followed for `tail_s`, so a micro-expression comes out L + tail_s = 0.5 s after
+its offset; one decided away from known talking waits `talk_hold_s` more (talking is known
+after a few turns of the jaw, so that a sentence's first syllable is not reported), so
+`lookahead_s` is 0.8 s at most. Live and offline runs make the same `process` calls.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from realtime.face.regions import CANONICAL_LANDMARKS
 from realtime.spotting.apex import apex_from_motion
 from realtime.spotting.config import SpotterConfig
 from realtime.spotting.frames import FrameLog, Gap
 from realtime.spotting.motion import CellGrid, FrameMotion
 from realtime.spotting.noise import NoiseNormaliser
 from realtime.spotting.one_way import OneWayMovement, OneWayTracker
-from realtime.spotting.out_and_back import CellScores, MotionHistory, out_and_back
+from realtime.spotting.out_and_back import AffineRefit, CellScores, MotionHistory, out_and_back
 from realtime.spotting.rules import Features, classify
 from realtime.spotting.segments import Segment, Segmenter
+from realtime.spotting.talking import TalkingDetector, TalkSpan
 
 __all__ = ["MOUTH_REGIONS", "MOVEMENT_KINDS", "Movement", "SpotEvent", "Spotter", "SpotterConfig", "out_and_back",
            "spot"]
 
 MOUTH_REGIONS = ("mouth", "chin", "cheek_left", "cheek_right")  # where speech moves the face
+_NOSE_TIP = 1  # MediaPipe mesh point: cells of no region below it belong to the lower face
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,7 @@ class SpotEvent:
     peak_score: float  # peak out-and-back score in noise units
     amplitude_px: float  # peak displacement from neutral, aligned-crop px
     regions: tuple[str, ...]  # facial regions that moved, strongest first
+    during_speech: bool = False  # found while the person was talking (a lower-face one is less certain)
 
     @property
     def duration_s(self) -> float:
@@ -88,31 +108,62 @@ class Movement:
         return self.offset_s - self.onset_s
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A measured segment waiting for its classification."""
+
+    features: Features
+    onset: tuple[int, float]  # frame index, time
+    offset: tuple[int, float]
+    apex: tuple[int, float]
+    regions: tuple[str, ...]
+    release_s: float  # classified once the stream is this far
+
+
 class Spotter:
     """Stage: per-frame `FrameMotion` in, closed events (`SpotEvent` or `Movement`) out.
 
     `state` says what the spotter is doing at the latest scored time, for frames.csv and the
     overlay: "warming up" (no noise estimate yet), "idle", "movement" (a score above the noise
-    band is being followed), "face lost", "finished".
+    band is being followed), "face lost", "finished"; `talking` whether the person is speaking
+    there.
     """
 
     def __init__(self, grid: CellGrid, config: SpotterConfig = SpotterConfig()) -> None:
         self.config = config
         self.grid = grid
         self._mouth = np.array([r in MOUTH_REGIONS for r in grid.regions])
+        nose_tip_y = CANONICAL_LANDMARKS[_NOSE_TIP, 1] * grid.crop_size
+        self._lower = np.array([r in config.speech_regions or (not r and y > nose_tip_y)
+                                for r, y in zip(grid.regions, grid.centres[:, 1])])
+        self._jaw = np.array([r in config.talk_regions for r in grid.regions])
+        self._chin = np.array([r == "chin" for r in grid.regions])
+        self._anchor_cells = np.array([r in ("eye_left", "eye_right", "nose", "nose_bridge") for r in grid.regions])
+        self._brow = np.array([r.startswith("brow") or r == "forehead" for r in grid.regions])
+        self._sides = (np.array([r == "brow_left" for r in grid.regions]),
+                       np.array([r == "brow_right" for r in grid.regions]))
         self._k = min(config.top_cells, len(grid.regions))
+        self._refit = AffineRefit(grid.centres, grid.crop_size, ~self._lower, config.refit_iterations,
+                                  config.refit_tukey)
         self.reset()
 
     def reset(self) -> None:
         c = self.config
         self._keep_s = c.window_s + c.max_duration_s * 2 + c.context_s + c.speech_window_s + c.history_margin_s
         self._motion = MotionHistory(len(self.grid.regions), c.window_s)
+        self._upper_motion = MotionHistory(len(self.grid.regions), c.window_s)  # upper face, refitted on its own
         self._noise = NoiseNormaliser(c.noise_window_s, c.noise_refresh_s, c.warmup_s, c.noise_floor)
+        self._noise_upper = NoiseNormaliser(c.noise_window_s, c.noise_refresh_s, c.warmup_s, c.noise_floor)
+        self._talk = TalkingDetector(c.talking)
+        self._talk_onset: tuple[int, float] | None = None  # first frame of the current talking
+        self._pending: deque[_Pending] = deque()  # segments decided away from known talking, waiting for it
+        self._upper_z: deque[tuple[float, float]] = deque()  # (t, upper face's own score in noise units)
         self._segments = Segmenter(c.segments)
         self._one_way = OneWayTracker(c.one_way, self.grid.eye, self._k)
         self._frames = FrameLog(c.min_confidence, c.occlusion_margin_s)
         self._mouth_times: deque[float] = deque()  # apex times of recent mouth movements
         self._anchor = True  # the next tracked frame starts a run of samples
+        self._now = -float("inf")  # time of the latest frame
         self.state = "warming up"
 
     # ------------------------------------------------------------------ input
@@ -123,6 +174,7 @@ class Spotter:
         movement up to (`one_way_join` + 1) L after it ends, so the log is not strictly in onset order.
         """
         out: list[SpotEvent | Movement] = []
+        self._now = motion.t_s
         gap = self._frames.add(motion.index, motion.t_s, motion.found, motion.confidence)
         if gap is not None:
             out.append(self._occlusion(gap))
@@ -132,8 +184,20 @@ class Spotter:
         else:
             if motion.cells is not None or self._anchor:  # a flow step, or the first frame of a tracked run
                 self._motion.add(motion.t_s, motion.cells)
+                if motion.cells is None:
+                    self._upper_motion.add(motion.t_s, None)
+                elif self._talk.moving(motion.t_s):  # the jaw moves: refit the upper face without it
+                    self._upper_motion.add(motion.t_s, self._refit(motion.cells))
+                else:  # a still lower face pulls nothing: the whole face's fit holds (and costs nothing more)
+                    self._upper_motion.add(motion.t_s, np.where(self._lower[:, None], 0.0, motion.cells))
+                span = self._talk.add(motion.t_s, float(self._motion.last[self._jaw, 1].mean()))
+                if self._talk.start_s is not None and self._talk_onset is None:  # resolved while the frame is held
+                    self._talk_onset = self._frames.at(self._talk.start_s)
+                if span is not None:
+                    out.append(self._speech(span))
             self._anchor = False
         out += self._advance(motion.t_s)
+        out += self._release(motion.t_s)
         self._trim(motion.t_s)
         return sorted(out, key=lambda e: e.onset_s)
 
@@ -145,57 +209,123 @@ class Spotter:
             out.append(self._occlusion(gap))
         if not self._motion.empty:
             out += self._advance(self._motion.t[-1] + self.config.window_s + 1e-9, final=True)
+        span = self._talk.finish()
+        if span is not None:
+            out.append(self._speech(span))
+        out += self._release(float("inf"))
         self.state = "finished"
         return sorted(out, key=lambda e: e.onset_s)
 
     def _advance(self, now: float, final: bool = False) -> list[SpotEvent | Movement]:
         out: list[SpotEvent | Movement] = []
-        for sample in self._motion.score(now, final):
-            out += [self._macro(m) for m in self._one_way.add(sample.t, sample.way)]
-            out += self._score(sample)
+        for sample, upper in zip(self._motion.score(now, final), self._upper_motion.score(now, final)):
+            way = upper.way if self._talk.near(sample.t, sample.t, self.config.window_s) else sample.way
+            out += [self._macro(m) for m in self._one_way.add(sample.t, way)]
+            out += self._score(sample, upper)
         if final and self._one_way.is_open:
             out.append(self._macro(self._one_way.close()))
         return out
 
-    def _score(self, sample: CellScores) -> list[SpotEvent | Movement]:
-        value = float(np.partition(sample.cells, -self._k)[-self._k:].mean())
-        z = self._noise(sample.t, value)
-        closed, state = self._segments.add(sample.t, value, z, sample.cells)
+    def _top(self, cells: np.ndarray) -> float:
+        k = min(self._k, len(cells))
+        return float(np.partition(cells, -k)[-k:].mean())
+
+    @property
+    def talking(self) -> bool:
+        return self._talk.talking
+
+    def _score(self, sample: CellScores, upper_sample: CellScores) -> list[SpotEvent | Movement]:
+        """Noise, talking and segmentation for one scored sample.
+
+        The whole face is scored against its resting noise while the person is silent; while
+        they talk, only the upper face is, against its own noise (speech does not move it), and
+        the whole face's estimate is held at what it was before the talking, so it is valid again
+        the moment the talking stops."""
+        upper_value = self._top(upper_sample.cells[~self._lower])
+        upper = self._noise_upper(sample.t, upper_value)
+        self._upper_z.append((sample.t, upper))
+        talking = self._talk.near(sample.t, sample.t, 0.0)  # the detector is L ahead of the scores
+        value = self._top(sample.cells)
+        whole = self._noise(sample.t, value, learn=not talking)
+        if talking:
+            value, z, cells = upper_value, upper, upper_sample.cells
+        else:
+            z, cells = whole, sample.cells
+        closed, state = self._segments.add(sample.t, value, z, cells)
         if state is not None:
             self.state = state
         return [event for segment in closed for event in self._decide(segment)]
 
+    def _speech(self, span: TalkSpan) -> Movement:
+        onset, offset = self._talk_onset or self._frames.at(span.start_s), self._frames.at(span.end_s)
+        self._talk_onset = None
+        return Movement(kind="speech", onset_frame=onset[0], offset_frame=offset[0], onset_s=onset[1],
+                        offset_s=offset[1], peak_score=0.0, regions=("mouth", "chin"), reason="talking")
+
+    def _jaw_talking(self, movement: OneWayMovement) -> bool:
+        """A one-way movement of the lower face near talking: the jaw as talking starts or stops."""
+        lower = float(movement.way[self._lower].sum() / max(movement.way.sum(), 1e-12))
+        return lower > self.config.speech_mouth_share and self._talk.near(movement.start, movement.end,
+                                                                          self.config.speech_margin_s)
+
     def _macro(self, movement: OneWayMovement) -> Movement:
         onset, offset = self._frames.at(movement.start), self._frames.at(movement.end)
+        if self._jaw_talking(movement):
+            return Movement(kind="speech", onset_frame=onset[0], offset_frame=offset[0], onset_s=onset[1],
+                            offset_s=offset[1], peak_score=movement.peak_z, regions=self._regions(movement.way),
+                            reason="the jaw's movement as talking starts")
         return Movement(kind="macro", onset_frame=onset[0], offset_frame=offset[0], onset_s=onset[1],
                         offset_s=offset[1], peak_score=movement.peak_z, regions=self._regions(movement.way),
                         reason=f"one-way movement of {movement.peak_px:.1f} px > {self.config.max_amplitude_px} px")
 
     # ------------------------------------------------------------------ decisions
     def _decide(self, seg: Segment) -> list[SpotEvent | Movement]:
-        """Classify a closed segment: micro-expression, other movement, or noise (dropped)."""
+        """Measure a closed segment and classify it; a lower-face one far from known talking waits
+        `talk_hold_s` (talking is known only after a few turns of the jaw, and its first syllable must
+        not come out as a micro-expression)."""
         if self._segments.z[seg.peak] < self.config.threshold:
             return []
         features = self._measure(seg)
-        kind, reason = classify(features, self.config.rules)
         if features.mouth_share > self.config.speech_mouth_share:
             self._mouth_times.append(features.apex_s)
+        onset_f, offset_f = self._frames.at(features.onset_s), self._frames.at(features.offset_s)
+        pending = _Pending(features, onset_f, offset_f, self._apex(onset_f, offset_f),
+                           self._regions(self._segments.cells[seg.peak]), self._now + self.config.talk_hold_s)
+        if not features.talking:
+            self._pending.append(pending)
+            return []
+        return self._classify(pending)
+
+    def _release(self, now: float) -> list[SpotEvent | Movement]:
+        """Classify the held lower-face segments whose wait is over, with what is known of talking now."""
+        out: list[SpotEvent | Movement] = []
+        while self._pending and self._pending[0].release_s <= now:
+            held = self._pending.popleft()
+            f = held.features
+            talking = self._talk.near(f.onset_s, f.offset_s, self.config.speech_margin_s)
+            in_one_way = self._one_way.overlaps(f.onset_s, f.offset_s, self._jaw_talking)
+            upper_z = max((z for t, z in self._upper_z if f.onset_s <= t <= f.offset_s), default=float("nan"))
+            out += self._classify(replace(held, features=replace(f, talking=talking, in_one_way=in_one_way,
+                                                                 upper_z=upper_z)))
+        return out
+
+    def _classify(self, p: _Pending) -> list[SpotEvent | Movement]:
+        kind, reason = classify(p.features, self.config.rules)
         if kind == "":
             return []
-        onset_f, offset_f = self._frames.at(features.onset_s), self._frames.at(features.offset_s)
-        regions = self._regions(self._segments.cells[seg.peak])
         if kind != "micro":
-            return [Movement(kind=kind, onset_frame=onset_f[0], offset_frame=offset_f[0], onset_s=onset_f[1],
-                             offset_s=offset_f[1], peak_score=features.peak_z, regions=regions, reason=reason)]
-        apex_f = self._apex(onset_f, offset_f)
-        return [SpotEvent(onset_frame=onset_f[0], apex_frame=apex_f[0], offset_frame=offset_f[0],
-                          onset_s=onset_f[1], apex_s=apex_f[1], offset_s=offset_f[1], peak_score=features.peak_z,
-                          amplitude_px=features.amplitude_px, regions=regions)]
+            return [Movement(kind=kind, onset_frame=p.onset[0], offset_frame=p.offset[0], onset_s=p.onset[1],
+                             offset_s=p.offset[1], peak_score=p.features.peak_z, regions=p.regions, reason=reason)]
+        return [SpotEvent(onset_frame=p.onset[0], apex_frame=p.apex[0], offset_frame=p.offset[0],
+                          onset_s=p.onset[1], apex_s=p.apex[1], offset_s=p.offset[1], peak_score=p.features.peak_z,
+                          amplitude_px=p.features.amplitude_px, regions=p.regions,
+                          during_speech=self._talk.near(p.features.onset_s, p.features.offset_s, 0.0))]
 
     def _measure(self, seg: Segment) -> Features:
         c = self.config
         assert seg.offset_s is not None
-        history, at = self._segments, self._motion.at
+        talking = self._talk.near(seg.onset_s, seg.offset_s, c.speech_margin_s)
+        history, at = self._segments, (self._upper_motion if talking else self._motion).at
         cells = history.cells[seg.peak]  # (C,) px
         top = np.argsort(cells)[-self._k:]
         amplitude = float(cells[top].mean())
@@ -207,12 +337,22 @@ class Spotter:
         eye_down = float(rise[:, 1].sum() / max(np.linalg.norm(rise, axis=1).sum(), 1e-12))
         total = max(float(cells.sum()), 1e-12)
         recent = [t for t in self._mouth_times if 0 < peak_t - t < c.speech_window_s]
+        brows = [float(cells[side].sum()) for side in self._sides]
+        lift = at(peak_t) - at(seg.onset_s)  # (C, 2) movement from onset to the peak
+        brow_up = float(lift[self._anchor_cells, 1].mean() - lift[self._brow, 1].mean()) / max(amplitude, 1e-12)
+        chin = (self._motion.at(peak_t) - self._motion.at(seg.onset_s))[self._chin, 1]  # whole face: the jaw's own
+        jaw_open = float(chin.mean()) / max(amplitude, 1e-12)  # image y grows downwards
         return Features(onset_s=seg.onset_s, offset_s=seg.offset_s, apex_s=peak_t, peak_z=history.z[seg.peak],
                         amplitude_px=amplitude, level_px=self._noise.level, one_way_px=float(max(pre, post)),
                         eye_share=float(cells[self.grid.eye].sum()) / total, eye_down=eye_down,
                         mouth_share=float(cells[self._mouth].sum()) / total, mouth_before=len(recent),
                         occluded=self._frames.occluded(seg.onset_s, seg.offset_s),
-                        in_one_way=self._one_way.overlaps(seg.onset_s, seg.offset_s))
+                        in_one_way=self._one_way.overlaps(seg.onset_s, seg.offset_s, self._jaw_talking),
+                        talking=talking,
+                        brow_share=float(cells[self._brow].sum()) / total,
+                        brow_symmetry=min(brows) / max(max(brows), 1e-12), brow_up=brow_up, jaw_open=jaw_open,
+                        upper_z=max((z for t, z in self._upper_z if seg.onset_s <= t <= seg.offset_s),
+                                    default=float("nan")))
 
     def _regions(self, cells: np.ndarray) -> tuple[str, ...]:
         order = np.argsort(cells)[::-1]
@@ -220,7 +360,7 @@ class Spotter:
         return tuple(dict.fromkeys(r for r in strong if r))
 
     def _apex(self, onset: tuple[int, float], offset: tuple[int, float]) -> tuple[int, float]:
-        """Apex frame: realtime.spotting.apex's rule on the score at every frame of the event."""
+        """Apex frame: training.apex's rule on the score at every frame of the event."""
         frames = self._frames.between(onset[0], offset[0])
         curve = self._segments.curve([t for _, t in frames])
         return frames[apex_from_motion(curve - curve[0])]
@@ -241,7 +381,11 @@ class Spotter:
         while self._mouth_times and self._mouth_times[0] < horizon:
             self._mouth_times.popleft()
         self._one_way.trim(horizon)
+        self._talk.trim(horizon)
+        while self._upper_z and self._upper_z[0][0] < horizon:
+            self._upper_z.popleft()
         if self._segments.open is None and self._motion.trim(horizon, self.config.trim_batch):
+            self._upper_motion.trim(horizon, 0)
             self._segments.trim(horizon)
 
 
