@@ -135,7 +135,7 @@ def heldout(which: str, jobs: int, amplitudes: tuple[float, ...]) -> None:
 
     print(f"{which} set: {len(base)} videos x silent/talking x amplitudes {amplitudes}; 60 s, 10 micro-expressions "
           f"each; F1 at IoU 0.5, counts pooled over videos\n")
-    print(f"1. pooled F1 at amplitude 1x")
+    print("1. pooled F1 at amplitude 1x")
     print(f"{'fps':>5} {'condition':>12} {'TP':>4} {'FP':>4} {'FN':>4} {'F1':>6} {'FP in talking':>14} "
           f"{'FP on brow raise':>17}")
     for fps in rates + [None]:
@@ -147,8 +147,8 @@ def heldout(which: str, jobs: int, amplitudes: tuple[float, ...]) -> None:
             print(f"{'all' if fps is None else f'{fps:g}':>5} {label:>12} {s.tp:4d} {s.fp:4d} {s.fn:4d} {s.f1:6.2f} "
                   f"{sum(r.fp_talking for r in rs):14d} {sum(r.fp_brow for r in rs):17d}")
 
-    print(f"\n2. recall by where the micro-expression lies (amplitude 1x; silent: the same micro-expressions "
-          f"without the talking)")
+    print("\n2. recall by where the micro-expression lies (amplitude 1x; silent: the same micro-expressions "
+          "without the talking)")
     print(f"{'fps':>5} {'condition':>12} " + " ".join(f"{p:>16}" for p in PLACES))
     for fps in rates + [None]:
         for label, talk in conditions:
@@ -161,7 +161,7 @@ def heldout(which: str, jobs: int, amplitudes: tuple[float, ...]) -> None:
                 cells.append(f"{found}/{total} {found / total if total else float('nan'):.2f}")
             print(f"{'all' if fps is None else f'{fps:g}':>5} {label:>12} " + " ".join(f"{c:>16}" for c in cells))
 
-    print(f"\n3. amplitude sweep: F1 (TP/FP/FN) per frame rate")
+    print("\n3. amplitude sweep: F1 (TP/FP/FN) per frame rate")
     print(f"{'amplitude':>9} {'condition':>12} " + " ".join(f"{f'{fps:g} fps':>16}" for fps in rates)
           + f" {'pooled':>16}")
     for amplitude in amplitudes:
