@@ -79,9 +79,10 @@ TUNING_BASE = (
 )
 
 
-def variants(base: tuple[BenchVideo, ...], amplitudes: tuple[float, ...] = AMPLITUDES) -> list[BenchVideo]:
-    """Every base video silent and talking, at each amplitude."""
-    return [v.twin(talk, amplitude) for amplitude in amplitudes for talk in (0.0, TALK) for v in base]
+def variants(base: tuple[BenchVideo, ...], amplitudes: tuple[float, ...] = AMPLITUDES,
+             talks: tuple[float, ...] = (0.0, TALK)) -> list[BenchVideo]:
+    """Every base video at each amplitude, silent and talking (or the `talks` asked for)."""
+    return [v.twin(talk, amplitude) for amplitude in amplitudes for talk in talks for v in base]
 
 
 @dataclass(frozen=True)
