@@ -69,6 +69,7 @@ class MicroExpression:
         return {"event": self.event, "onset_frame": s.onset_frame, "apex_frame": s.apex_frame,
                 "offset_frame": s.offset_frame, "onset_s": s.onset_s, "apex_s": s.apex_s, "offset_s": s.offset_s,
                 "duration_ms": 1000 * s.duration_s, "label": self.label or "", "confidence": self.confidence,
+                "during_speech": int(s.during_speech),
                 **{f"prob_{c}": probs.get(c) for c in classes}}
 
 
@@ -93,6 +94,7 @@ class Step:
     face: AlignedFace | None
     motion: FrameMotion | None
     spotter_state: str
+    talking: bool  # the person talks at this frame (the spotter's talking stage)
     closed: tuple[ClosedEvent, ...] = ()  # micro-expressions closed at this frame, with their evidence
     finished: tuple[MicroExpression, ...] = ()  # final results since the last step (labelled, spot-only
     #                                             or failed): one events.csv row each
@@ -189,6 +191,7 @@ class RecognitionPipeline:
             results = self._worker.close() if final else self._worker.poll(timeout=wait)
             finished += [self._labelled(r.job["event"], r.probabilities, r.latency_ms, r.error) for r in results]
         return Step(frame=frame, face=face, motion=motion, spotter_state=self._spotter.state,
+                    talking=self._spotter.talking,
                     closed=tuple(closed), finished=tuple(finished), movements=tuple(movements))
 
     def _close(self, spot: SpotEvent) -> ClosedEvent:

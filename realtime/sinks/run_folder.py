@@ -23,7 +23,7 @@ from realtime.sinks.report import write_report
 from realtime.sinks.timeline import write_timeline
 
 EVENT_COLUMNS = ("event", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
-                 "duration_ms", "label", "confidence")
+                 "duration_ms", "label", "confidence", "during_speech")
 MOVEMENT_COLUMNS = ("kind", "onset_frame", "offset_frame", "onset_s", "offset_s", "duration_ms", "peak_score",
                     "regions", "reason")
 SUMMARY = "summary.json"
@@ -50,7 +50,8 @@ class RunFolder:
         self.movements = CsvStream(folder / "movements.csv", MOVEMENT_COLUMNS)
         self.frames = CsvStream(folder / "frames.csv",
                                 ["frame", "time_s", "face_found", "face_confidence",
-                                 *(f"motion_{r}" for r in regions), "head_motion", "spotter_state"], flush_s=1.0)
+                                 *(f"motion_{r}" for r in regions), "head_motion", "spotter_state", "talking"],
+                                flush_s=1.0)
         self.latencies_ms: list[float] = []
         self.replays = ReplayWriter()  # magnified replays, written off the frame thread
         self.faces_found = 0
@@ -62,7 +63,8 @@ class RunFolder:
             self.frames.write({"frame": step.frame.index, "time_s": step.frame.t_s, "face_found": int(motion.found),
                                "face_confidence": motion.confidence,
                                **{f"motion_{r}": motion.regions.get(r, 0.0) for r in self.regions},
-                               "head_motion": motion.head, "spotter_state": step.spotter_state})
+                               "head_motion": motion.head, "spotter_state": step.spotter_state,
+                               "talking": int(step.talking)})
         for closed in step.closed:
             if closed.crops:
                 write_evidence(self.folder / "events" / str(closed.event.event), closed.crops, closed.dis)

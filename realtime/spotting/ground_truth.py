@@ -22,7 +22,7 @@ from realtime.core.problems import Problem
 
 SYNTH_COLUMNS = ("kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
                  "emotion", "action_units")
-KNOWN_KINDS = ("micro", "macro", "blink")
+KNOWN_KINDS = ("micro", "macro", "blink", "speech")  # speech: `mer-synth video --talk` segments, brow raises
 
 
 @dataclass(frozen=True)
