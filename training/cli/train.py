@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from realtime.core.console import user_errors
+from realtime.core.device import DEVICES
 from realtime.core.errors import InputError
 from training.ablation import BACKBONE_ROWS, ablation_variants, run_ablation
 from training.jobs import DataOptions, RunOptions, apply_threads, choose_preset, train
@@ -39,10 +40,10 @@ AnnotationsOpt = Annotated[list[str] | None, typer.Option(
     "--annotations", metavar="SHEET", help="Coding sheet, when not found inside --root (composite: NAME=SHEET).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", metavar="RUN_DIR", help="Run folder for every output (created).")]
 PresetOpt = Annotated[str, typer.Option(
-    "--preset", metavar="NAME", help="paper | cpu | auto (paper when CUDA is present, else cpu).")]
+    "--preset", metavar="NAME", help=f"{' | '.join(PRESETS)} | auto (paper when CUDA is present, else cpu).")]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Maximum epochs per fold (preset's by default).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of everything random; a run is reproducible.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N]; CUDA trains in mixed precision.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help=f"{DEVICES}; CUDA trains in mixed precision.")]
 CacheOpt = Annotated[Path | None, typer.Option(
     "--cache", metavar="DIR", help="Folder of aligned frames and DIs (default $XDG_CACHE_HOME/dianet-mer/clips).")]
 ResumeOpt = Annotated[bool, typer.Option(
