@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
