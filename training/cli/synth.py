@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from realtime.core.console import setup_logging, user_errors
+from realtime.core.errors import InputError
 from training.synth import make_dataset, make_video
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -61,16 +62,33 @@ def dataset(
                   "inclusive) and seconds, emotion, action_units). Events never overlap.")
 def video(
     out_file: Annotated[Path, typer.Option("--out", help="Output video file (.mp4).")],
-    fps: Annotated[float, typer.Option("--fps", min=24, max=200, help="Frame rate, 24 to 200.")],
+    fps: Annotated[float | None, typer.Option("--fps", min=24, max=200, help="Frame rate, 24 to 200 (not with "
+                                                                           "--layout: the release's).")] = None,
     duration: Annotated[float | None, typer.Option(
         "--duration", min=2, help="Length in seconds; default 2.5 s per micro-expression + 10 s.")] = None,
     micro: Annotated[int, typer.Option("--micro", min=0, help="Number of micro-expressions.")] = 20,
     faces: Annotated[Path | None, typer.Option("--faces", help=FACES_HELP)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same video.")] = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    layout: Annotated[str | None, typer.Option(
+        "--layout", help="Write a synthetic long-video release in this layout instead: casme2-long "
+                         "(OUT/rawpic/sNN/NN_<code><name>/imgN.jpg, 30 fps, CAS(ME)2_code_final.xlsx) or samm-long "
+                         "(OUT/SAMM_longvideos/006_1/, 200 fps, the long-video and micro sheets); 4 subjects x 2 "
+                         "videos of --duration, --micro micro-expressions in every first video, none "
+                         "in the second. For mer-eval.")] = None,
 ) -> None:
     setup_logging(verbose)
     with user_errors():
+        if layout is not None:
+            from training.synth.long_release import make_long_release
+
+            release = make_long_release(out_file, layout=layout, micro=(micro, 0), duration=duration,
+                                        faces=faces, seed=seed)
+            out.print(f"{len(release.videos)} videos, {release.micro} micro- and {release.macro} macro-expressions "
+                      f"-> {release.root} (sheet {release.sheet.name})", highlight=False)
+            return
+        if fps is None:
+            raise InputError("give --fps (or --layout)")
         result = make_video(out_file, fps=fps, duration=duration, micro=micro, faces=faces, seed=seed)
         kinds = Counter(event.kind for event in result.events)
         out.print(f"{result.num_frames} frames at {result.fps:g} fps ({result.num_frames / result.fps:.1f} s), "
