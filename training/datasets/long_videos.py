@@ -11,7 +11,7 @@ Layouts (as public MER spotting code reads them, frames in natural order):
 
 Every reader returns 0-based inclusive frame indices (the convention of events.csv) and reports
 each wrong row as a `Problem` (repaired, skipped or warning) by file and Excel row; only a file
-that cannot be read at all raises. Sheet quirks handled (see ../shared/data/README.md):
+that cannot be read at all raises. Sheet quirks handled (those of the released sheets):
 CAS(ME)^2 codes an offset it did not annotate as 0 (repaired as apex + (apex - onset), the rule
 of the MEGC baseline code); SAMM has fractional frame numbers (rounded), -1 for an apex not
 annotated and 0 for an onset not annotated (repaired as apex - (offset - apex)). An apex that is

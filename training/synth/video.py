@@ -20,7 +20,7 @@ Under them, all the time: slow head drift (a sum of slow sinusoids, a few px and
 occasional larger head moves (10-30 px, up to 5 degrees, 0.5-1.2 s, only between events), a
 slowly changing light (overall gain and a left-right / top-bottom gradient, a few per cent) and
 sensor noise (2 grey levels before encoding; crf 18 keeps about 0.4 grey levels of it from
-frame to frame, the level of the real webcam files in ../shared/data/videos).
+frame to frame, the level measured on real webcam recordings).
 """
 
 from __future__ import annotations
