@@ -41,7 +41,7 @@ from training.synth import make_video
 
 
 ROOT = Path(__file__).resolve().parents[1]
-WAYS = ("base", "mer-process", "mer-process command", "in-process", "decode", "decode+align")
+WAYS = ("base", "mer-process", "mer-process command", "in-process", "one thread", "decode", "decode+align")
 FPS = (30.0, 100.0, 200.0)
 AIMS = {30.0: 1.0, 100.0: 0.6, 200.0: 0.6}  # per-frame wall time / (decode + mesh on every frame)
 
@@ -93,6 +93,14 @@ def mer_process_ms(video: Path) -> tuple[float, float]:
     return 1000 / summary["processing_fps"], 1000 * command / summary["frames"]
 
 
+def startup_ms() -> float:
+    """Making and closing a pipeline (MediaPipe's graphs, the ring): inside mer-process's timed loop."""
+    start = time.perf_counter()
+    with RecognitionPipeline(PipelineConfig(), fps=30.0):
+        pass
+    return 1000 * (time.perf_counter() - start)
+
+
 def decode_and_mesh_ms(video: Path) -> float:
     """The unavoidable cost: decoding and MediaPipe face mesh alone, ms per frame."""
     with FaceMesh(static_image_mode=False) as mesh:
@@ -134,6 +142,7 @@ def per_frame_ms(video: Path, *, with_video: bool, rounds: int) -> dict[str, flo
         times["mer-process"].append(loop)
         times["mer-process command"].append(command)
         times["in-process"].append(pipeline_ms(video, threaded=True, with_video=with_video))
+        times["one thread"].append(pipeline_ms(video, threaded=False, with_video=with_video))
         times["decode"].append(decode_ms(video))
         times["decode+align"].append(align_ms(video))
     return {name: statistics.median(values) for name, values in times.items()}
@@ -195,9 +204,15 @@ def main() -> None:
                       f"{AIMS[fps]:>5.1f} {ms['mer-process command']:>8.2f} {ms['mer-process command'] / base:>6.2f} "
                       f"{ms['in-process']:>11.2f} {ms['in-process'] / base:>6.2f} | {ms['decode']:>7.2f} "
                       f"{ms['decode+align']:>7.2f}  {verdict}")
+                print(f"{'':>16} per thread: decode + alignment {ms['decode+align']:.2f} ms (the second thread), "
+                      f"the rest (ring, DI builder, motion, spotter, sinks) {ms['one thread'] - ms['decode+align']:.2f} "
+                      f"ms (the frame thread: everything on one thread {ms['one thread']:.2f} less that)")
             print("(mer-process: frames / wall time of its processing loop, from summary.json; command: the whole "
                   "command per frame, start-up included; in-process: the pipeline and its sinks in this process; "
                   "decode, +align: the stages alone, one thread)")
+            print(f"where mer-process and in-process part: making the pipeline, inside mer-process's timed loop, "
+                  f"takes {startup_ms():.0f} ms (per frame: that / the video's frames); the command adds Python's "
+                  f"start-up and imports")
         if not args.skip_memory:
             memory_growth(test_video(Path(tmp), 30.0), args.frames)
 

@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 from realtime.core.errors import InputError
 from training.augment import AugmentConfig
-
-FUSIONS = ("cross_attention", "simple_attention", "concat")
-INPUTS = ("phases", "clip_both", "clip", "onset", "offset")
+from training.models import check_backbone, check_fusion, check_inputs
+from training.optim import check_optimiser, check_schedule
 
 
 @dataclass(frozen=True)
@@ -37,9 +36,9 @@ class TrainConfig:
     inputs: str = "phases"  # DI-Onset + DI-Offset, the paper's model
     fusion: str = "cross_attention"  # the paper's fusion (Fig. 2)
     shared_backbone: bool = True  # section 2.2 shares the stream weights
-    optimizer: str = "adam"  # the paper's optimiser
+    optimizer: str = "adam"  # the paper's optimiser (training.optim registry)
     weight_decay: float = 0.0  # the paper uses plain Adam
-    schedule: str = "constant"  # the paper names no schedule; "cosine" decays lr to 0 over `epochs`
+    schedule: str = "constant"  # the paper names no schedule; "cosine" decays lr to 0 over `epochs` (training.optim)
     cos_lambda: float = 0.1  # weight of the stream-agreement term mean(1 - cos(f1, f2))
     val_fraction: float = 0.2  # of the training subjects held out (by subject) for early stopping
     select_on_test: bool = False  # OPTIMISTIC: pick each fold's epoch on its test subject
@@ -48,14 +47,11 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
-        if self.inputs not in INPUTS:
-            raise InputError(f"inputs must be one of {list(INPUTS)}, got {self.inputs!r}")
-        if self.fusion not in FUSIONS:
-            raise InputError(f"fusion must be one of {list(FUSIONS)}, got {self.fusion!r}")
-        if self.schedule not in ("constant", "cosine"):
-            raise InputError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
-        if self.optimizer not in ("adam", "adamw"):
-            raise InputError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
+        check_backbone(self.backbone)
+        check_inputs(self.inputs)
+        check_fusion(self.fusion)
+        check_optimiser(self.optimizer)
+        check_schedule(self.schedule)
         for name in ("size", "epochs", "batch_size", "patience"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")

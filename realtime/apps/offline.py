@@ -40,16 +40,18 @@ class AnnotatedVideo:
 def process_video(video: Path, out_dir: Path, *, config: PipelineConfig = PipelineConfig(), engine=None,
                   write_video: bool = True, on_frame: Callable[[int, int | None], None] | None = None,
                   ground_truth: Callable[[list[Interval]], dict] | None = None,
-                  model_note: str | None = None, stop: Callable[[], bool] | None = None) -> RunSummary:
+                  model_note: str | None = None, stop: Callable[[], bool] | None = None,
+                  fps: float | None = None) -> RunSummary:
     """Process one video into out_dir/<stem>/ and return its summary (also in summary.json).
 
     `on_frame(done, total)` reports progress; `ground_truth(spotted intervals)` scores spotting;
     `model_note` names the classifier in the overlay, summary and report (default: its description);
     `stop()` returning True ends the video after the current frame (Ctrl-C), marked `interrupted`.
+    `fps` is the rate of a folder of frames (None: its release's, else the default).
     A video that cannot be opened raises VideoError before anything is written; one that breaks
     off mid-stream keeps everything found before the break and says so in the summary.
     """
-    source: Source = open_source(video)
+    source: Source = open_source(video, fps=fps)
     folder = out_dir / source.info.name
     (folder / SUMMARY).unlink(missing_ok=True)  # until this run ends, the folder is not "complete"
     if model_note is None:

@@ -27,6 +27,12 @@ from realtime.core.frame import DEFAULT_FPS, Frame
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+CASME2_LONG_FPS = 30.0  # CAS(ME)^2 long videos were recorded at 30 fps
+SAMM_LONG_FPS = 200.0  # SAMM long videos were recorded at 200 fps
+# Frame folders that carry their release's rate: the folder two levels up (CAS(ME)^2:
+# rawpic/s15/15_0101disgustingteeth) or one level up (SAMM: SAMM_longvideos/006_1), and the rate.
+RELEASE_RATES = ((2, "rawpic", CASME2_LONG_FPS), (2, "cropped_rawpic", CASME2_LONG_FPS),
+                 (1, "samm_longvideos", SAMM_LONG_FPS), (1, "cropped_samm_longvideos", SAMM_LONG_FPS))
 
 
 @dataclass(frozen=True)
@@ -74,9 +80,18 @@ class VideoFileSource(Source):
         return read_video(self.path)
 
 
-def _frame_number(path: Path) -> int:
-    digits = re.findall(r"\d+", path.stem)
-    return int(digits[-1]) if digits else -1
+def natural_key(name: str) -> tuple[object, ...]:
+    """'img2' before 'img10': digit runs compare as numbers (the release readers' natural sort)."""
+    return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name))
+
+
+def release_fps(folder: Path) -> float | None:
+    """The frame rate a long-video release's frame folder carries by where it sits; None elsewhere."""
+    parents = [parent.name.lower() for parent in Path(folder).absolute().parents]
+    for depth, name, fps in RELEASE_RATES:
+        if len(parents) >= depth and parents[depth - 1] == name:
+            return fps
+    return None
 
 
 class ImageFolderSource(Source):
@@ -87,7 +102,7 @@ class ImageFolderSource(Source):
         if not self.folder.is_dir():
             raise InputError(f"{self.folder}: no such image folder")
         self.files = sorted((p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                            key=lambda p: (_frame_number(p), p.name))
+                            key=lambda p: natural_key(p.name))
         if not self.files:
             raise InputError(f"{self.folder}: contains no images ({', '.join(IMAGE_SUFFIXES)})")
         if fps <= 0:
@@ -232,8 +247,11 @@ class CameraSource(Source):
 
 
 def open_source(spec: str | Path, *, fps: float | None = None) -> Source:
-    """A video file or an image folder, by what the path is."""
+    """A video file or an image folder, by what the path is.
+
+    A folder's rate: `fps` when given, else its release's (`release_fps`), else DEFAULT_FPS.
+    """
     path = Path(spec)
     if path.is_dir():
-        return ImageFolderSource(path, fps=fps or DEFAULT_FPS)
+        return ImageFolderSource(path, fps=fps or release_fps(path) or DEFAULT_FPS)
     return VideoFileSource(path)

@@ -17,9 +17,11 @@ from realtime.core.console import (StopRequest, VerboseOpt, console, error_line,
 from realtime.core.errors import InputError, MerError
 from realtime.face.aligner import AlignConfig
 from realtime.pipeline.pipeline import PipelineConfig
+from realtime.sinks.index_page import batch_folders, write_index
 from realtime.sinks.run_folder import is_complete
 from realtime.spotting.ground_truth import load_ground_truth
 from realtime.spotting.scoring import SpottingScore, pool, score_spotting
+from training.datasets.long_videos import read_long_sheet
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ def _ground_truth_for(video: Path, given: Path | None) -> Path | None:
 def _scorer(video: Path, gt_path: Path | None, scores: list[SpottingScore]):
     if gt_path is None:
         return None
-    truth = load_ground_truth(gt_path, video=video.stem)
+    truth = load_ground_truth(gt_path, video=video.stem, read_sheet=read_long_sheet)
     for problem in truth.problems:
         log.warning("%s", problem)
 
@@ -91,6 +93,9 @@ def main(
                                "CAS(ME)^2 / SAMM long-video sheet (rows picked by video stem). Without it a "
                                "<stem>_groundtruth.csv beside a video is used when present.")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads for the classifier.")] = 1,
+    fps: Annotated[float | None, typer.Option(
+        "--fps", min=1, help="Frame rate of folders of frames (default: their release's, CAS(ME)^2 rawpic/ 30, "
+                             "SAMM_longvideos/ 200; else 30). Videos carry their own.")] = None,
     ray: Annotated[str | None, typer.Option(
         "--ray", metavar="ADDRESS", help="Run one Ray task per video (pip install 'dianet-mer[distributed]'): "
                                          "local (a Ray instance on this machine for this run), auto (the cluster "
@@ -126,7 +131,7 @@ def main(
         with user_errors():
             process_ray.run([VideoJob(v, _ground_truth_for(v, ground_truth)) for v in videos], out=out,
                             config=PipelineConfig(align=AlignConfig(face=parse_face(face))), engine=engine_path,
-                            threads=threads, write_video=not no_video, resume=resume, address=ray, cpus=ray_cpus,
+                            threads=threads, write_video=not no_video, resume=resume, address=ray, fps=fps, cpus=ray_cpus,
                             gpus=ray_gpus, verbose=verbose)
         return
     with user_errors():
@@ -159,7 +164,7 @@ def main(
                 try:
                     score = _scorer(video, _ground_truth_for(video, ground_truth), scores)
                     summary = process_video(
-                        video, out, config=config, engine=engine, write_video=not no_video, ground_truth=score,
+                        video, out, config=config, engine=engine, write_video=not no_video, ground_truth=score, fps=fps,
                         model_note=note, stop=stop,
                         on_frame=lambda done, total, task=task: progress.update(task, completed=done, total=total))
                 except MerError as exc:
@@ -179,6 +184,8 @@ def main(
         if engine is not None:
             engine.close()
     results.print(table)
+    write_index(out, batch_folders(out, [v.name for v in videos]),
+                failures={v: "failed or cut short (its summary.json says how)" for v in batch.failed})
     if stop.requested:
         console.print(f"[yellow]interrupted[/]: every file in {out} is complete; run again with --resume to go on")
         raise typer.Exit(130)
@@ -186,4 +193,6 @@ def main(
         total = pool(scores)
         results.print(f"spotting over {len(scores)} videos: precision {total.precision:.3f}, "
                       f"recall {total.recall:.3f}, F1 {total.f1:.3f}")
+    if batch.with_results:
+        results.print(f"index: {(out / 'index.html').resolve()}", soft_wrap=True, highlight=False)
     batch.end(len(videos))

@@ -19,11 +19,14 @@ from realtime.distributed.cluster import ClusterConfig, TaskResources
 from realtime.distributed.videos import VideoJob, VideoSettings, process_on_ray
 from realtime.pipeline.pipeline import PipelineConfig
 from realtime.spotting.scoring import SpottingScore, pool
+from training.datasets.long_videos import read_long_sheet
 
 def run(jobs: list[VideoJob], *, out: Path, config: PipelineConfig, engine: Path | None, threads: int,
-        write_video: bool, resume: bool, address: str, cpus: float, gpus: float, verbose: bool) -> None:
+        write_video: bool, resume: bool, address: str, cpus: float, gpus: float, verbose: bool,
+        fps: float | None = None, title: str = "mer-process on Ray") -> None:
     """Everything `mer-process --ray ADDRESS` does after parsing its options (MerError -> caller's one line)."""
-    settings = VideoSettings(out=out, config=config, engine=engine, threads=threads, write_video=write_video)
+    settings = VideoSettings(out=out, config=config, engine=engine, threads=threads, write_video=write_video, fps=fps,
+                             read_sheet=read_long_sheet)
     if engine is not None and not engine.exists():
         raise EngineError(f"{engine} does not exist (expected an engine folder or a model.pt, at a path every "
                           f"node sees)")
@@ -37,7 +40,7 @@ def run(jobs: list[VideoJob], *, out: Path, config: PipelineConfig, engine: Path
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: finished files are in {out}; run again with --resume to go on")
         raise typer.Exit(130)
-    table = Table(title="mer-process on Ray")
+    table = Table(title=title)
     for column in ("video", "frames", "micro-expressions", "other movements", "fps", "node", "result"):
         table.add_column(column)
     scores: list[SpottingScore] = []

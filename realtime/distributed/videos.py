@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from realtime.core.errors import InputError
 from realtime.distributed.cluster import ClusterConfig, RayCluster, TaskProgress, TaskResources, joined
 from realtime.pipeline.pipeline import PipelineConfig
 from realtime.sinks.run_folder import SUMMARY, is_complete
+from realtime.spotting.ground_truth import SheetReader
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class VideoSettings:
     engine: Path | None = None  # engine folder or model.pt, loaded in each task; None: spotting only
     threads: int = 1  # classifier CPU threads (the CLI's --threads)
     write_video: bool = True  # annotated.mp4
+    fps: float | None = None  # frame rate of folders of frames (None: their release's, else the default)
+    read_sheet: SheetReader | None = None  # reads a coding sheet given as ground truth (from the CLI)
 
 
 @dataclass(frozen=True)
@@ -75,14 +78,14 @@ class VideoResult:
     attempts: int = 0  # task attempts started (0: skipped)
 
 
-def _scorer(ground_truth: Path | None, stem: str):
+def _scorer(ground_truth: Path | None, stem: str, read_sheet: SheetReader | None):
     """process_video's `ground_truth` callback, as the single-machine CLI builds it."""
     if ground_truth is None:
         return None
     from realtime.spotting.ground_truth import load_ground_truth
     from realtime.spotting.scoring import score_spotting
 
-    truth = load_ground_truth(ground_truth, video=stem)
+    truth = load_ground_truth(ground_truth, video=stem, read_sheet=read_sheet)
     for problem in truth.problems:
         log.warning("%s", problem)
     return lambda spotted: {"ground_truth": str(ground_truth),
@@ -100,14 +103,14 @@ def _process_video_task(job: VideoJob, settings: VideoSettings, load_engine: Eng
     # An earlier run's summary would call the folder complete while this attempt rewrites it; if
     # the attempt dies, the next one (or a later --resume) must see it unfinished.
     (folder / SUMMARY).unlink(missing_ok=True)
-    scorer = _scorer(job.ground_truth, job.video.stem)
+    scorer = _scorer(job.ground_truth, job.video.stem, settings.read_sheet)
     engine = model_note = None
     if settings.engine is not None and load_engine is not None:
         engine, model_note = load_engine(settings.engine, settings.threads)
     try:
         return process_video(job.video, settings.out, config=settings.config, engine=engine,
                              write_video=settings.write_video, on_frame=progress.frames, ground_truth=scorer,
-                             model_note=model_note).to_dict()
+                             fps=settings.fps, model_note=model_note).to_dict()
     finally:
         if engine is not None:
             engine.close()
@@ -137,9 +140,8 @@ def process_on_ray(jobs: Sequence[VideoJob], settings: VideoSettings, *,
     if settings.engine is not None and load_engine is None:
         raise ValueError("settings.engine is set: process_on_ray needs a load_engine to load it in the tasks")
     jobs = [VideoJob(job.video.absolute(), job.ground_truth.absolute() if job.ground_truth else None) for job in jobs]
-    settings = VideoSettings(out=settings.out.absolute(), config=settings.config,
-                             engine=settings.engine.absolute() if settings.engine else None,
-                             threads=settings.threads, write_video=settings.write_video)
+    settings = replace(settings, out=settings.out.absolute(),
+                       engine=settings.engine.absolute() if settings.engine else None)
     check_jobs(jobs)
     results: dict[str, VideoResult] = {}
     todo = []

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from realtime.core.device import resolve_device
 from realtime.core.errors import InputError
 from realtime.core.frame import seconds_to_frames
 
@@ -35,21 +36,7 @@ class FrameRingConfig:
     seconds: float = 2.0  # longest micro-expression (0.5 s) + spotter look-ahead (0.5 s) + 1 s of slack
     max_frames: int = 512  # hard cap: 2.56 s at 200 fps; the capacity when the rate is unknown
     size: int = 224  # aligned crop side in px (AlignConfig.size)
-    device: str = "auto"  # "auto" (CUDA when present) | "cpu" | "cuda"
-
-
-def resolve_device(name: str) -> torch.device:
-    """"auto" -> CUDA when torch sees a GPU, else the CPU; "cuda" without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    elif name == "cpu":
-        return torch.device("cpu")
-    elif name == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError("device 'cuda' requested but torch sees no CUDA device; use 'auto' or 'cpu'")
-        return torch.device("cuda")
-    else:
-        raise InputError(f"unknown device {name!r}; expected 'auto', 'cpu' or 'cuda'")
+    device: str = "auto"  # realtime.core.device.DEVICES: "auto" (CUDA when present), "cpu", "cuda[:N]"
 
 
 def ring_capacity(config: FrameRingConfig, fps: float | None) -> int:

@@ -35,6 +35,8 @@ from realtime.spotting.spotter import Movement, SpotEvent, Spotter, SpotterConfi
 
 log = logging.getLogger(__name__)
 
+REPLAY_PAD_S = 0.2  # an event's replay clip starts this long before its onset and ends this long after its offset
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -72,6 +74,7 @@ class MicroExpression:
         return {"event": self.event, "onset_frame": s.onset_frame, "apex_frame": s.apex_frame,
                 "offset_frame": s.offset_frame, "onset_s": s.onset_s, "apex_s": s.apex_s, "offset_s": s.offset_s,
                 "duration_ms": 1000 * s.duration_s, "label": self.label or "", "confidence": self.confidence,
+                "during_speech": int(s.during_speech),
                 **{f"prob_{c}": probs.get(c) for c in classes}}
 
 
@@ -84,6 +87,8 @@ class ClosedEvent:
     dis: dict[str, np.ndarray]  # "di_onset" | "di_offset" -> (S, S, 1) float32 raw DI; empty if unbuffered
     frames: tuple[int, int] = (0, 0)  # T of DI-Onset and of DI-Offset
     closed_at: float = 0.0  # time.monotonic() when the spotter closed it: where label latency starts
+    clip: np.ndarray | None = None  # (T, S, S) grey uint8 crops, REPLAY_PAD_S around the event (what the ring holds)
+    clip_fps: float = 0.0  # the clip's frame rate, from the ring's frame times
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class Step:
     face: AlignedFace | None
     motion: FrameMotion | None
     spotter_state: str  # "face lost" on every frame without a face
+    talking: bool  # the person talks at this frame (the spotter's talking stage)
     closed: tuple[ClosedEvent, ...] = ()  # micro-expressions closed at this frame, with their evidence
     finished: tuple[MicroExpression, ...] = ()  # final results since the last step (labelled, spot-only
     #                                             or failed): one events.csv row each
@@ -224,7 +230,8 @@ class RecognitionPipeline:
             finished += [self._labelled(r.job.event, r.probabilities, r.latency_ms, r.error) for r in results]
         lost = motion is not None and not motion.found
         return Step(frame=frame, face=face, motion=motion, spotter_state="face lost" if lost else self._spotter.state,
-                    closed=tuple(closed), finished=tuple(finished), movements=tuple(movements), covered=covered)
+                    talking=self._spotter.talking, closed=tuple(closed), finished=tuple(finished),
+                    movements=tuple(movements), covered=covered)
 
     def _close(self, spot: SpotEvent) -> ClosedEvent:
         """Number the event and take its crops and DI pair from the ring (O(1) in its length)."""
@@ -240,8 +247,21 @@ class RecognitionPipeline:
         crops = {name: self._ring.frame(index).cpu().numpy()
                  for name, index in (("onset", spot.onset_frame), ("apex", spot.apex_frame),
                                      ("offset", spot.offset_frame))}
+        first, last = self._clip_span(spot)
+        clip = torch.stack([self._ring.frame(i) for i in range(first, last + 1)]).cpu().numpy()
+        span_s = self._ring.time(last) - self._ring.time(first)
         return ClosedEvent(event=event, crops=crops, frames=(dis.onset_frames, dis.offset_frames), closed_at=now,
-                           dis={"di_onset": dis.di_onset.cpu().numpy(), "di_offset": dis.di_offset.cpu().numpy()})
+                           dis={"di_onset": dis.di_onset.cpu().numpy(), "di_offset": dis.di_offset.cpu().numpy()},
+                           clip=clip, clip_fps=(last - first) / span_s if span_s > 0 else 0.0)
+
+    def _clip_span(self, spot: SpotEvent) -> tuple[int, int]:
+        """First and last frame of the replay clip: REPLAY_PAD_S around the event, within the ring."""
+        first, last = spot.onset_frame, spot.offset_frame
+        while first - 1 in self._ring and self._ring.time(first - 1) >= spot.onset_s - REPLAY_PAD_S:
+            first -= 1
+        while last + 1 in self._ring and self._ring.time(last + 1) <= spot.offset_s + REPLAY_PAD_S:
+            last += 1
+        return first, last
 
     def _submit(self, closed: ClosedEvent) -> bool:
         """Hand an event to the classifier; False when it will get no label (spot-only, no DIs)."""

@@ -18,11 +18,12 @@ from realtime.pipeline.pipeline import Step
 from realtime.pipeline.records import RunSummary
 from realtime.sinks.csv_stream import CsvStream
 from realtime.sinks.evidence import write_evidence
+from realtime.sinks.replay import REPLAY, ReplayWriter
 from realtime.sinks.report import write_report
 from realtime.sinks.timeline import write_timeline
 
 EVENT_COLUMNS = ("event", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
-                 "duration_ms", "label", "confidence")
+                 "duration_ms", "label", "confidence", "during_speech")
 MOVEMENT_COLUMNS = ("kind", "onset_frame", "offset_frame", "onset_s", "offset_s", "duration_ms", "peak_score",
                     "regions", "reason")
 SUMMARY = "summary.json"
@@ -49,7 +50,9 @@ class RunFolder:
         self.movements = CsvStream(folder / "movements.csv", MOVEMENT_COLUMNS)
         self.frames = CsvStream(folder / "frames.csv",
                                 ["frame", "time_s", "face_found", "face_confidence",
-                                 *(f"motion_{r}" for r in regions), "head_motion", "spotter_state"], flush_s=1.0)
+                                 *(f"motion_{r}" for r in regions), "head_motion", "spotter_state", "talking"],
+                                flush_s=1.0)
+        self.replays = ReplayWriter()  # magnified replays, written off the frame thread
 
     def write(self, step: Step) -> None:
         """A frames.csv row per frame; events, movements and evidence as they close."""
@@ -59,10 +62,14 @@ class RunFolder:
             self.frames.write({"frame": step.frame.index, "time_s": step.frame.t_s, "face_found": int(motion.found),
                                "face_confidence": motion.confidence,
                                **{f"motion_{r}": motion.regions.get(r, 0.0) if r in seen else "" for r in self.regions},
-                               "head_motion": motion.head if motion.found else "", "spotter_state": step.spotter_state})
+                               "head_motion": motion.head if motion.found else "", "spotter_state": step.spotter_state,
+                               "talking": int(step.talking)})
         for closed in step.closed:
             if closed.crops:
                 write_evidence(self.folder / "events" / str(closed.event.event), closed.crops, closed.dis)
+            if closed.clip is not None and closed.clip_fps > 0:
+                self.replays.submit(self.folder / "events" / str(closed.event.event) / REPLAY, closed.clip,
+                                    closed.clip_fps)
         for event in step.finished:
             self.events.write(event.row(self.classes))
         for movement in step.movements:
@@ -76,6 +83,7 @@ class RunFolder:
         """Flush and close the CSVs (safe twice): every row written so far stays readable."""
         for stream in (self.events, self.movements, self.frames):
             stream.close()
+        self.replays.close()
 
     def close(self, summary: RunSummary) -> None:
         """The run ended: the CSVs, then summary.json, timeline.png and report.html from them."""

@@ -89,6 +89,27 @@ class CellGrid:
         return cls(crop_size=crop_size, centres=centres, regions=regions, eye=eye, blocks=blocks)
 
 
+def affine_design(centres: np.ndarray, crop_size: int) -> np.ndarray:
+    """(C, 3) float64 [x, y, 1] of cell centres (C, 2) crop px, scaled to [-1, 1] for conditioning."""
+    xy = (centres - crop_size / 2) / (crop_size / 2)
+    return np.column_stack([xy, np.ones(len(xy))]).astype(np.float64)
+
+
+def robust_affine_fit(u: np.ndarray, design: np.ndarray, iterations: int, tukey: float) -> np.ndarray:
+    """(C, 2) the affine motion that most cells share, fitted to their motion `u` (C, 2) by iteratively
+    reweighted least squares: cells beyond `tukey` robust spreads (an expression's) get no weight."""
+    weights = np.ones(len(u))
+    for _ in range(iterations):
+        aw = design.T * weights  # (3, C)
+        _, coef = cv2.solve(aw @ design, aw @ u, flags=cv2.DECOMP_CHOLESKY)  # (3, 2) weighted least squares;
+        #                     OpenCV's, not LAPACK's: OpenBLAS threads cost 100x its time on a busy machine
+        r = np.linalg.norm(u - design @ coef, axis=1)
+        spread = 1.4826 * np.median(r) + 1e-6
+        z = np.minimum(r / (tukey * spread), 1.0)
+        weights = (1 - z**2) ** 2 + 1e-6  # Tukey bisquare: local expression cells drop out
+    return design @ coef
+
+
 @dataclass(frozen=True)
 class FrameMotion:
     """Motion at one frame. Flow runs only on sampled frames; the others carry `cells=None`."""
@@ -110,8 +131,7 @@ class FacialMotion:
         self.config = config
         self.grid = CellGrid.build(crop_size, config)
         scale = crop_size / config.flow_size
-        xy = (self.grid.centres - crop_size / 2) / (crop_size / 2)  # (C, 2) in [-1, 1] for conditioning
-        self._design = np.column_stack([xy, np.ones(len(xy))]).astype(np.float64)  # (C, 3)
+        self._design = affine_design(self.grid.centres, crop_size)
         self._scale = scale
         members = np.array([[r == name for r in self.grid.regions] for name in self.grid.region_names], np.float64)
         self._region_mean = members / members.sum(axis=1, keepdims=True)  # (R, C): cell values -> region means
@@ -185,15 +205,5 @@ class FacialMotion:
         n = self.config.cells
         pooled = cv2.resize(flow, (n, n), interpolation=cv2.INTER_AREA).reshape(n * n, 2)  # (n*n, 2) cell means
         u = pooled[self.grid.blocks].astype(np.float64) * self._scale  # (C, 2) crop px
-        a = self._design
-        weights = np.ones(len(u))
-        for _ in range(self.config.fit_iterations):
-            aw = a.T * weights  # (3, C)
-            _, coef = cv2.solve(aw @ a, aw @ u, flags=cv2.DECOMP_CHOLESKY)  # (3, 2) weighted least squares;
-            #                     OpenCV's, not LAPACK's: OpenBLAS threads cost 100x its time on a busy machine
-            r = np.linalg.norm(u - a @ coef, axis=1)
-            spread = 1.4826 * np.median(r) + 1e-6
-            z = np.minimum(r / (self.config.fit_tukey * spread), 1.0)
-            weights = (1 - z**2) ** 2 + 1e-6  # Tukey bisquare: local expression cells drop out
-        fitted = a @ coef
+        fitted = robust_affine_fit(u, self._design, self.config.fit_iterations, self.config.fit_tukey)
         return (u - fitted).astype(np.float32), float(np.linalg.norm(fitted, axis=1).mean())

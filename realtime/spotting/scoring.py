@@ -98,3 +98,50 @@ def pool(scores: Sequence[SpottingScore]) -> SpottingScore:
     """MEGC's overall score: counts summed over videos (matches are per video, so not kept)."""
     return SpottingScore(tp=sum(s.tp for s in scores), fp=sum(s.fp for s in scores),
                          fn=sum(s.fn for s in scores))
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """One class of the analysis step: counts over the spotting true positives."""
+
+    label: str
+    tp: int  # truth and prediction both this class
+    fp: int  # predicted this class, truth another
+    fn: int  # truth this class, predicted another
+
+    @property
+    def present(self) -> bool:
+        """Whether the class occurs at all (in truth or prediction); absent classes have no F1."""
+        return self.tp + self.fp + self.fn > 0
+
+    @property
+    def f1(self) -> float:
+        return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp else 0.0
+
+
+@dataclass(frozen=True)
+class AnalysisScore:
+    """MEGC's analysis (recognition) step, scored on the spotting true positives only."""
+
+    classes: tuple[ClassScore, ...]
+
+    @property
+    def f1(self) -> float:
+        """The unweighted mean of per-class F1 over the classes that occur (UF1); 0.0 with none."""
+        present = [item.f1 for item in self.classes if item.present]
+        return sum(present) / len(present) if present else 0.0
+
+
+def score_analysis(pairs: Iterable[tuple[str, str]], classes: Sequence[str]) -> AnalysisScore:
+    """(truth class, predicted class) of each spotting true positive -> per-class counts and F1."""
+    pairs = list(pairs)
+    return AnalysisScore(classes=tuple(
+        ClassScore(label=label, tp=sum(1 for truth, guess in pairs if truth == label and guess == label),
+                   fp=sum(1 for truth, guess in pairs if truth != label and guess == label),
+                   fn=sum(1 for truth, guess in pairs if truth == label and guess != label))
+        for label in classes))
+
+
+def str_score(spotting: SpottingScore, analysis: AnalysisScore) -> float:
+    """MEGC's spot-then-recognize score: spotting F1 x analysis F1."""
+    return spotting.f1 * analysis.f1

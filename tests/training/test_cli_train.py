@@ -24,9 +24,10 @@ from typer.testing import CliRunner
 
 from realtime.face.aligner import AlignConfig
 from training.checkpoint import load_checkpoint
-from training.cli.train import _load_clips, app
+from training.cli.train import app
 from training.clip_cache import ClipCache
 from training.datasets import load_dataset
+from training.jobs import DataOptions, load_clips
 from training.loso import LosoRun
 from training.presets import TrainConfig
 from training.synth import make_dataset
@@ -212,13 +213,14 @@ def test_ablation_writes_one_table_in_the_papers_layout(run, synth, cache_dir, t
 
 
 def test_composite_maps_to_the_three_megc2019_classes(synth, tmp_path) -> None:
-    clips, classes = _load_clips("composite", [f"casme2={synth}"], [], min_clips=1, composite_list=None)
+    clips, classes = load_clips(DataOptions("composite", (f"casme2={synth}",), min_clips_per_class=1))
     assert classes == ("negative", "positive", "surprise")
     counts = Counter(clip.label for clip in clips)
     assert counts == {"negative": 24, "positive": 12, "surprise": 12}  # disgust + repression; others dropped
     listed = tmp_path / "combined_3class_gt.csv"  # the challenge's list: it decides clips and labels
     listed.write_text("casme2,sub01,EP01_01,1\ncasme2,sub02,EP03_02,2\nsmic,s1,s1_ne_01,0\n")
-    clips, classes = _load_clips("composite", [f"casme2={synth}"], [], min_clips=1, composite_list=listed)
+    clips, classes = load_clips(DataOptions("composite", (f"casme2={synth}",), min_clips_per_class=1,
+                                                composite_list=listed))
     assert [(c.subject, c.clip_id, c.label) for c in clips] == [("01", "EP01_01", "positive"),
                                                                  ("02", "EP03_02", "surprise")]
 

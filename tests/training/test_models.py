@@ -14,12 +14,12 @@ from torch.nn import functional as F
 from realtime.core.errors import CheckpointError, InputError
 from training.models import (DIANetOutput, ModelConfig, create_backbone, create_model, dianet_loss, input_names,
                              list_backbones)
-from training.models.fusion import FUSIONS
+from training.models import list_fusions
 
 SIZE = 64  # px: a 2x2 map (4 tokens) at stride 32
 CPU_BACKBONE = "efficientnetv2_b0"  # the CPU preset's backbone, same blocks as the paper's -S
 
-TWO_STREAM_VARIANTS = [(inputs, fusion, shared) for inputs in ("phases", "clip_both") for fusion in FUSIONS
+TWO_STREAM_VARIANTS = [(inputs, fusion, shared) for inputs in ("phases", "clip_both") for fusion in list_fusions()
                        for shared in (True, False)]
 VARIANTS = TWO_STREAM_VARIANTS + [(inputs, "cross_attention", True) for inputs in ("clip", "onset", "offset")]
 
@@ -243,7 +243,7 @@ def test_streams_share_weights_only_when_asked() -> None:
 def test_single_stream_ignores_fusion_and_sharing() -> None:
     counts = {sum(p.numel() for p in create_model(ModelConfig(backbone="mobilevit_xxs", inputs="onset", fusion=fusion,
                                                               shared_backbone=shared)).parameters())
-              for fusion in FUSIONS for shared in (True, False)}
+              for fusion in list_fusions() for shared in (True, False)}
     assert len(counts) == 1
 
 

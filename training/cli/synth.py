@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from realtime.core.console import VerboseOpt, make_app, setup_logging, user_errors
+from realtime.core.errors import InputError
 from training.synth import make_dataset, make_video
 
 app = make_app("Make synthetic micro-expression data: a CASME-II-layout dataset or a long interview video "
@@ -58,21 +59,49 @@ def dataset(
 
 @app.command(help="Write a long H.264 video of one synthetic person with micro-expressions (1-3 px, 200-500 ms), "
                   "macro-expressions (6-12 px, 1-3 s), blinks, head drift and moves, light changes and sensor "
-                  "noise, plus <stem>_groundtruth.csv beside it (kind, onset/apex/offset frame (0-based, "
-                  "inclusive) and seconds, emotion, action_units). Events never overlap.")
+                  "noise, optionally talking, plus <stem>_groundtruth.csv beside it (kind, onset/apex/offset frame "
+                  "(0-based, inclusive) and seconds, emotion, action_units). Micro-, macro-expressions and blinks "
+                  "never overlap; kind `speech` rows are the talking segments (action units 25+26) and the "
+                  "conversational brow raises (1+2), which may hold upper-face micro-expressions and blinks.")
 def video(
     out_file: Annotated[Path, typer.Option("--out", help="Output video file (.mp4).")],
-    fps: Annotated[float, typer.Option("--fps", min=24, max=200, help="Frame rate, 24 to 200.")],
+    fps: Annotated[float | None, typer.Option("--fps", min=24, max=200, help="Frame rate, 24 to 200 (not with "
+                                                                           "--layout: the release's).")] = None,
     duration: Annotated[float | None, typer.Option(
         "--duration", min=2, help="Length in seconds; default 2.5 s per micro-expression + 10 s.")] = None,
-    micro: Annotated[int, typer.Option("--micro", min=0, help="Number of micro-expressions.")] = 20,
+    micro: Annotated[int | None, typer.Option(
+        "--micro", min=0, help="Number of micro-expressions; default 20, or one per 2.5 s beyond the first 10 s "
+                               "of a --duration; 1 per first video with --layout.")] = None,
+    talk: Annotated[float, typer.Option(
+        "--talk", min=0, max=0.8, help="Share of the video spent talking (segments of 2-8 s: jaw and lips at "
+                                       "3-6 syllables/s, conversational brow raises).")] = 0.0,
+    amplitude: Annotated[float, typer.Option(
+        "--amplitude", min=0.05, max=5, help="Scale of the micro-expressions' movement (1: 1-3 px at a 250 px "
+                                             "face).")] = 1.0,
     faces: Annotated[Path | None, typer.Option("--faces", help=FACES_HELP)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same video.")] = 0,
     verbose: VerboseOpt = False,
+    layout: Annotated[str | None, typer.Option(
+        "--layout", help="Write a synthetic long-video release in this layout instead: casme2-long "
+                         "(OUT/rawpic/sNN/NN_<code><name>/imgN.jpg, 30 fps, CAS(ME)2_code_final.xlsx) or samm-long "
+                         "(OUT/SAMM_longvideos/006_1/, 200 fps, the long-video and micro sheets); 4 subjects x 2 "
+                         "videos of --duration, --micro micro-expressions in every first video, none "
+                         "in the second. For mer-eval.")] = None,
 ) -> None:
     setup_logging(verbose)
     with user_errors():
-        result = make_video(out_file, fps=fps, duration=duration, micro=micro, faces=faces, seed=seed)
+        if layout is not None:
+            from training.synth.long_release import make_long_release
+
+            release = make_long_release(out_file, layout=layout, micro=(1 if micro is None else micro, 0),
+                                        duration=duration, faces=faces, seed=seed)
+            out.print(f"{len(release.videos)} videos, {release.micro} micro- and {release.macro} macro-expressions "
+                      f"-> {release.root} (sheet {release.sheet.name})", highlight=False)
+            return
+        if fps is None:
+            raise InputError("give --fps (or --layout)")
+        result = make_video(out_file, fps=fps, duration=duration, micro=micro, faces=faces, seed=seed, talk=talk,
+                            amplitude=amplitude)
         kinds = Counter(event.kind for event in result.events)
         out.print(f"{result.num_frames} frames at {result.fps:g} fps ({result.num_frames / result.fps:.1f} s), "
                   f"{', '.join(f'{v} {k}' for k, v in kinds.items())} -> {result.path}, {result.groundtruth.name}",

@@ -96,7 +96,7 @@ def read_table(path: Path) -> list[list[str]]:
     if suffix == ".csv":
         tables = [_read_csv(path)]
     elif suffix in (".xlsx", ".xlsm"):
-        tables = _read_xlsx(path)
+        tables = list(read_workbook(path).values())
     else:
         raise AnnotationError(f"{path}: unsupported sheet type {suffix!r}; save it as .xlsx or .csv")
     for table in tables:
@@ -120,13 +120,15 @@ def _read_csv(path: Path) -> list[list[str]]:
     return [[cell.strip() for cell in row] for row in csv.reader(text.splitlines(), dialect)]
 
 
-def _read_xlsx(path: Path) -> list[list[list[str]]]:
-    """Every worksheet as text cells (read-only mode parses lazily, so errors can come at any row)."""
+def read_workbook(path: Path) -> dict[str, list[list[str]]]:
+    """Worksheet title -> its text cells (read-only mode parses lazily, so errors can come at any row)."""
+    if not path.is_file():
+        raise AnnotationError(f"{path}: coding sheet not found")
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
         try:
-            return [[[cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
-                    for sheet in workbook.worksheets]
+            return {sheet.title: [[cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
+                    for sheet in workbook.worksheets}
         finally:
             workbook.close()
     except (OSError, zipfile.BadZipFile, KeyError, ValueError, TypeError, InvalidFileException,

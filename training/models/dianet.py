@@ -32,18 +32,22 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from realtime.core.errors import InputError
-from training.models.fusion import FUSIONS, create_fusion
+from realtime.core.registry import Registry
+from training.models.fusion import check_fusion, create_fusion
 from training.models.pretrained import load_pretrained
-from training.models.registry import Backbone, create_backbone, list_backbones
+from training.models.registry import Backbone, check_backbone, create_backbone
 
-INPUTS = ("phases", "clip_both", "clip", "onset", "offset")
-_INPUT_NAMES = {
-    "phases": ("di_onset", "di_offset"),
-    "clip_both": ("di_clip",),
-    "clip": ("di_clip",),
-    "onset": ("di_onset",),
-    "offset": ("di_offset",),
-}
+# Model inputs -> its network inputs, in forward() order. Listed in registration order, the
+# paper's first (Table 4's order).
+INPUTS: Registry[tuple[str, ...]] = Registry("model inputs")
+INPUTS.add("phases", ("di_onset", "di_offset"))
+INPUTS.add("clip_both", ("di_clip",))
+INPUTS.add("clip", ("di_clip",))
+INPUTS.add("onset", ("di_onset",))
+INPUTS.add("offset", ("di_offset",))
+list_inputs = INPUTS.names
+check_inputs = INPUTS.check
+
 _TWO_STREAMS = ("phases", "clip_both")
 
 
@@ -62,12 +66,9 @@ class ModelConfig:
     in_chans: int = 1  # dynamic images are built on grey crops
 
     def __post_init__(self) -> None:
-        if self.backbone not in list_backbones():
-            raise InputError(f"unknown backbone {self.backbone!r}; known: {', '.join(list_backbones())}")
-        if self.inputs not in INPUTS:
-            raise InputError(f"unknown model inputs {self.inputs!r}; known: {', '.join(INPUTS)}")
-        if self.fusion not in FUSIONS:
-            raise InputError(f"unknown fusion {self.fusion!r}; known: {', '.join(FUSIONS)}")
+        check_backbone(self.backbone)
+        check_inputs(self.inputs)
+        check_fusion(self.fusion)
         if self.num_classes < 2:
             raise InputError(f"num_classes must be at least 2, got {self.num_classes}")
         if self.feature_dim < 1 or self.hidden_dim < 1 or self.in_chans < 1:
@@ -83,7 +84,7 @@ class ModelConfig:
 
 def input_names(config: ModelConfig) -> tuple[str, ...]:
     """Names of the model's inputs, in forward() order (also the ONNX input names)."""
-    return _INPUT_NAMES[config.inputs]
+    return INPUTS[config.inputs]
 
 
 class DIANetOutput(NamedTuple):

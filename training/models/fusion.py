@@ -20,9 +20,16 @@ Attention is plain matmul + softmax so that it exports to ONNX unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
-FUSIONS = ("cross_attention", "simple_attention", "concat")
+from realtime.core.registry import Registry
+
+FusionFactory = Callable[[int], nn.Module]  # token width D -> (t1, t2) -> (a1, a2), each (B, D)
+FUSIONS: Registry[FusionFactory] = Registry("fusion")  # listed in registration order: the paper's first (Table 3)
+list_fusions = FUSIONS.names
+check_fusion = FUSIONS.check
 
 
 def _attend(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
@@ -31,6 +38,7 @@ def _attend(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
     return weights @ value
 
 
+@FUSIONS.register("cross_attention")
 class CrossAttentionFusion(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -46,22 +54,23 @@ class CrossAttentionFusion(nn.Module):
         return self.attend(t1, t2), self.attend(t2, t1)
 
 
+@FUSIONS.register("simple_attention")
 class SimpleAttentionFusion(nn.Module):
+    def __init__(self, dim: int) -> None:  # no weights; `dim` keeps the registry's one signature
+        super().__init__()
+
     def forward(self, t1: Tensor, t2: Tensor) -> tuple[Tensor, Tensor]:
         return (t1 + _attend(t1, t2, t2)).mean(dim=1), (t2 + _attend(t2, t1, t1)).mean(dim=1)
 
 
+@FUSIONS.register("concat")
 class ConcatFusion(nn.Module):
+    def __init__(self, dim: int) -> None:  # no weights; `dim` keeps the registry's one signature
+        super().__init__()
+
     def forward(self, t1: Tensor, t2: Tensor) -> tuple[Tensor, Tensor]:
         return t1.mean(dim=1), t2.mean(dim=1)
 
 
 def create_fusion(name: str, dim: int) -> nn.Module:
-    if name == "cross_attention":
-        return CrossAttentionFusion(dim)
-    elif name == "simple_attention":
-        return SimpleAttentionFusion()
-    elif name == "concat":
-        return ConcatFusion()
-    else:
-        raise ValueError(f"unknown fusion {name!r}; known: {', '.join(FUSIONS)}")
+    return FUSIONS[name](dim)

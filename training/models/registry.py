@@ -14,7 +14,7 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from realtime.core.errors import InputError
+from realtime.core.registry import Registry
 from training.models.pretrained import load_pretrained
 
 
@@ -35,27 +35,15 @@ class Backbone(nn.Module, abc.ABC):
 
 
 BackboneFactory = Callable[[int], Backbone]  # in_chans -> backbone
-_REGISTRY: dict[str, BackboneFactory] = {}
-
-
-def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]:
-    def register(factory: BackboneFactory) -> BackboneFactory:
-        if name in _REGISTRY:
-            raise ValueError(f"backbone {name!r} registered twice")
-        _REGISTRY[name] = factory
-        return factory
-    return register
-
-
-def list_backbones() -> tuple[str, ...]:
-    return tuple(sorted(_REGISTRY))
+BACKBONES: Registry[BackboneFactory] = Registry("backbone", sort=True)
+register_backbone = BACKBONES.register
+list_backbones = BACKBONES.names
+check_backbone = BACKBONES.check
 
 
 def create_backbone(name: str, *, pretrained: Path | None = None, in_chans: int = 1) -> Backbone:
     """Build backbone `name`; `pretrained` is a torchvision state dict file (see pretrained.py)."""
-    if name not in _REGISTRY:
-        raise InputError(f"unknown backbone {name!r}; known: {', '.join(list_backbones())}")
-    backbone = _REGISTRY[name](in_chans)
+    backbone = BACKBONES[name](in_chans)
     if pretrained is not None:
         load_pretrained(backbone, Path(pretrained), name=name)
     return backbone

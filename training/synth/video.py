@@ -7,13 +7,20 @@ overlap and are separated by at least `MIN_GAP_S` of rest:
 - micro-expressions: 1-3 px at a 250 px face, 200-500 ms, the AU combinations of the five
   CASME-II classes;
 - macro-expressions: 6-12 px, 1-3 s, the same AU combinations with wider skin movement;
-- blinks (AU45): the upper lids close by 80-100 % over 150-400 ms.
+- blinks (AU45): the upper lids close by 80-100 % over 150-400 ms;
+- with `talk`, speech (training.synth.speech): talking segments covering that share of the video,
+  clear of macro-expressions, with syllable-rate jaw and lip movement and conversational brow
+  raises. Micro-expressions that fall inside talking are upper-face ones (brows, eyes), drawn
+  afresh where the first draw moved the lower face. Speech comes from its own random stream,
+  so a video with talking has the same events, head motion and light as the silent video of
+  its seed. The ground truth has a `speech` row per segment (action units 25+26) and per
+  brow raise (1+2).
 
 Under them, all the time: slow head drift (a sum of slow sinusoids, a few px and about a degree),
 occasional larger head moves (10-30 px, up to 5 degrees, 0.5-1.2 s, only between events), a
 slowly changing light (overall gain and a left-right / top-bottom gradient, a few per cent) and
 sensor noise (2 grey levels before encoding; crf 18 keeps about 0.4 grey levels of it from
-frame to frame, the level of the real webcam files in ../shared/data/videos).
+frame to frame, the level measured on real webcam recordings).
 """
 
 from __future__ import annotations
@@ -30,10 +37,13 @@ import numpy as np
 from realtime.capture.video_io import VideoWriter
 from realtime.core.errors import InputError
 from realtime.face.mesh import FaceMesh
-from training.synth.actions import BLINK_AUS, EMOTIONS, Timing, blink, draw_timing, expression_warp, min_jerk
+from training.synth.actions import (BLINK_AUS, EMOTIONS, Timing, action_unit_regions, blink, draw_timing,
+                                    expression_warp, min_jerk)
 from training.synth.dataset import CLASSES, people
 from training.synth.identity import load_photos, make_scene
 from training.synth.render import Deformation, FaceRenderer, Light, Scene, pose_matrix
+from training.synth.speech import (BROW_RAISE_AUS, SPEECH_AUS, UPPER_FACE_REGIONS, SpeechPlan, check_talk,
+                                   plan_speech, talk_segments)
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +54,28 @@ LEAD_IN_S = 1.0  # neutral start: trackers and noise estimates settle before the
 FACE_WIDTH = 250.0  # px in a 640x480 frame (the face size amplitudes are quoted at); scales with the height
 NOISE_SIGMA = 2.0  # grey levels before encoding
 MOVE_CLEARANCE_S = 0.3  # a large head move keeps this far from any event
+SECONDS_PER_MICRO = 2.5  # default length: this much per micro-expression ...
+BASE_DURATION_S = 10.0  # ... plus this (room for the macro-expressions, blinks and rests)
+SPEECH_SEED = 1  # speech draws from np.random.default_rng([seed, SPEECH_SEED]), apart from the rest
+UPPER_FACE_CHOICES = tuple((emotion, aus) for emotion, choices in EMOTIONS.items() for aus in dict.fromkeys(choices)
+                           if set(action_unit_regions(aus)) <= UPPER_FACE_REGIONS)
+"""(emotion, action units) of the micro-expressions that move only the upper face: those inside talking."""
 
 
 @dataclass(frozen=True)
 class SynthEvent:
     """One ground-truth event; frames are 0-based and inclusive, seconds are frame / fps."""
 
-    kind: str  # "micro" | "macro" | "blink"
+    kind: str  # "micro" | "macro" | "blink" | "speech"
     onset_frame: int
     apex_frame: int
     offset_frame: int
     onset_s: float
     apex_s: float
     offset_s: float
-    emotion: str  # a CASME-II class; "none" for blinks
-    action_units: str  # "6+12"; "45" for blinks
-    amplitude: float  # px at a 250 px face (blinks: fraction of the eye opening closed)
+    emotion: str  # a CASME-II class; "none" for blinks and speech
+    action_units: str  # "6+12"; "45" for blinks; speech: "25+26" for a talking segment, "1+2" for a brow raise
+    amplitude: float  # px at a 250 px face (blinks: fraction of the eye opening closed; talking: widest opening)
 
 
 @dataclass(frozen=True)
@@ -159,20 +175,28 @@ def _head_moves(rng: np.random.Generator, events: list[tuple[str, Timing]], dura
     return moves
 
 
-def make_video(out: Path, *, fps: float, duration: float | None = None, micro: int = 20, faces: Path | None = None,
-               seed: int = 0, size: tuple[int, int] = (640, 480)) -> SynthVideo:
+def make_video(out: Path, *, fps: float, duration: float | None = None, micro: int | None = None,
+               faces: Path | None = None, seed: int = 0, size: tuple[int, int] = (640, 480), talk: float = 0.0,
+               amplitude: float = 1.0) -> SynthVideo:
     """Write the video `out` (.mp4) and `<stem>_groundtruth.csv` beside it; deterministic per seed.
 
     `size` is (width, height); the face is 250 px wide at a height of 480 and in proportion.
-    `duration` defaults to what `micro` needs (2.5 s per micro-expression + 10 s). There is one
-    macro-expression per 15 s and one blink per 6 s (rounded: none in a video under 3 s).
+    Without `duration` and `micro`: 20 micro-expressions in 60 s; given one, the other follows
+    (`SECONDS_PER_MICRO` per micro-expression + `BASE_DURATION_S`). There is one macro-expression
+    per 15 s and one blink per 6 s (rounded: none in a video under 3 s). `talk` is the share of
+    the video spent talking (0..0.8); `amplitude` scales the micro-expressions (1: 1-3 px).
     """
     out = Path(out)
     if not 24 <= fps <= 200:
         raise InputError(f"fps {fps} is outside 24..200")
-    if micro < 0:
+    if micro is not None and micro < 0:
         raise InputError(f"--micro must be >= 0, got {micro}")
-    duration = float(duration) if duration is not None else 2.5 * micro + 10.0
+    if not 0 < amplitude <= 5:
+        raise InputError(f"--amplitude {amplitude}: must be in (0, 5]")
+    talk = check_talk(talk)
+    if micro is None:
+        micro = 20 if duration is None else max(0, int((duration - BASE_DURATION_S) / SECONDS_PER_MICRO))
+    duration = float(duration) if duration is not None else SECONDS_PER_MICRO * micro + BASE_DURATION_S
     if duration <= LEAD_IN_S:
         raise InputError(f"duration {duration} s is too short")
     width, height = size
@@ -185,12 +209,19 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
     scheduled = _schedule(rng, kinds, duration)
     face_scale = scene.face_width / FACE_WIDTH
     motion = _Motion(rng, _head_moves(rng, scheduled, duration, face_scale), face_scale)
+    speech_rng = np.random.default_rng([seed, SPEECH_SEED])
+    spans = talk_segments(speech_rng, talk, duration, LEAD_IN_S,
+                          avoid=[(t.onset_s, t.offset_s) for kind, t in scheduled if kind == "macro"]) if talk else []
 
     events, warps = [], []
     for kind, timing in scheduled:
-        event, warp = _event(scene, kind, timing, fps, rng)
+        talking = any(timing.onset_s < end and start < timing.offset_s for start, end in spans)
+        event, warp = _event(scene, kind, timing, fps, rng, amplitude=amplitude,
+                             upper_face=speech_rng if talking else None)
         events.append(event)
         warps.append((timing, warp))
+    speech = plan_speech(scene, speech_rng, spans, busy=[(t.onset_s, t.offset_s) for _, t in scheduled],
+                         clearance_s=MIN_GAP_S)
 
     num_frames = int(round(duration * fps))
     renderer = FaceRenderer(scene, noise_sigma=NOISE_SIGMA, rng=rng)
@@ -202,14 +233,16 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
             t = k / fps
             while active < len(warps) and warps[active][0].offset_s < t:
                 active += 1
-            now = []
+            now: list[tuple[float, Deformation]] = []
             if active < len(warps) and warps[active][0].onset_s <= t:
                 timing, warp = warps[active]
                 now.append((float(timing.profile(t)), warp))
+            now += speech.deformations(t)
             writer.write(renderer(pose=motion.pose(center, t), warps=now, light=motion.light(t)))
             if (k + 1) % max(1, num_frames // 10) == 0:
                 log.info("%s: %d / %d frames (%.0f frames/s)", out.name, k + 1, num_frames,
                          (k + 1) / (time.perf_counter() - started))
+    events = sorted(events + _speech_events(speech, fps), key=lambda e: (e.onset_s, e.kind))
     groundtruth = out.with_name(f"{out.stem}_groundtruth.csv")
     with groundtruth.open("w", newline="") as f:
         writer_csv = csv.writer(f)
@@ -219,30 +252,49 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
                                  f"{e.apex_s:.6f}", f"{e.offset_s:.6f}", e.emotion, e.action_units])
     settings = {"fps": fps, "duration": duration, "micro": micro, "faces": str(faces) if faces else None,
                 "seed": seed, "size": [width, height], "identity": scene.name, "face_width": scene.face_width,
-                "noise_sigma": NOISE_SIGMA}
+                "noise_sigma": NOISE_SIGMA, "talk": talk, "amplitude": amplitude}
     out.with_name(f"{out.stem}_synth.json").write_text(
         json.dumps({"settings": settings, "events": [asdict(e) for e in events]}, indent=1))
     return SynthVideo(path=out, groundtruth=groundtruth, fps=fps, num_frames=num_frames, size=(width, height),
                       events=tuple(events), identity=scene.name)
 
 
-def _event(scene: Scene, kind: str, timing: Timing, fps: float,
-           rng: np.random.Generator) -> tuple[SynthEvent, Deformation]:
+def _speech_events(speech: SpeechPlan, fps: float) -> list[SynthEvent]:
+    """Ground-truth rows of kind "speech": each talking segment and each conversational brow raise."""
+    rows = []
+    for segment in speech.segments:
+        timing = Timing(segment.start_s, (segment.start_s + segment.end_s) / 2, segment.end_s)
+        rows.append(_row("speech", timing, fps, "none", SPEECH_AUS, segment.widest))
+    for raise_ in speech.brow_raises:
+        rows.append(_row("speech", raise_.timing, fps, "none", BROW_RAISE_AUS, raise_.amplitude))
+    return rows
+
+
+def _row(kind: str, timing: Timing, fps: float, emotion: str, action_units: str, amplitude: float) -> SynthEvent:
+    """The first and last frames where the face has moved; the apex frame nearest the apex time."""
+    onset, offset = int(np.ceil(timing.onset_s * fps)), int(np.floor(timing.offset_s * fps))
+    apex = min(max(int(round(timing.apex_s * fps)), onset), offset)
+    return SynthEvent(kind=kind, onset_frame=onset, apex_frame=apex, offset_frame=offset, onset_s=onset / fps,
+                      apex_s=apex / fps, offset_s=offset / fps, emotion=emotion, action_units=action_units,
+                      amplitude=amplitude)
+
+
+def _event(scene: Scene, kind: str, timing: Timing, fps: float, rng: np.random.Generator, *,
+           amplitude: float = 1.0, upper_face: np.random.Generator | None = None) -> tuple[SynthEvent, Deformation]:
+    """One event's ground truth and movement; `amplitude` scales a micro-expression. With `upper_face`
+    (an event inside talking), a micro-expression moving the lower face is drawn again from
+    `UPPER_FACE_CHOICES` with that generator, so that `rng`'s stream stays the silent video's."""
     if kind == "blink":
-        emotion, action_units, amplitude = "none", BLINK_AUS, float(rng.uniform(0.8, 1.0))
-        warp = blink(scene, amplitude)
+        emotion, action_units, size = "none", BLINK_AUS, float(rng.uniform(0.8, 1.0))
+        warp: Deformation = blink(scene, size)
     else:
         emotion = CLASSES[int(rng.integers(len(CLASSES)))]
         action_units = str(rng.choice(EMOTIONS[emotion]))
         if kind == "micro":
-            amplitude, spread = float(rng.uniform(1.0, 3.0)), 1.0
+            size, spread = float(rng.uniform(1.0, 3.0)) * amplitude, 1.0
+            if upper_face is not None and (emotion, action_units) not in UPPER_FACE_CHOICES:
+                emotion, action_units = UPPER_FACE_CHOICES[int(upper_face.integers(len(UPPER_FACE_CHOICES)))]
         else:
-            amplitude, spread = float(rng.uniform(6.0, 12.0)), 1.4
-        warp = expression_warp(scene, action_units, scene.px(amplitude), rng, spread=spread)
-    # The first and last frames where the face has moved; the apex frame nearest the apex time.
-    onset, offset = int(np.ceil(timing.onset_s * fps)), int(np.floor(timing.offset_s * fps))
-    apex = min(max(int(round(timing.apex_s * fps)), onset), offset)
-    event = SynthEvent(kind=kind, onset_frame=onset, apex_frame=apex, offset_frame=offset, onset_s=onset / fps,
-                       apex_s=apex / fps, offset_s=offset / fps, emotion=emotion, action_units=action_units,
-                       amplitude=amplitude)
-    return event, warp
+            size, spread = float(rng.uniform(6.0, 12.0)), 1.4
+        warp = expression_warp(scene, action_units, scene.px(size), rng, spread=spread)
+    return _row(kind, timing, fps, emotion, action_units, size), warp

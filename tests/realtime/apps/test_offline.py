@@ -63,10 +63,11 @@ def test_outputs_are_consistent_with_each_other(processed: Path) -> None:
         assert float(row["confidence"]) == pytest.approx(max(probs), abs=1e-5)
         evidence = processed / "events" / row["event"]
         assert sorted(p.name for p in evidence.iterdir()) == sorted(
-            ["onset.png", "apex.png", "offset.png", "di_onset.png", "di_offset.png"])
+            ["onset.png", "apex.png", "offset.png", "di_onset.png", "di_offset.png", "replay.mp4", "di_pair.jpg"])
     assert all(row["kind"] in MOVEMENT_KINDS for row in movements)
     report = (processed / "report.html").read_text()
-    assert all(f"events/{row['event']}/di_onset.png" in report for row in events)
+    assert all(f"events/{row['event']}/di_pair.jpg" in report and f"events/{row['event']}/replay.mp4" in report
+               for row in events)
     assert (processed / "timeline.png").stat().st_size > 10_000
 
 

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.capture.sources import CameraConfig, CameraSource, ImageFolderSource, VideoFileSource, open_source
+from realtime.capture.sources import (CameraConfig, CameraSource, ImageFolderSource, VideoFileSource, open_source,
+                                     release_fps)
 from realtime.capture.video_io import VideoWriter
 from realtime.core.errors import InputError, VideoError
 
@@ -72,3 +73,19 @@ def test_a_slow_consumer_drops_the_oldest_frames_and_counts_them(tmp_path: Path)
 def test_a_camera_that_cannot_be_opened_says_so() -> None:
     with pytest.raises(VideoError, match="camera 97: cannot be opened"):
         CameraSource(97)
+
+
+def test_release_folders_carry_their_rate(tmp_path: Path) -> None:
+    casme = tmp_path / "rawpic" / "s15" / "15_0101disgustingteeth"
+    samm = tmp_path / "SAMM_longvideos" / "006_1"
+    plain = tmp_path / "clip"
+    for folder in (casme, samm, plain):
+        folder.mkdir(parents=True)
+        for name in ("img10.jpg", "img2.jpg", "img1.jpg"):
+            cv2.imwrite(str(folder / name), np.full((8, 8, 3), 128, np.uint8))
+    assert (release_fps(casme), release_fps(samm), release_fps(plain)) == (30.0, 200.0, None)
+    with open_source(samm) as source:
+        assert source.info.fps == 200.0 and [f.name for f in source.files] == ["img1.jpg", "img2.jpg", "img10.jpg"]
+        assert [frame.t_s for frame in source] == [0.0, 0.005, 0.01]
+    with open_source(plain, fps=100) as source, open_source(casme, fps=50) as given:
+        assert source.info.fps == 100.0 and given.info.fps == 50.0  # --fps wins

@@ -67,8 +67,8 @@ def ray_temp():
 
 
 def test_without_ray_nothing_imports_it() -> None:
-    code = ("import sys, realtime.cli.process, training.cli.train, realtime.distributed.videos, training.ray_folds; "
-            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
+    code = ("import sys, realtime.cli.process, training.cli.train, realtime.distributed.videos, "
+            "training.loso.ray_folds; print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -177,7 +177,7 @@ def test_history_stays_bounded_on_a_long_stream() -> None:
         spotter.process(FrameMotion(index=i, t_s=i / fps, found=True, confidence=1.0, sampled=i > 0,
                                     cells=step.astype(np.float32) if i > 0 else None, head=0.0, regions={}))
         if i % 1500 == 1499:
-            sizes.append(len(spotter._t) + len(spotter._frames) + len(spotter._st))
+            sizes.append(spotter.history_size)
     assert max(sizes) < 3 * (SpotterConfig().noise_window_s * fps)
     assert sizes[-1] <= 1.2 * sizes[1]
 
@@ -243,3 +243,42 @@ def test_held_out_macro_expressions_and_blinks_are_never_micro(interview: Spotte
     blinks = others_of(interview.events, "blink")
     assert sum(any(interval_iou((b.onset_frame, b.offset_frame), truth.frames) > 0 for b in blinks)
                for truth in interview.truth.of_kind("blink")) >= len(interview.truth.of_kind("blink")) - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Talking, on hand-made motion: the jaw (mouth and chin cells) going down and back at 4 Hz.
+def _speech(start: float, end: float, amplitude: float = 1.5) -> list[tuple[tuple[str, ...], float, float, float]]:
+    return [(("mouth", "chin"), t, 0.25, amplitude) for t in np.arange(start, end - 0.2, 0.25)]
+
+
+def test_talking_is_logged_and_seen_while_it_lasts() -> None:
+    fps = 50.0
+    frames = hand_made(fps, 10.0, _speech(2.0, 6.0))
+    spotter = Spotter(GRID)
+    events, talking = [], []
+    for frame in frames:
+        events += spotter.process(frame)
+        talking.append(spotter.talking)
+    events += spotter.finish()
+    spans = [e for e in others_of(events, "speech") if e.reason == "talking"]
+    assert len(spans) == 1 and abs(spans[0].onset_s - 2.0) < 0.3 and abs(spans[0].offset_s - 6.0) < 0.4, spans
+    times = np.array([f.t_s for f in frames])
+    assert np.mean(np.array(talking)[(times > 3.0) & (times < 6.0)]) > 0.95
+    assert not np.any(np.array(talking)[(times > 7.0) | (times < 2.0)])
+    assert micro_of(events) == []  # syllables are no micro-expressions
+
+
+def test_upper_face_micro_expression_inside_speech_is_found_and_flagged() -> None:
+    frames = hand_made(50.0, 10.0, _speech(2.0, 8.0) + [(("brow_left", "brow_right"), 5.0, 0.3, 0.8)])
+    (event,) = micro_of(spot(frames, GRID))
+    assert event.during_speech and abs(event.onset_s - 5.0) < 0.1 and abs(event.offset_s - 5.3) < 0.1
+
+
+def test_lower_face_micro_expression_half_a_second_after_speech_is_found() -> None:
+    """The whole face's noise is not fed with speech: it is the face at rest again as talking stops.
+    Lip corners going up (not the jaw opening) 0.5 s after the last syllable."""
+    speech = _speech(2.0, 7.0)
+    last = speech[-1][1] + speech[-1][2]
+    frames = hand_made(50.0, 11.0, speech + [(("mouth",), last + 0.5, 0.3, -0.8)])
+    (event,) = micro_of(spot(frames, GRID))
+    assert abs(event.onset_s - (last + 0.5)) < 0.1 and not event.during_speech

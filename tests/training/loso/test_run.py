@@ -1,7 +1,7 @@
 """Fold logic, fold isolation and resuming, on small clips (conftest.py: blob_clips; no MediaPipe, seconds).
 
 The end-to-end run on `mer-synth` data (UF1, shuffled labels, metrics from predictions.csv) is
-in test_cli_train.py, which aligns the synthetic release once for all of its tests.
+in tests/training/test_cli_train.py, which aligns the synthetic release once for all of its tests.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from dataclasses import replace
 
 import pytest
 
+import training.loso.run
 from realtime.core.errors import InputError
 from training.augment import AugmentConfig
 from training.clip_cache import CachedClip
 from training.loso import LosoRun, make_folds
+from training.loso.epochs import train_fold
 from training.presets import resolve
 
 CLASSES = ("a", "b", "c")  # those of the blob_clips fixture (conftest.py)
@@ -73,16 +75,15 @@ def test_no_fold_sees_its_test_subject_and_outputs_agree(full_run) -> None:
 
 def test_interrupted_run_resumes_without_recomputing_finished_folds(clips, full_run, tmp_path, monkeypatch) -> None:
     run_dir = tmp_path / "run"
-    real_run_fold = LosoRun._run_fold
     calls: list[str] = []
 
-    def dies_in_third_fold(self, fold, n_folds):
+    def dies_in_third_fold(context, fold, n_folds):
         calls.append(fold.test_subject)
         if len(calls) == 3:
             raise KeyboardInterrupt  # the user's Ctrl-C or a kill, mid-run
-        return real_run_fold(self, fold, n_folds)
+        return train_fold(context, fold, n_folds)
 
-    monkeypatch.setattr(LosoRun, "_run_fold", dies_in_third_fold)
+    monkeypatch.setattr(training.loso.run, "train_fold", dies_in_third_fold)
     with pytest.raises(KeyboardInterrupt):
         LosoRun(clips, CLASSES, _config(), run_dir, alignment={}, device="cpu")()
     finished = sorted((run_dir / "folds").glob("*.json"))
@@ -115,15 +116,16 @@ def test_select_on_test_is_labelled(clips, tmp_path) -> None:
 
 def test_dual_phase_samples_only_for_the_whole_clip_model(clips, tmp_path) -> None:
     whole_clip = LosoRun(clips, CLASSES, _config(inputs="clip"), tmp_path / "a", alignment={}, device="cpu")
-    train = whole_clip._items(range(6), train=True)
+    train = whole_clip.context.items(range(6), train=True)
     assert len(train) == 18
     assert {item.sources for item in train} == {("di_clip",), ("di_onset",), ("di_offset",)}
-    assert {item.sources for item in whole_clip._items(range(6), train=False)} == {("di_clip",)}  # tested as trained
+    tested = whole_clip.context.items(range(6), train=False)
+    assert {item.sources for item in tested} == {("di_clip",)}  # tested as trained
     phases = LosoRun(clips, CLASSES, _config(), tmp_path / "b", alignment={}, device="cpu")
-    assert {item.sources for item in phases._items(range(6), train=True)} == {("di_onset", "di_offset")}
+    assert {item.sources for item in phases.context.items(range(6), train=True)} == {("di_onset", "di_offset")}
     off = LosoRun(clips, CLASSES, _config(inputs="clip", augment=AugmentConfig(dual_phase=False)), tmp_path / "c",
                   alignment={}, device="cpu")
-    assert len(off._items(range(6), train=True)) == 6
+    assert len(off.context.items(range(6), train=True)) == 6
 
 
 def test_labels_outside_the_classes_are_refused(clips, tmp_path) -> None:

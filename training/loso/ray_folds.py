@@ -30,7 +30,9 @@ from rich.progress import Progress
 from realtime.core.errors import InputError
 from realtime.distributed.cluster import ClusterConfig, RayCluster, TaskProgress, TaskResources, joined
 from training.clip_cache import CachedClip
-from training.loso import Fold, FoldResult, LosoRun, RunResult
+from training.loso.folds import Fold
+from training.loso.run import LosoRun
+from training.loso.run_dir import FoldResult, RunDir, RunResult
 from training.presets import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -50,9 +52,11 @@ class RunSpec:
 
     @classmethod
     def of(cls, run: LosoRun, *, device: str) -> RunSpec:
-        return cls(classes=run.classes, config=run.config, run_dir=run.run_dir.absolute(), alignment=run.alignment,
-                   device=device, pretrained=run.pretrained.absolute() if run.pretrained else None,
-                   description=run.description)
+        context = run.context
+        return cls(classes=context.classes, config=run.config, run_dir=run.run_dir.absolute(),
+                   alignment=context.alignment, device=device,
+                   pretrained=context.pretrained.absolute() if context.pretrained else None,
+                   description=context.description)
 
     def build(self, clips: Sequence[CachedClip], progress: Any) -> LosoRun:
         return LosoRun(clips, self.classes, self.config, self.run_dir, alignment=self.alignment, device=self.device,
@@ -75,7 +79,7 @@ def _fold_task(clips: Sequence[CachedClip], spec: RunSpec, fold: Fold, n_folds: 
                name: str) -> FoldResult:
     """On a worker: one fold, saved in RUN_DIR/folds/ (an earlier attempt that saved it is not redone)."""
     progress = TaskProgress(board, name)
-    path = spec.run_dir / "folds" / fold.file_name
+    path = RunDir(spec.run_dir).fold_path(fold)
     if path.is_file():
         return FoldResult.from_json(json.loads(path.read_text()))
     _on_worker(clips, spec, threads)
@@ -109,18 +113,18 @@ def train_on_ray(runs: Sequence[LosoRun], *, device: str = "auto", threads: int 
         ray_cluster.check(resources)
         shared: dict[str, Any] = {}  # data fingerprint -> clips in the object store
         for run in runs:
-            if run.fingerprint not in shared:
-                shared[run.fingerprint] = ray_cluster.put(run.clips)
+            if run.context.fingerprint not in shared:
+                shared[run.context.fingerprint] = ray_cluster.put(run.context.clips)
         pending: dict[Any, str] = {}
         owner: dict[str, tuple[int, Fold | None]] = {}  # job -> (run index, fold; None for the last step)
         left = [0] * len(runs)
         for i, (run, spec) in enumerate(zip(runs, specs, strict=True)):
             for fold in folds[i]:
-                if (spec.run_dir / "folds" / fold.file_name).is_file():
+                if run.files.fold_path(fold).is_file():
                     continue  # finished before (resume): never recomputed
                 job = f"{labels[i]}: fold {fold.index + 1}/{len(folds[i])} ({fold.test_subject})"
-                ref = ray_cluster.submit(_fold_task, shared[run.fingerprint], spec, fold, len(folds[i]), threads,
-                                         resources=resources, job=job)
+                ref = ray_cluster.submit(_fold_task, shared[run.context.fingerprint], spec, fold, len(folds[i]),
+                                         threads, resources=resources, job=job)
                 pending[ref], owner[job] = job, (i, fold)
                 left[i] += 1
         overall = progress.add_task("folds", total=sum(len(f) for f in folds),
@@ -128,8 +132,8 @@ def train_on_ray(runs: Sequence[LosoRun], *, device: str = "auto", threads: int 
 
         def finish(i: int) -> None:
             job = f"{labels[i]}: outputs" + (" and all-subject model" if specs[i].config.final_model else "")
-            ref = ray_cluster.submit(_finish_task, shared[runs[i].fingerprint], specs[i], threads, resources=resources,
-                                     job=job)
+            ref = ray_cluster.submit(_finish_task, shared[runs[i].context.fingerprint], specs[i], threads,
+                                     resources=resources, job=job)
             pending[ref], owner[job] = job, (i, None)
 
         for i in range(len(runs)):

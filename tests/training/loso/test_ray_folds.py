@@ -27,7 +27,7 @@ from support.loopback_cluster import LoopbackCluster
 from training.clip_cache import CachedClip
 from training.loso import LosoRun
 from training.presets import resolve
-from training.ray_folds import train_on_ray
+from training.loso.ray_folds import train_on_ray
 
 CLASSES = ("a", "b", "c")  # those of the blob_clips fixture (conftest.py)
 SIZE = 32  # their side in px

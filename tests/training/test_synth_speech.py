@@ -1,0 +1,82 @@
+"""mer-synth video --talk: talking segments and brow raises in the ground truth, lips that really
+part (measured by MediaPipe on the decoded video), the silent video's events kept, and event
+counts that follow --duration."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from realtime.face.mesh import FaceMesh
+from realtime.capture.video_io import read_video
+from training.cli.synth import app
+from training.synth import make_video
+from training.synth.speech import BROW_RAISE_AUS, SPEECH_AUS
+from training.synth.video import UPPER_FACE_CHOICES
+
+FPS = 30.0
+DURATION_S = 14.0
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("talk")
+    kwargs = {"fps": FPS, "duration": DURATION_S, "micro": 3, "seed": 4, "size": (320, 240)}
+    return (make_video(folder / "talk.mp4", talk=0.5, **kwargs), make_video(folder / "silent.mp4", **kwargs))
+
+
+def test_talking_segments_and_brow_raises_in_the_ground_truth(videos) -> None:
+    talk, silent = videos
+    segments = [e for e in talk.events if e.kind == "speech" and e.action_units == SPEECH_AUS]
+    raises = [e for e in talk.events if e.kind == "speech" and e.action_units == BROW_RAISE_AUS]
+    assert segments and all(2.0 - 1 / FPS <= e.offset_s - e.onset_s <= 8.0 for e in segments)
+    assert 0.3 * DURATION_S <= sum(e.offset_s - e.onset_s for e in segments) <= 0.6 * DURATION_S
+    for r in raises:
+        assert any(s.onset_s <= r.onset_s and r.offset_s <= s.offset_s for s in segments)
+        assert 0.3 - 2 / FPS <= r.offset_s - r.onset_s <= 0.8
+    rows = list(csv.DictReader(talk.groundtruth.open()))
+    assert sum(r["kind"] == "speech" for r in rows) == len(segments) + len(raises)
+
+    # The same events as the silent video of the seed; micro-expressions inside talking move the upper face only.
+    others = [e for e in talk.events if e.kind != "speech"]
+    assert [(e.kind, e.onset_frame, e.offset_frame) for e in others] == \
+        [(e.kind, e.onset_frame, e.offset_frame) for e in silent.events]
+    inside = [e for e in others if e.kind == "micro"
+              and any(e.onset_s < s.offset_s and s.onset_s < e.offset_s for s in segments)]
+    for e in inside:
+        assert (e.emotion, e.action_units) in UPPER_FACE_CHOICES
+    assert not [e for e in silent.events if e.kind == "speech"]
+
+
+def test_the_lips_really_part_while_talking(videos) -> None:
+    """MediaPipe's inner-lip gap (points 13, 14) opens by >= 1 px more than in the silent video (a 125 px
+    face) while talking, and is the silent video's elsewhere."""
+    talk, silent = videos
+    segments = [(e.onset_frame, e.offset_frame) for e in talk.events if e.kind == "speech"
+                and e.action_units == SPEECH_AUS]
+    gaps = []
+    for video in (talk, silent):
+        with FaceMesh(static_image_mode=False) as mesh:
+            found = [mesh.process(frame.image) for frame in read_video(video.path) if frame.index % 2 == 0]
+        assert all(lm is not None for lm in found)
+        gaps.append(np.array([float(np.linalg.norm(lm[14] - lm[13])) for lm in found]))
+    opened = gaps[0] - gaps[1]
+    talking = np.array([any(a <= 2 * i <= b for a, b in segments) for i in range(len(opened))])
+    assert np.percentile(opened[talking], 90) > 1.0, np.percentile(opened[talking], 90)
+    assert np.median(np.abs(opened[~talking])) < 0.3, np.median(np.abs(opened[~talking]))
+
+
+def test_event_counts_follow_duration(tmp_path: Path) -> None:
+    """`mer-synth video --duration 20` with the defaults: 4 micro-expressions fit, not the 20 of 60 s."""
+    result = CliRunner().invoke(app, ["video", "--out", str(tmp_path / "v.mp4"), "--fps", "24", "--duration", "20",
+                                      "--talk", "0.4", "--amplitude", "0.7"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "v_groundtruth.csv").open()))
+    assert sum(r["kind"] == "micro" for r in rows) == 4
+    assert any(r["kind"] == "speech" for r in rows)
+    result = CliRunner().invoke(app, ["video", "--out", str(tmp_path / "w.mp4"), "--fps", "24", "--talk", "0.9"])
+    assert result.exit_code == 2 and "--talk" in result.output
