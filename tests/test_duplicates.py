@@ -24,9 +24,6 @@ KNOWN: dict[frozenset[str], str] = {
     frozenset({"realtime.spotting.spotter", "training.synth.video"}):
         "the onset/apex/offset fields of an interval (frame and seconds); issue 13's one interval type "
         "replaces both records (the spotter split owns it)",
-    frozenset({"realtime.cli.process", "realtime.cli.process_ray"}):
-        "the closing summary of mer-process and mer-process --ray; the one run loop (realtime/apps, "
-        "realtime/cli) gives both commands one summary",
 }
 
 

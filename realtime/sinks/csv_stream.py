@@ -7,6 +7,7 @@ each is a context manager, so Ctrl-C or an error still closes complete, readable
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -56,3 +57,20 @@ def _cell(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         return "" if np.isnan(value) else f"{float(value):.6g}"
     return value
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """A CSV table a run wrote, as dicts; a file not written (yet) has no rows."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def cell_float(value: object) -> float:
+    """A CSV cell as a number; an empty cell (face lost, region covered) or a missing one is NaN."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+

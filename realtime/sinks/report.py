@@ -10,7 +10,6 @@ block: per-region motion quantised to one byte per region and bin (1.4 MB for an
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 import math
@@ -21,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.sinks.csv_stream import cell_float, read_rows
 from realtime.sinks.replay import REPLAY
 from realtime.sinks.report_page import SCRIPT, STYLE
 
@@ -48,18 +48,6 @@ class ReportConfig:
     heat_percentile: float = 99.5  # motion at this percentile of the run maps to the top colour
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _float(value: object) -> float:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def clock(t: float) -> str:
@@ -86,9 +74,9 @@ def _heat(frames: list[dict[str, str]], regions: list[str], duration: float, con
     heat = np.full((len(regions), bins), -1.0)
     lost = np.zeros(bins, bool)
     if frames:
-        t = np.array([_float(r["time_s"]) for r in frames])
+        t = np.array([cell_float(r["time_s"]) for r in frames])
         index = np.clip(np.round(np.nan_to_num(t) / bin_s).astype(int), 0, bins - 1)
-        values = np.array([[_float(r.get(f"{MOTION_PREFIX}{g}")) for g in regions] for r in frames]).T  # (R, N)
+        values = np.array([[cell_float(r.get(f"{MOTION_PREFIX}{g}")) for g in regions] for r in frames]).T  # (R, N)
         found = np.array([r.get("face_found", "1") != "0" for r in frames])
         values[:, ~found] = math.nan
         np.logical_or.at(lost, index[~found], True)
@@ -112,10 +100,10 @@ def _face_lost(frames: list[dict[str, str]]) -> list[tuple[float, float, int]]:
         if lost and start is None:
             start = row
         if not lost and start is not None:
-            runs.append((_float(start["time_s"]), _float(row["time_s"]), int(_float(start["frame"]))))
+            runs.append((cell_float(start["time_s"]), cell_float(row["time_s"]), int(cell_float(start["frame"]))))
             start = None
     if start is not None:
-        runs.append((_float(start["time_s"]), _float(frames[-1]["time_s"]), int(_float(start["frame"]))))
+        runs.append((cell_float(start["time_s"]), cell_float(frames[-1]["time_s"]), int(cell_float(start["frame"]))))
     return runs
 
 
@@ -123,22 +111,22 @@ def _lanes(events: list[dict[str, str]], movements: list[dict[str, str]],
            frames: list[dict[str, str]]) -> list[dict]:
     items: dict[str, list] = {kind: [] for kind, _, _ in LANES}
     for row in events:
-        items["micro"].append([_float(row["onset_s"]), _float(row["offset_s"]), int(_float(row["onset_frame"])),
+        items["micro"].append([cell_float(row["onset_s"]), cell_float(row["offset_s"]), int(cell_float(row["onset_frame"])),
                                f"{row['event']} {row.get('label') or ''}".strip()])
     for row in movements:
         kind = row.get("kind")
         if kind == "occlusion" and row.get("reason") == "face lost":
             continue  # face lost comes from frames.csv, frame by frame
         if kind in items:
-            items[kind].append([_float(row["onset_s"]), _float(row["offset_s"]), int(_float(row["onset_frame"])), ""])
+            items[kind].append([cell_float(row["onset_s"]), cell_float(row["offset_s"]), int(cell_float(row["onset_frame"])), ""])
     items["face lost"] = [[a, b, f, ""] for a, b, f in _face_lost(frames)]
     return [{"kind": kind, "name": name, "colour": colour, "items": items[kind]} for kind, name, colour in LANES]
 
 
 def lane_counts(run_dir: Path) -> dict[str, int]:
     """How many of each kind (micro, macro, blink, speech, occlusion, face lost) a run folder holds."""
-    lanes = _lanes(_read_csv(run_dir / "events.csv"), _read_csv(run_dir / "movements.csv"),
-                   _read_csv(run_dir / "frames.csv"))
+    lanes = _lanes(read_rows(run_dir / "events.csv"), read_rows(run_dir / "movements.csv"),
+                   read_rows(run_dir / "frames.csv"))
     return {lane["kind"]: len(lane["items"]) for lane in lanes}
 
 
@@ -157,7 +145,7 @@ def _video(run_dir: Path, summary: dict) -> tuple[str | None, bool]:
 def _face_share(summary: dict, frames: list[dict[str, str]]) -> float:
     """The summary's face-found share, else frames.csv's (a run stopped before its summary)."""
     if "face_found_fraction" in summary:
-        return _float(summary["face_found_fraction"])
+        return cell_float(summary["face_found_fraction"])
     return sum(r.get("face_found") != "0" for r in frames) / len(frames) if frames else math.nan
 
 
@@ -172,7 +160,7 @@ def _fact(value: str, caption: str) -> str:
 
 
 def _top_classes(row: dict[str, str], k: int = 3) -> list[tuple[str, float]]:
-    probs = [(c[len("prob_"):], _float(v)) for c, v in row.items() if c.startswith("prob_") and math.isfinite(_float(v))]
+    probs = [(c[len("prob_"):], cell_float(v)) for c, v in row.items() if c.startswith("prob_") and math.isfinite(cell_float(v))]
     return sorted(probs, key=lambda p: -p[1])[:k]
 
 
@@ -196,12 +184,12 @@ def _di_pair(folder: Path) -> bool:
 def _event_card(run_dir: Path, row: dict[str, str], labelled: bool, model: str) -> str:
     event = row["event"]
     folder = f"events/{event}"
-    onset, offset = _float(row["onset_s"]), _float(row["offset_s"])
-    head = (f"<b>Event {html.escape(event)}</b> <a class='seek' data-frame='{int(_float(row['onset_frame']))}' "
-            f"data-t='{onset}'>{clock(onset)}</a> - {clock(offset)} ({_float(row['duration_ms']):.0f} ms)")
+    onset, offset = cell_float(row["onset_s"]), cell_float(row["offset_s"])
+    head = (f"<b>Event {html.escape(event)}</b> <a class='seek' data-frame='{int(cell_float(row['onset_frame']))}' "
+            f"data-t='{onset}'>{clock(onset)}</a> - {clock(offset)} ({cell_float(row['duration_ms']):.0f} ms)")
     if labelled and row.get("label"):
         top = ", ".join(f"{html.escape(c)} {percent(p)}" for c, p in _top_classes(row))
-        head += (f": <b>{html.escape(row['label'])}</b> {percent(_float(row.get('confidence')))}"
+        head += (f": <b>{html.escape(row['label'])}</b> {percent(cell_float(row.get('confidence')))}"
                  f"<br><span class='note'>top three: {top}. Classifier: {html.escape(model)}</span>")
     elif labelled:
         head += ": <i>no label</i> (the classifier gave none for this event)"
@@ -226,14 +214,14 @@ def write_report(run_dir: str | Path, config: ReportConfig = ReportConfig()) -> 
     run_dir = Path(run_dir)
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    events = _read_csv(run_dir / "events.csv")
-    movements = _read_csv(run_dir / "movements.csv")
-    frames = _read_csv(run_dir / "frames.csv")
+    events = read_rows(run_dir / "events.csv")
+    movements = read_rows(run_dir / "movements.csv")
+    frames = read_rows(run_dir / "frames.csv")
     regions = [c[len(MOTION_PREFIX):] for c in (frames[0] if frames else {}) if c.startswith(MOTION_PREFIX)]
-    times = [_float(r["time_s"]) for r in frames]
-    duration = max([t for t in times if math.isfinite(t)] or [_float(summary.get("duration_s")) if
+    times = [cell_float(r["time_s"]) for r in frames]
+    duration = max([t for t in times if math.isfinite(t)] or [cell_float(summary.get("duration_s")) if
                                                                summary.get("duration_s") else 0.0])
-    fps = _float(summary.get("fps"))
+    fps = cell_float(summary.get("fps"))
     if not math.isfinite(fps) or fps <= 0:
         fps = (len(frames) - 1) / duration if duration > 0 and len(frames) > 1 else 30.0
     engine = summary.get("engine", {})
@@ -260,9 +248,9 @@ def write_report(run_dir: str | Path, config: ReportConfig = ReportConfig()) -> 
         *(_fact(str(count[k]), f"{name} ({count[k] / minutes:.1f}/min)" if minutes > 0 else name)
           for k, name, _ in LANES[1:]),
         _fact(percent(_face_share(summary, frames)), "of frames with a face"),
-        *([_fact(f"{_float(summary['spotting'].get('f1')):.2f}",
-                 f"spotting F1 (precision {percent(_float(summary['spotting'].get('precision')))}, recall "
-                 f"{percent(_float(summary['spotting'].get('recall')))})")] if summary.get("spotting") else []),
+        *([_fact(f"{cell_float(summary['spotting'].get('f1')):.2f}",
+                 f"spotting F1 (precision {percent(cell_float(summary['spotting'].get('precision')))}, recall "
+                 f"{percent(cell_float(summary['spotting'].get('recall')))})")] if summary.get("spotting") else []),
     ]) + "</div>")
     if labelled:
         parts.append(f"<p class='note'>Classifier: <b>{html.escape(model)}</b>. Micro-expressions are brief "
@@ -291,10 +279,10 @@ def write_report(run_dir: str | Path, config: ReportConfig = ReportConfig()) -> 
         head = "<tr><th>event</th><th>onset</th><th>apex</th><th>duration</th>" + (
             "<th class='l'>label</th><th>confidence</th>" if labelled else "") + "</tr>"
         rows = "".join(
-            f"<tr class='ev' id='event-row-{html.escape(r['event'])}' data-frame='{int(_float(r['onset_frame']))}' "
-            f"data-t='{_float(r['onset_s'])}'><td>{html.escape(r['event'])}</td><td>{clock(_float(r['onset_s']))}</td>"
-            f"<td>{clock(_float(r['apex_s']))}</td><td>{_float(r['duration_ms']):.0f} ms</td>" +
-            (f"<td class='l'>{html.escape(r.get('label') or '-')}</td><td>{percent(_float(r.get('confidence')))}</td>"
+            f"<tr class='ev' id='event-row-{html.escape(r['event'])}' data-frame='{int(cell_float(r['onset_frame']))}' "
+            f"data-t='{cell_float(r['onset_s'])}'><td>{html.escape(r['event'])}</td><td>{clock(cell_float(r['onset_s']))}</td>"
+            f"<td>{clock(cell_float(r['apex_s']))}</td><td>{cell_float(r['duration_ms']):.0f} ms</td>" +
+            (f"<td class='l'>{html.escape(r.get('label') or '-')}</td><td>{percent(cell_float(r.get('confidence')))}</td>"
              if labelled else "") + "</tr>" for r in events)
         parts.append(f"<table>{head}{rows}</table><p class='note'>Click a row to see its onset in the video.</p>")
         parts.extend(_event_card(run_dir, r, labelled, model) for r in events)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import matplotlib
@@ -11,41 +10,29 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from realtime.sinks.csv_stream import cell_float, read_rows  # noqa: E402
+
 MOTION_PREFIX = "motion_"  # frames.csv columns holding per-region motion
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _float(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        return float("nan")
 
 
 def write_timeline(run_dir: str | Path) -> Path:
     """Plot run_dir/frames.csv motion, shade events.csv and movements.csv; return the PNG path."""
     run_dir = Path(run_dir)
-    frames = _rows(run_dir / "frames.csv")
-    events = _rows(run_dir / "events.csv")
-    movements = _rows(run_dir / "movements.csv")
+    frames = read_rows(run_dir / "frames.csv")
+    events = read_rows(run_dir / "events.csv")
+    movements = read_rows(run_dir / "movements.csv")
     fig, ax = plt.subplots(figsize=(14, 3.6), dpi=100)
     if frames:
-        t = np.array([_float(r["time_s"]) for r in frames])
+        t = np.array([cell_float(r["time_s"]) for r in frames])
         regions = [c for c in frames[0] if c.startswith(MOTION_PREFIX)]
         for column in regions:
-            ax.plot(t, [_float(r[column]) for r in frames], lw=0.8, label=column[len(MOTION_PREFIX):])
+            ax.plot(t, [cell_float(r[column]) for r in frames], lw=0.8, label=column[len(MOTION_PREFIX):])
         if regions:
             ax.legend(loc="upper right", fontsize=7, ncol=min(len(regions), 6), frameon=False)
     for row in movements:
-        ax.axvspan(_float(row["onset_s"]), _float(row["offset_s"]), color="0.85", zorder=0)
+        ax.axvspan(cell_float(row["onset_s"]), cell_float(row["offset_s"]), color="0.85", zorder=0)
     for row in events:
-        start, end = _float(row["onset_s"]), _float(row["offset_s"])
+        start, end = cell_float(row["onset_s"]), cell_float(row["offset_s"])
         ax.axvspan(start, end, color="tab:red", alpha=0.3, zorder=0)
         ax.annotate(f"{row['event']}: {row.get('label') or '?'}", xy=(start, 1.0), xycoords=("data", "axes fraction"),
                     fontsize=7, color="darkred", rotation=90, va="top", ha="right")
