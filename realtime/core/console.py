@@ -85,8 +85,13 @@ def setup_logging(verbose: bool = False) -> None:
     """Our log lines through rich on stderr; native libraries' lines only with --verbose."""
     if not verbose:
         quiet_native_logs()
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False, show_time=False)], force=True)
+    if console.is_terminal:
+        handler: logging.Handler = RichHandler(console=console, show_path=False, show_time=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:  # a file or a pipe: plain lines, not rich's rows padded to REDIRECTED_WIDTH
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
 
 
 VerboseOpt = Annotated[bool, typer.Option(
