@@ -51,7 +51,7 @@ def _clip(path: Path, *, micro: str | None = None, micro_s: float = 0.3, raise_p
         timing = Timing(4.0, 4.25, 4.6, hold_s=0.1)
         speech = replace(speech, brow_raises=(brow_raise(scene, timing, raise_px, rng),))
     renderer = FaceRenderer(scene, noise_sigma=2.0, rng=rng)
-    with VideoWriter(path, FPS) as writer:
+    with VideoWriter(path, FPS, threads=1) as writer:  # the same clip on every machine
         for k in range(int(DURATION_S * FPS)):
             t = k / FPS
             now = [(float(tm.profile(t)), warp) for tm, warp in planted if tm.onset_s <= t <= tm.offset_s]
