@@ -74,10 +74,11 @@ def _talking_logged(events: list[SpotEvent | Movement]) -> None:
     assert covered > 0.7 * (TALK[1] - TALK[0]), spans
 
 
-@pytest.mark.parametrize(("micro", "micro_s"), [("4", 0.3), ("1+2", 0.25)])
+@pytest.mark.parametrize(("micro", "micro_s"), [("4", 0.3), ("1+2", 0.2)])
 def test_micro_expression_inside_speech_is_found(tmp_path: Path, micro: str, micro_s: float) -> None:
     """A brow lowerer, and a brow raise shorter than a conversational one (>= 0.3 s: told apart by
-    duration, so a symmetric surprise of 0.3-0.5 s inside speech is lost, see SpotterConfig.raise_min_s)."""
+    duration, so a symmetric surprise of 0.3-0.5 s inside speech is lost, see SpotterConfig.raise_min_s).
+    The raise lasts 0.2 s: one of 0.25 s measures 0.23-0.33 s from run to run, on both sides of the line."""
     clip = _clip(tmp_path / "me.mp4", micro=micro, micro_s=micro_s)
     found = [e for e in clip.events if isinstance(e, SpotEvent)]
     assert len(found) == 1, clip.events
