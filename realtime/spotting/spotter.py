@@ -162,6 +162,7 @@ class Spotter:
         self._one_way = OneWayTracker(c.one_way, self.grid.eye, self._k)
         self._frames = FrameLog(c.min_confidence, c.occlusion_margin_s)
         self._mouth_times: deque[float] = deque()  # apex times of recent mouth movements
+        self._blink_end = -float("inf")  # offset of the latest blink
         self._anchor = True  # the next tracked frame starts a run of samples
         self._now = -float("inf")  # time of the latest frame
         self.state = "warming up"
@@ -310,7 +311,10 @@ class Spotter:
         return out
 
     def _classify(self, p: _Pending) -> list[SpotEvent | Movement]:
-        kind, reason = classify(p.features, self.config.rules)
+        kind, reason = classify(replace(p.features, since_blink_s=p.features.onset_s - self._blink_end),
+                                self.config.rules)
+        if kind == "blink":
+            self._blink_end = max(self._blink_end, p.features.offset_s)
         if kind == "":
             return []
         if kind != "micro":
