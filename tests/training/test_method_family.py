@@ -1,0 +1,111 @@
+"""The method family end to end: each method trains leave-one-subject-out for one tiny epoch,
+exports to ONNX with parity, and labels the micro-expressions of a synthetic interview in
+`mer-process`, its representations built at event close; plus the networks' own pieces."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from engines.builder import build_engine
+from realtime.cli.process import app
+from realtime.dynamic_images.rank_pooling import DIInputConfig
+from realtime.dynamic_images.representation_config import RepresentationConfig
+from training.clip_cache import CachedClip
+from training.loso import LosoRun
+from training.models import METHODS, ModelConfig, create_model, input_names, list_methods
+from training.models.afn import AFN
+from training.models.fmanet import FMANet
+from training.models.meganet import GradientAttention
+from training.presets import resolve
+
+CLASSES = ("a", "b", "c")  # the blob_clips fixture's (conftest.py)
+SIZE = 64  # network input: MEGANet's gradient attention needs a feature map of 2x2 or more
+NEW_METHODS = [m for m in list_methods() if METHODS[m].inputs not in (("di_onset", "di_offset"), ("di_clip",),
+                                                                      ("di_onset",), ("di_offset",))]
+
+
+def test_every_sibling_method_is_registered_with_its_own_inputs() -> None:
+    assert set(NEW_METHODS) == {"afn", "cof", "mm_cof", "fmanet", "mesti", "meganet", "apex", "flow"}
+    assert input_names(ModelConfig(inputs="afn")) == ("di_clip", "di_mi")
+    assert ModelConfig(inputs="fmanet").in_chans == 3 and ModelConfig(inputs="meganet").in_chans == 1
+    with pytest.raises(Exception, match="3-channel inputs"):
+        ModelConfig(inputs="flow", in_chans=1)
+
+
+def test_afn_gate_and_fmanet_phase_weights_are_distributions() -> None:
+    torch.manual_seed(0)
+    afn = create_model(ModelConfig(backbone="resnet18", num_classes=3, inputs="afn", feature_dim=16)).eval()
+    assert isinstance(afn, AFN) and len(afn.branches) == 1  # shared_backbone by default
+    f_t, f_m = torch.randn(4, 16), torch.randn(4, 16)
+    gate = afn.weights(f_t, f_m)
+    assert gate.shape == (4, 2) and torch.allclose(gate.sum(dim=1), torch.ones(4))
+    fmanet = create_model(ModelConfig(backbone="resnet18", num_classes=3, inputs="fmanet", shared_backbone=False))
+    assert isinstance(fmanet, FMANet) and len(fmanet.backbones) == 2
+    assert torch.allclose(fmanet.theta, torch.tensor([0.5, 0.5]))
+    with torch.no_grad():
+        fmanet.phase_logits.copy_(torch.tensor([3.0, -3.0]))
+    theta = fmanet.theta.detach()
+    assert theta[0] > 0.99 and float(theta.sum()) == pytest.approx(1.0)
+
+
+def test_gradient_attention_sees_edges_not_flat_features() -> None:
+    block = GradientAttention(2)
+    flat = torch.full((1, 2, 6, 6), 3.0)
+    assert torch.all(block.gradient(flat)[..., 1:-1, 1:-1] < 1e-2)  # no change across the map: no gradient
+    step = torch.zeros(1, 2, 6, 6)
+    step[..., 3:] = 1.0
+    assert torch.all(block.gradient(step)[..., 1:-1, 2:4] > 1.0)  # a vertical edge: a strong gradient
+
+
+@pytest.fixture(scope="module")
+def clips(blob_clips) -> list[CachedClip]:
+    return blob_clips(subjects=3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", NEW_METHODS)
+def test_method_trains_exports_and_labels_an_interview(method: str, clips: list[CachedClip], synth_interview: Path,
+                                                       tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = resolve("cpu", backbone="resnet18", size=SIZE, epochs=1, patience=1, batch_size=6, lr=1e-3,
+                     inputs=method, final_model=True)
+    result = LosoRun(clips, CLASSES, config, tmp_path / "run", alignment={}, device="cpu")()
+    assert result.metrics.n == len(clips) and len(result.folds) == 3  # leave-one-subject-out, every clip tested
+    spec = build_engine(tmp_path / "run" / "model.pt", tmp_path / "engine", backend="onnx", max_batch=2, threads=1)
+    assert spec.input_names == input_names(ModelConfig(inputs=method))
+    assert spec.parity and max(v for v in spec.parity.values() if isinstance(v, float)) < 1e-3
+    assert spec.di_input.representation == RepresentationConfig()
+
+    run = CliRunner().invoke(app, [str(synth_interview), "--out", str(tmp_path / "out"), "--engine",
+                                   str(tmp_path / "engine"), "--no-video"])
+    assert run.exit_code == 0, run.output
+    folder = tmp_path / "out" / synth_interview.stem
+    summary = json.loads((folder / "summary.json").read_text())
+    with (folder / "events.csv").open(newline="") as handle:
+        events = list(csv.DictReader(handle))
+    assert summary["micro_expressions"] >= 2 and len(events) == summary["micro_expressions"]
+    assert all(e["label"] in CLASSES for e in events), events  # every event classified, none failed
+    probabilities = np.array([[float(e[f"prob_{c}"]) for c in CLASSES] for e in events])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_representations_are_cached_beside_the_stack(clips: list[CachedClip]) -> None:
+    clip = clips[0]
+    config = DIInputConfig().representation
+    phases = (clip.onset, clip.apex, clip.offset)
+    first = clip.representations(("cof", "di_onset"), phases, config)
+    files = sorted(clip.stack_path.parent.glob(f"{clip.stack_path.stem}-*-cof-*.npz"))
+    assert len(files) == 1 and set(first) == {"cof", "di_onset"}
+    stamp = files[0].stat().st_mtime_ns
+    again = clip.representations(("cof",), phases, config)
+    np.testing.assert_array_equal(again["cof"][0], first["cof"][0])
+    assert files[0].stat().st_mtime_ns == stamp  # read back, not recomputed
+    other = clip.representations(("cof",), phases, RepresentationConfig(cof_theta_onset=1.0, cof_theta_offset=0.0))
+    assert not np.array_equal(other["cof"][0], first["cof"][0])  # another configuration: another entry
