@@ -21,7 +21,7 @@ MODULATIONS = ("soft", "hard")
 class RepresentationConfig:
     """How MI-DI, the flows, COF, MM-COF and MESTI are computed (our choices; the papers do not say)."""
 
-    flow_method: str = "tvl1"  # TV-L1, the MER field's flow (STSTNet, Bi-WOOF); "dis" is 20-50x cheaper (bench_flow.py)
+    flow_method: str = "tvl1"  # TV-L1, the MER field's flow (STSTNet, Bi-WOOF); "dis": 20-400x cheaper (bench_flow.py)
     flow_gain: float = 10.0  # grey levels per pixel of flow: puts u, v, |f| on the scale of DIANet's noise floor
     mi_span: str = "onset_offset"  # MI-DI pools these frames (AFN: not stated)
     mi_reference: str = "onset"  # MI-DI intensity m_t = mean |G(I_t) - G(reference)|: onset frame or previous frame
