@@ -93,7 +93,7 @@ def evaluate(video: BenchVideo, grid: CellGrid) -> Result:
     started = time.perf_counter()
     events = spot(frames, grid)
     seconds = time.perf_counter() - started
-    spotted = [(e.onset_frame, e.offset_frame) for e in events if isinstance(e, SpotEvent)]
+    spotted = [e.frames.bounds for e in events if isinstance(e, SpotEvent)]
     score = score_spotting(spotted, micro)
     hit = {m.truth for m in score.matches}
     taken = {m.spotted for m in score.matches}
@@ -247,7 +247,7 @@ def cost(seed: int) -> None:
         events, spotter, motion_ms, _ = run(motion, crops_arr, times_arr)
         trace = np.array(spotter.trace)
         peaks = [np.nanmax(trace[(trace[:, 0] >= m.onset_s) & (trace[:, 0] <= m.offset_s), 1]) for m in micro]
-        spotted = [(e.onset_frame, e.offset_frame) for e in events if isinstance(e, SpotEvent)]
+        spotted = [e.frames.bounds for e in events if isinstance(e, SpotEvent)]
         f1 = score_spotting(spotted, truth.micro_intervals()).f1
         print(f"{name:>20} {np.median(peaks):17.1f} {np.percentile(peaks, 10):9.1f} {f1:6.2f} {motion_ms:17.3f}")
 

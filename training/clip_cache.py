@@ -38,6 +38,7 @@ import realtime.face.aligner
 import realtime.face.mesh
 import realtime.face.stabiliser
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 from realtime.face.aligner import AlignConfig, align_frames
 import realtime.dynamic_images.rank_pooling
 import realtime.dynamic_images.representation_config
@@ -109,10 +110,11 @@ def align_clip(clip: Clip, align: AlignConfig, *, fps: float | None = None) -> t
     return stack, float(np.mean([face.found for face in faces]))
 
 
-def raw_representations(stack: np.ndarray, onset: int, apex: int, offset: int, names: Sequence[str],
+def raw_representations(stack: np.ndarray, phases: Interval, names: Sequence[str],
                         config: RepresentationConfig = RepresentationConfig()) -> dict[str, Raw]:
     """Raw representations of an aligned stack (T, S, S) at the given phases -> {name: ((S, S, C) float32, frames)}."""
-    if not 0 <= onset <= apex <= offset < stack.shape[0]:
+    onset, apex, offset = phases.onset, phases.apex, phases.offset
+    if apex is None or offset >= stack.shape[0]:
         raise InputError(f"phases need 0 <= onset <= apex <= offset < T, got {onset}, {apex}, {offset}, "
                          f"T={stack.shape[0]}")
     # Copy only onset..offset out of a (possibly memory-mapped, read-only) stack: (T', S, S) grey.
@@ -120,9 +122,9 @@ def raw_representations(stack: np.ndarray, onset: int, apex: int, offset: int, n
     return build_all(names, frames, 0, apex - onset, offset - onset, config)
 
 
-def raw_dynamic_images(stack: np.ndarray, onset: int, apex: int, offset: int) -> dict[str, Raw]:
+def raw_dynamic_images(stack: np.ndarray, phases: Interval) -> dict[str, Raw]:
     """The DIs every cache entry holds (DI_NAMES) at the given phases."""
-    return raw_representations(stack, onset, apex, offset, DI_NAMES)
+    return raw_representations(stack, phases, DI_NAMES)
 
 
 def network_inputs(raws: dict[str, Raw], names: Sequence[str], config: DIInputConfig) -> tuple[np.ndarray, ...]:
@@ -142,9 +144,7 @@ class CachedClip:
     clip_id: str
     emotion: str
     label: str
-    onset: int  # coded phases as 0-based positions in the stack
-    apex: int
-    offset: int
+    positions: Interval  # coded phases as 0-based positions in the stack
     num_frames: int  # T of the stack
     fps: float | None  # recording rate, None when unknown
     face_found: float  # fraction of frames in which MediaPipe found the face
@@ -156,27 +156,27 @@ class CachedClip:
         """The aligned stack, memory-mapped: (T, S, S) grey uint8."""
         return np.load(self.stack_path, mmap_mode="r")
 
-    def dynamic_images(self, onset: int, apex: int, offset: int) -> dict[str, tuple[np.ndarray, int]]:
+    def dynamic_images(self, phases: Interval) -> dict[str, tuple[np.ndarray, int]]:
         """Raw DIs at the given phases: the cached ones at the coded phases, else recomputed from the stack."""
-        if (onset, apex, offset) == (self.onset, self.apex, self.offset):
+        if phases == self.positions:
             return self.dis
-        return raw_dynamic_images(self.stack(), onset, apex, offset)
+        return raw_dynamic_images(self.stack(), phases)
 
-    def representations(self, names: Sequence[str], phases: tuple[int, int, int],
-                        config: RepresentationConfig) -> dict[str, Raw]:
+    def representations(self, names: Sequence[str], phases: Interval, config: RepresentationConfig) -> dict[str, Raw]:
         """Raw `names` at `phases`: the DIs as `dynamic_images`, the others from their file beside the stack
         (computed and written the first time)."""
-        out = {name: raw for name, raw in self.dynamic_images(*phases).items() if name in names}
+        out = {name: raw for name, raw in self.dynamic_images(phases).items() if name in names}
         digest = _digest({"config": asdict(config), "code": _REPRESENTATION_CODE})[:16]
         for name in names:
             if name in out:
                 continue
-            path = self.stack_path.with_name(f"{self.stack_path.stem}-{'-'.join(map(str, phases))}-{name}-{digest}.npz")
+            at = f"{phases.onset}-{phases.apex}-{phases.offset}"
+            path = self.stack_path.with_name(f"{self.stack_path.stem}-{at}-{name}-{digest}.npz")
             if path.is_file():
                 with np.load(path) as stored:
                     out[name] = (stored["raw"], int(stored["frames"]))
                 continue
-            raw, frames = raw_representations(self.stack(), *phases, (name,), config)[name]
+            raw, frames = raw_representations(self.stack(), phases, (name,), config)[name]
             _save_atomic(path, lambda f, raw=raw, frames=frames: np.savez(f, raw=raw, frames=np.int64(frames)))
             out[name] = (raw, frames)
         return out
@@ -222,7 +222,8 @@ class ClipCache:
             raise InputError(f"clip {clip.clip_id} has no class (dropped by the class map)")
         key, source = self.keys(clip)
         stack_path = self.root / key[:2] / f"{key}.npy"
-        di_path = self.root / key[:2] / f"{key}-{clip.onset}-{clip.apex}-{clip.offset}-{_DI_CODE}.npz"
+        at = clip.positions
+        di_path = self.root / key[:2] / f"{key}-{at.onset}-{at.apex}-{at.offset}-{_DI_CODE}.npz"
         stack: np.ndarray | None = None
         if stack_path.is_file():
             face_found = float(json.loads(stack_path.with_suffix(".json").read_text())["face_found"])
@@ -241,11 +242,11 @@ class ClipCache:
         else:
             if stack is None:
                 stack = np.load(stack_path, mmap_mode="r")
-            dis = raw_dynamic_images(stack, clip.onset, clip.apex, clip.offset)
+            dis = raw_dynamic_images(stack, clip.positions)
             arrays = {name: di for name, (di, _) in dis.items()}
             arrays |= {f"{name}_frames": np.int64(t) for name, (_, t) in dis.items()}
             _save_atomic(di_path, lambda f: np.savez(f, **arrays))
         return CachedClip(dataset=clip.dataset, subject=clip.subject, clip_id=clip.clip_id, emotion=clip.emotion,
-                          label=clip.label, onset=clip.onset, apex=clip.apex, offset=clip.offset,
+                          label=clip.label, positions=clip.positions,
                           num_frames=len(clip.frames), fps=clip_fps(clip, self.fps), face_found=face_found,
                           source=source, dis=dis, stack_path=stack_path)

@@ -77,9 +77,8 @@ class MicroExpression:
         """The events.csv row: fixed columns, then prob_<class> for every class of the engine."""
         s = self.spot
         probs = dict(self.probabilities)
-        return {"event": self.event, "onset_frame": s.onset_frame, "apex_frame": s.apex_frame,
-                "offset_frame": s.offset_frame, "onset_s": s.onset_s, "apex_s": s.apex_s, "offset_s": s.offset_s,
-                "duration_ms": 1000 * s.duration_s, "label": self.label or "", "confidence": self.confidence,
+        return {"event": self.event, **s.frames.columns(), "onset_s": s.onset_s, "apex_s": s.apex_s,
+                "offset_s": s.offset_s, "duration_ms": 1000 * s.duration_s, "label": self.label or "", "confidence": self.confidence,
                 "during_speech": int(s.during_speech),
                 **{f"prob_{c}": probs.get(c) for c in classes}}
 
@@ -249,15 +248,15 @@ class RecognitionPipeline:
         now = time.monotonic()
         self._events += 1
         event = MicroExpression(event=self._events, spot=spot)
-        if spot.onset_frame not in self._ring or spot.offset_frame not in self._ring:
+        if spot.frames.onset not in self._ring or spot.frames.offset not in self._ring:
             self.unclassified += 1
             log.warning("event %d (%.2f-%.2f s) is older than the ring buffer; no DIs", event.event,
                         spot.onset_s, spot.offset_s)
             return ClosedEvent(event=replace(event, error="frames no longer buffered"), crops={}, dis={})
-        dis = self._builder.process(spot.onset_frame, spot.apex_frame, spot.offset_frame)
+        dis = self._builder.process(spot.frames)
         crops = {name: self._ring.frame(index).cpu().numpy()
-                 for name, index in (("onset", spot.onset_frame), ("apex", spot.apex_frame),
-                                     ("offset", spot.offset_frame))}
+                 for name, index in (("onset", spot.frames.onset), ("apex", spot.frames.apex),
+                                     ("offset", spot.frames.offset))}
         first, last = self._clip_span(spot)
         clip = torch.stack([self._ring.frame(i) for i in range(first, last + 1)]).cpu().numpy()
         span_s = self._ring.time(last) - self._ring.time(first)
@@ -267,7 +266,7 @@ class RecognitionPipeline:
 
     def _clip_span(self, spot: SpotEvent) -> tuple[int, int]:
         """First and last frame of the replay clip: REPLAY_PAD_S around the event, within the ring."""
-        first, last = spot.onset_frame, spot.offset_frame
+        first, last = spot.frames.bounds
         while first - 1 in self._ring and self._ring.time(first - 1) >= spot.onset_s - REPLAY_PAD_S:
             first -= 1
         while last + 1 in self._ring and self._ring.time(last + 1) <= spot.offset_s + REPLAY_PAD_S:
@@ -282,21 +281,22 @@ class RecognitionPipeline:
         inputs = {"di_onset": (closed.dis["di_onset"], closed.frames[0]),
                   "di_offset": (closed.dis["di_offset"], closed.frames[1])}
         if "di_clip" in self.engine.input_names:
-            clip = self._builder.window_di(spot.onset_frame, spot.offset_frame).cpu().numpy()
-            inputs["di_clip"] = (clip, spot.offset_frame - spot.onset_frame + 1)
+            clip = self._builder.window_di(*spot.frames.bounds).cpu().numpy()
+            inputs["di_clip"] = (clip, spot.frames.length)
         job = ClassifierJob(closed.event, inputs)
         if self._from_frames:
-            frames = self._ring.window(spot.onset_frame, spot.offset_frame, copy=True).cpu().numpy()
-            job = replace(job, frames=frames, phases=(0, spot.apex_frame - spot.onset_frame,
-                                                       spot.offset_frame - spot.onset_frame))
+            frames = self._ring.window(*spot.frames.bounds, copy=True).cpu().numpy()
+            job = replace(job, frames=frames, phases=spot.frames.shifted(-spot.frames.onset))
         self._worker.submit(job)
         return True
 
     def _job_inputs(self, job: ClassifierJob) -> dict[str, tuple[np.ndarray, int]]:
         """The job's DIs plus the representations built from its frames (on the classifier's thread)."""
-        if not self._from_frames or job.frames is None:
+        if not self._from_frames or job.frames is None or job.phases is None:
             return dict(job.inputs)
-        built = build_all(self._from_frames, job.frames, *job.phases, self.engine.di_input.representation)
+        phases = job.phases
+        built = build_all(self._from_frames, job.frames, phases.onset, phases.apex, phases.offset,
+                          self.engine.di_input.representation)
         return {**job.inputs, **built}
 
     def _labelled(self, event: MicroExpression, probabilities: np.ndarray | None, latency_ms: float,

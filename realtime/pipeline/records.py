@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from realtime.core.interval import Interval
 from realtime.dynamic_images.rank_pooling import DIInputConfig
 
 if TYPE_CHECKING:
@@ -104,4 +105,4 @@ class ClassifierJob:
     inputs: Mapping[str, tuple[np.ndarray, int]]  # "di_onset" | "di_offset" | "di_clip" -> (raw DI, frames)
     frames: np.ndarray | None = None  # (T, S, S) grey uint8 crops onset..offset, when the engine takes
     #                                   representations the DI builder does not make (flows, MI-DI, ...)
-    phases: tuple[int, int, int] = (0, 0, 0)  # onset, apex, offset as positions in `frames`
+    phases: Interval | None = None  # onset, apex, offset as positions in `frames`

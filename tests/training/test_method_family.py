@@ -123,9 +123,9 @@ def test_new_networks_train_leave_one_subject_out(method: str, clips: list[Cache
 def test_representations_are_cached_beside_the_stack(clips: list[CachedClip]) -> None:
     clip = clips[0]
     config = DIInputConfig().representation
-    phases = (clip.onset, clip.apex, clip.offset)
+    phases = clip.positions
     first = clip.representations(("cof", "di_onset"), phases, config)
-    files = sorted(clip.stack_path.parent.glob(f"{clip.stack_path.stem}-{'-'.join(map(str, phases))}-cof-*.npz"))
+    files = sorted(clip.stack_path.parent.glob(f"{clip.stack_path.stem}-{phases.onset}-{phases.apex}-{phases.offset}-cof-*.npz"))
     assert len(files) == 1 and set(first) == {"cof", "di_onset"}
     stamp = files[0].stat().st_mtime_ns
     again = clip.representations(("cof",), phases, config)

@@ -32,13 +32,13 @@ class NetworkInputs:
     def coded(self, clip: CachedClip, sources: tuple[str, ...]) -> tuple[np.ndarray, ...]:
         key = (clip.stack_path.name, clip.clip_id, sources)
         if key not in self._memo:
-            raws = clip.representations(sources, (clip.onset, clip.apex, clip.offset), self.di_input.representation)
+            raws = clip.representations(sources, clip.positions, self.di_input.representation)
             self._memo[key] = network_inputs(raws, sources, self.di_input)
         return self._memo[key]
 
     def jittered(self, clip: CachedClip, sources: tuple[str, ...], rng: np.random.Generator,
                  augment: AugmentConfig) -> tuple[np.ndarray, ...]:
-        phases = jitter_phases(clip.onset, clip.apex, clip.offset, clip.num_frames, rng, config=augment, fps=clip.fps)
+        phases = jitter_phases(clip.positions, clip.num_frames, rng, config=augment, fps=clip.fps)
         return network_inputs(clip.representations(sources, phases, self.di_input.representation), sources,
                               self.di_input)
 

@@ -85,7 +85,7 @@ def test_micro_expression_inside_speech_is_found(tmp_path: Path, micro: str, mic
     clip = _clip(tmp_path / "me.mp4", micro=micro, micro_s=micro_s)
     found = [e for e in clip.events if isinstance(e, SpotEvent)]
     assert len(found) == 1, clip.events
-    assert interval_iou((found[0].onset_frame, found[0].offset_frame), clip.movement) >= 0.5, found
+    assert interval_iou(found[0].frames.bounds, clip.movement) >= 0.5, found
     assert found[0].during_speech
     _talking_logged(clip.events)
 
