@@ -45,6 +45,8 @@ class Representation(NamedTuple):
     build: BuildFunction  # (frames (T, S, S), onset, apex, offset, config) -> (raw (S, S, C), T)
     channels: int  # C of the raw image and of the network input
     pooled: bool  # a raw rank-pooled sum that to_network_input rate-normalises by its T
+    vector: tuple[int, int] | None = None  # channels holding a displacement (u, v): a flip or rotation
+    #                                        of the image must turn these too (training.augment)
 
 
 REPRESENTATIONS: Registry[Representation] = Registry("representation")
@@ -64,12 +66,13 @@ def _grey_stack(frames: np.ndarray, onset: int, apex: int, offset: int) -> np.nd
     return frames
 
 
-def _register(name: str, channels: int, pooled: bool) -> Callable[[BuildFunction], BuildFunction]:
+def _register(name: str, channels: int, pooled: bool,
+              vector: tuple[int, int] | None = None) -> Callable[[BuildFunction], BuildFunction]:
     def wrap(build: BuildFunction) -> BuildFunction:
         def checked(frames: np.ndarray, onset: int, apex: int, offset: int, config: RepresentationConfig) -> Raw:
             return build(_grey_stack(frames, onset, apex, offset), onset, apex, offset, config)
 
-        REPRESENTATIONS.add(name, Representation(checked, channels, pooled))
+        REPRESENTATIONS.add(name, Representation(checked, channels, pooled, vector))
         return build
     return wrap
 
@@ -149,12 +152,12 @@ def _flow_image(flow: np.ndarray, config: RepresentationConfig) -> np.ndarray:
     return config.flow_gain * np.concatenate((flow, magnitude), axis=2).astype(np.float32)
 
 
-@_register("flow_onset", 3, False)
+@_register("flow_onset", 3, False, vector=(0, 1))
 def flow_onset(frames: np.ndarray, onset: int, apex: int, offset: int, config: RepresentationConfig) -> Raw:
     return _flow_image(_phase_flow(frames, onset, apex, config), config), apex - onset + 1
 
 
-@_register("flow_offset", 3, False)
+@_register("flow_offset", 3, False, vector=(0, 1))
 def flow_offset(frames: np.ndarray, onset: int, apex: int, offset: int, config: RepresentationConfig) -> Raw:
     return _flow_image(_phase_flow(frames, apex, offset, config), config), offset - apex + 1
 

@@ -17,6 +17,7 @@ from engines.builder import build_engine
 from realtime.cli.process import app
 from realtime.dynamic_images.rank_pooling import DIInputConfig
 from realtime.dynamic_images.representation_config import RepresentationConfig
+from training.augment import AugmentConfig, spatial_augment
 from training.clip_cache import CachedClip
 from training.loso import LosoRun
 from training.models import METHODS, ModelConfig, create_model, input_names, list_methods
@@ -63,6 +64,33 @@ def test_gradient_attention_sees_edges_not_flat_features() -> None:
     step = torch.zeros(1, 2, 6, 6)
     step[..., 3:] = 1.0
     assert torch.all(block.gradient(step)[..., 1:-1, 2:4] > 1.0)  # a vertical edge: a strong gradient
+
+
+def test_augmenting_a_flow_turns_its_vectors_with_the_image() -> None:
+    """A blob moves 4 px right between two frames; after the same flip and rotation of both frames
+    and of their flow, the flow must still say where the blob went."""
+    size = 64
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+
+    def blob(cx: float) -> torch.Tensor:
+        return torch.exp(-((xs - cx) ** 2 + (ys - 20) ** 2) / 8.0)[None, None].float()
+
+    def centre(image: torch.Tensor) -> torch.Tensor:
+        weights = image[0, 0]
+        return torch.stack(((weights * xs).sum(), (weights * ys).sum())) / weights.sum()
+
+    flow = torch.zeros(1, 3, size, size)
+    flow[:, 0] = 4.0  # u: 4 px to the right
+    flow[:, 2] = 4.0  # |f|
+    flipped = 0
+    for seed in range(6):
+        first, second, moved = spatial_augment((blob(40), blob(44), flow), AugmentConfig(max_rotation_deg=40.0),
+                                               torch.Generator().manual_seed(seed), vectors=(None, None, (0, 1)))
+        went = centre(second) - centre(first)
+        torch.testing.assert_close(moved[0, :2, 32, 32], went, atol=0.05, rtol=0)
+        torch.testing.assert_close(moved[0, 2, 32, 32], torch.tensor(4.0))  # |f| is not a vector
+        flipped += int(went[0] < 0)
+    assert 0 < flipped < 6  # both mirrored and plain draws were checked
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +153,8 @@ def test_representations_are_cached_beside_the_stack(clips: list[CachedClip]) ->
     config = DIInputConfig().representation
     phases = clip.positions
     first = clip.representations(("cof", "di_onset"), phases, config)
-    files = sorted(clip.stack_path.parent.glob(f"{clip.stack_path.stem}-{phases.onset}-{phases.apex}-{phases.offset}-cof-*.npz"))
+    at = f"{phases.onset}-{phases.apex}-{phases.offset}"
+    files = sorted(clip.stack_path.parent.glob(f"{clip.stack_path.stem}-{at}-cof-*.npz"))
     assert len(files) == 1 and set(first) == {"cof", "di_onset"}
     stamp = files[0].stat().st_mtime_ns
     again = clip.representations(("cof",), phases, config)
