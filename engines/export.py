@@ -111,7 +111,8 @@ def measure_parity(reference: Backend, candidate: Backend, *, input_names: Seque
     """
     parity = {}
     for batch in batches:
-        samples = synthetic_samples(input_names, batch=batch, raw_size=raw_size, seed=1000 * batch)
+        samples = synthetic_samples(input_names, batch=batch, raw_size=raw_size, seed=1000 * batch,
+                                    representation=di_input.representation)
         inputs = prepare_inputs(samples, input_names, di_input)
         expected = reference.run(inputs)
         actual = candidate.run(inputs)

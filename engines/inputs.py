@@ -1,11 +1,12 @@
-"""What an engine consumes: raw DIs and their frame counts, turned into network inputs one way.
+"""What an engine consumes: raw representations and their frame counts, turned into network inputs one way.
 
-The pipeline holds raw dynamic images (sum a_t F_t over grey aligned crops, not yet
-rate-normalised) and the number of frames T of each phase. `prepare_inputs` applies
-`realtime.dynamic_images.rank_pooling.to_network_input` with the engine's `DIInputConfig`, the one
+The pipeline holds raw images named as realtime.dynamic_images.representations names them
+(dynamic images: sum a_t F_t over grey aligned crops, not yet rate-normalised; flows, COF,
+MESTI, ...) and the number of frames T each covers. `prepare_inputs` applies
+`representations.network_input` (to_network_input) with the engine's `DIInputConfig`, the one
 preprocessing path shared by training and every backend, so no backend resizes or normalises on
-its own. `synthetic_samples` makes real DIs of a synthetic moving face-sized image, for the
-build-time parity check, the tests and the benchmark.
+its own. `synthetic_samples` makes real representations of a synthetic moving face-sized image,
+for the build-time parity check, the tests and the benchmark.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import cv2
 import numpy as np
 
 from realtime.core.errors import InputError
-from realtime.dynamic_images.rank_pooling import (DIInputConfig, clip_dynamic_image, phase_dynamic_images,
-                                                  to_network_input)
+from realtime.dynamic_images.rank_pooling import DIInputConfig
+from realtime.dynamic_images.representation_config import RepresentationConfig
+from realtime.dynamic_images.representations import build_all, network_input
 
 
 class RawDI(NamedTuple):
-    """One raw dynamic image and the number of frames it pools (to_network_input needs T)."""
+    """One raw representation and the number of frames it covers (to_network_input needs T)."""
 
-    di: np.ndarray  # (H, W, 1) or (H, W) raw float32 DI
+    di: np.ndarray  # (H, W, C) or (H, W) raw float32 image (a DI, a flow, ...)
     num_frames: int  # T of the phase (onset..apex, apex..offset, or the whole clip)
 
 
@@ -53,8 +55,8 @@ def prepare_inputs(samples: Sequence[Sample], input_names: Sequence[str],
                                  f"{type(sample[name]).__name__}") from exc
             if not isinstance(di, np.ndarray) or di.ndim not in (2, 3):
                 shape = getattr(di, "shape", type(di).__name__)
-                raise InputError(f"sample {index} {name!r}: expected a (H, W, 1) DI array, got {shape}")
-            batch[name].append(to_network_input(di, int(num_frames), config))
+                raise InputError(f"sample {index} {name!r}: expected a (H, W, C) image array, got {shape}")
+            batch[name].append(network_input(name, di, int(num_frames), config))
     return {name: np.stack(arrays) for name, arrays in batch.items()}  # (B, C, S, S) float32
 
 
@@ -74,12 +76,13 @@ def check_network_inputs(inputs: Mapping[str, np.ndarray], input_names: Sequence
     return batch.pop()
 
 
-def synthetic_samples(input_names: Sequence[str], *, batch: int, raw_size: int = 224,
-                      seed: int = 0) -> list[dict[str, RawDI]]:
-    """`batch` samples of real DIs: a grey photo in which a blob brightens up to an apex and fades.
+def synthetic_samples(input_names: Sequence[str], *, batch: int, raw_size: int = 224, seed: int = 0,
+                      representation: RepresentationConfig = RepresentationConfig()) -> list[dict[str, RawDI]]:
+    """`batch` samples of real representations: a grey photo in which a blob brightens up to an apex and fades.
 
     Each sample differs in clip length, apex, blob place, size and strength, so batch elements are
-    not copies of each other; the DIs are made by realtime.dynamic_images.rank_pooling exactly as in training.
+    not copies of each other; the images are made by realtime.dynamic_images.representations
+    exactly as in training.
     """
     from skimage.data import camera  # bundled with scikit-image, no download
 
@@ -97,15 +100,7 @@ def synthetic_samples(input_names: Sequence[str], *, batch: int, raw_size: int =
         ramp = np.array([t / apex if t <= apex else (num_frames - 1 - t) / (num_frames - 1 - apex)
                          for t in range(num_frames)], dtype=np.float32)
         noise = rng.normal(0.0, 1.0, size=(num_frames, raw_size, raw_size)).astype(np.float32)
-        frames = (base + peak * ramp[:, None, None] * blob + noise)[..., None]  # (T, S, S, 1) grey float32
-        di_onset, di_offset = phase_dynamic_images(frames, 0, apex, num_frames - 1)
-        available = {
-            "di_onset": RawDI(di_onset, apex + 1),
-            "di_offset": RawDI(di_offset, num_frames - apex),
-            "di_clip": RawDI(clip_dynamic_image(frames, 0, num_frames - 1), num_frames),
-        }
-        unknown = [name for name in input_names if name not in available]
-        if unknown:
-            raise InputError(f"no synthetic DI for input(s) {unknown}; known: {sorted(available)}")
-        samples.append({name: available[name] for name in input_names})
+        frames = base + peak * ramp[:, None, None] * blob + noise  # (T, S, S) grey float32
+        raws = build_all(input_names, frames, 0, apex, num_frames - 1, representation)
+        samples.append({name: RawDI(*raws[name]) for name in input_names})
     return samples

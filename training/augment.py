@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,12 +80,15 @@ def jitter_phases(phases: Interval, num_frames: int, rng: np.random.Generator, *
     return Interval(new_onset, new_apex, new_offset)
 
 
-def spatial_augment(inputs: tuple[torch.Tensor, ...], config: AugmentConfig,
-                    generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+def spatial_augment(inputs: tuple[torch.Tensor, ...], config: AugmentConfig, generator: torch.Generator,
+                    vectors: Sequence[tuple[int, int] | None] = ()) -> tuple[torch.Tensor, ...]:
     """Flip and rotate each sample of a batch, the same way for all of its images.
 
     inputs: images of one batch, each (B, C, S, S) float; returns the same shapes. The random
     draws come from `generator` (CPU) so a seeded run is reproducible on any device.
+    vectors: per input, the channels (u, v) of a displacement field (an optical flow) or None:
+    moving the pixels of a flow is not enough, each vector must turn with the image (a mirrored
+    face moves left where the original moved right).
     """
     if not config.flip and config.max_rotation_deg == 0.0:
         return inputs
@@ -102,5 +106,12 @@ def spatial_augment(inputs: tuple[torch.Tensor, ...], config: AugmentConfig,
                          torch.stack([sin * mirror, cos, torch.zeros(batch)], dim=1)], dim=1)  # (B, 2, 3)
     first = inputs[0]
     grid = F.affine_grid(theta.to(device=first.device, dtype=first.dtype), list(first.shape), align_corners=False)
-    return tuple(F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
-                 for x in inputs)
+    warped = [F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
+              for x in inputs]
+    # A vector at an input pixel maps to A^-1 of it, A = R(angle) diag(mirror, 1) the map above.
+    inverse = torch.stack([torch.stack([mirror * cos, mirror * sin], dim=1), torch.stack([-sin, cos], dim=1)], dim=1)
+    for x, channels in zip(warped, vectors, strict=False):
+        if channels is not None:
+            uv = x[:, list(channels)]  # (B, 2, S, S)
+            x[:, list(channels)] = torch.einsum("bij,bjhw->bihw", inverse.to(device=x.device, dtype=x.dtype), uv)
+    return tuple(warped)

@@ -6,7 +6,11 @@ training on the DIs, so training never does it twice. For every clip the cache k
 - the aligned grey stack (T, S, S) uint8 of all the clip's frames, as an .npy file that is
   memory-mapped on load (phase jitter recomputes DIs from it: a DI is one weighted sum), and
 - the raw DI-Onset, DI-Offset and whole-clip DI at the coded phases (realtime.dynamic_images.rank_pooling),
-  so a run without jitter never touches the stack.
+  so a run without jitter never touches the stack, and
+- any other representation a method needs (realtime.dynamic_images.representations: MI-DI,
+  flows, COF, ...), computed from the stack the first time a run asks for it at given phases
+  (TV-L1 flow costs far more than a DI) and kept beside the stack, keyed by the phases, the
+  RepresentationConfig and a digest of the representations' code.
 
 Keys are SHA-256 digests of everything that changes the result: the stack's key covers the
 dataset, subject, clip, every frame file (name, size, modification time), the frame rate handed
@@ -37,9 +41,12 @@ from realtime.core.errors import InputError
 from realtime.core.interval import Interval
 from realtime.face.aligner import AlignConfig, align_frames
 import realtime.dynamic_images.rank_pooling
+import realtime.dynamic_images.representation_config
+import realtime.dynamic_images.representations
+from realtime.dynamic_images.rank_pooling import DIInputConfig
+from realtime.dynamic_images.representation_config import RepresentationConfig
+from realtime.dynamic_images.representations import BUILDER_NAMES, Raw, build_all, network_input
 from training.datasets import Clip
-from realtime.dynamic_images.rank_pooling import (DIInputConfig, clip_dynamic_image, phase_dynamic_images,
-                                                  to_network_input)
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +55,7 @@ CACHE_VERSION = 1  # bump when what is stored, or how it is computed, changes
 # Recording rates of the releases; the aligner's temporal smoothing and jitter_ms need them.
 DATASET_FPS: dict[str, float] = {"casme2": 200.0, "samm": 200.0, "mmew": 90.0}
 
-DI_NAMES = ("di_onset", "di_offset", "di_clip")  # the names training.models.input_names uses
-
+DI_NAMES = BUILDER_NAMES  # the DIs every clip's cache entry holds; other representations are made on demand
 
 
 def _code_digest(*modules: object) -> str:
@@ -59,6 +65,8 @@ def _code_digest(*modules: object) -> str:
 
 _ALIGNER_CODE = _code_digest(realtime.face.aligner, realtime.face.mesh, realtime.face.stabiliser)
 _DI_CODE = _code_digest(realtime.dynamic_images.rank_pooling)
+_REPRESENTATION_CODE = _code_digest(realtime.dynamic_images.rank_pooling, realtime.dynamic_images.representations,
+                                    realtime.dynamic_images.representation_config)
 MIN_FACE_FOUND = 0.9  # below this fraction of frames with a face, a clip is used but reported
 
 
@@ -102,28 +110,29 @@ def align_clip(clip: Clip, align: AlignConfig, *, fps: float | None = None) -> t
     return stack, float(np.mean([face.found for face in faces]))
 
 
-def raw_dynamic_images(stack: np.ndarray, phases: Interval) -> dict[str, tuple[np.ndarray, int]]:
-    """Raw DIs of an aligned stack (T, S, S) at the given phases -> {name: ((S, S, 1) float32, frames pooled)}."""
+def raw_representations(stack: np.ndarray, phases: Interval, names: Sequence[str],
+                        config: RepresentationConfig = RepresentationConfig()) -> dict[str, Raw]:
+    """Raw representations of an aligned stack (T, S, S) at the given phases -> {name: ((S, S, C) float32, frames)}."""
     onset, apex, offset = phases.onset, phases.apex, phases.offset
     if apex is None or offset >= stack.shape[0]:
         raise InputError(f"phases need 0 <= onset <= apex <= offset < T, got {onset}, {apex}, {offset}, "
                          f"T={stack.shape[0]}")
-    # Copy only onset..offset out of a (possibly memory-mapped, read-only) stack: (T', S, S, 1) grey.
-    frames = np.array(stack[onset:offset + 1])[:, :, :, None]
-    di_onset, di_offset = phase_dynamic_images(frames, 0, apex - onset, offset - onset)
-    di_clip = clip_dynamic_image(frames, 0, offset - onset)
-    rise, fall = phases.phases()
-    return {"di_onset": (di_onset, rise.length), "di_offset": (di_offset, fall.length),
-            "di_clip": (di_clip, phases.length)}
+    # Copy only onset..offset out of a (possibly memory-mapped, read-only) stack: (T', S, S) grey.
+    frames = np.array(stack[onset:offset + 1])
+    return build_all(names, frames, 0, apex - onset, offset - onset, config)
 
 
-def network_inputs(dis: dict[str, tuple[np.ndarray, int]], names: Sequence[str],
-                   config: DIInputConfig) -> tuple[np.ndarray, ...]:
-    """The model's inputs, in `names` order, each (1, size, size) float32 (the one shared mapping)."""
-    unknown = [name for name in names if name not in dis]
+def raw_dynamic_images(stack: np.ndarray, phases: Interval) -> dict[str, Raw]:
+    """The DIs every cache entry holds (DI_NAMES) at the given phases."""
+    return raw_representations(stack, phases, DI_NAMES)
+
+
+def network_inputs(raws: dict[str, Raw], names: Sequence[str], config: DIInputConfig) -> tuple[np.ndarray, ...]:
+    """The model's inputs, in `names` order, each (C, size, size) float32 (the one shared mapping)."""
+    unknown = [name for name in names if name not in raws]
     if unknown:
-        raise InputError(f"unknown DI input names {unknown}; known: {list(DI_NAMES)}")
-    return tuple(to_network_input(dis[name][0], dis[name][1], config) for name in names)
+        raise InputError(f"no raw representation for inputs {unknown}; have {sorted(raws)}")
+    return tuple(network_input(name, raws[name][0], raws[name][1], config) for name in names)
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,25 @@ class CachedClip:
         if phases == self.positions:
             return self.dis
         return raw_dynamic_images(self.stack(), phases)
+
+    def representations(self, names: Sequence[str], phases: Interval, config: RepresentationConfig) -> dict[str, Raw]:
+        """Raw `names` at `phases`: the DIs as `dynamic_images`, the others from their file beside the stack
+        (computed and written the first time)."""
+        out = {name: raw for name, raw in self.dynamic_images(phases).items() if name in names}
+        digest = _digest({"config": asdict(config), "code": _REPRESENTATION_CODE})[:16]
+        for name in names:
+            if name in out:
+                continue
+            at = f"{phases.onset}-{phases.apex}-{phases.offset}"
+            path = self.stack_path.with_name(f"{self.stack_path.stem}-{at}-{name}-{digest}.npz")
+            if path.is_file():
+                with np.load(path) as stored:
+                    out[name] = (stored["raw"], int(stored["frames"]))
+                continue
+            raw, frames = raw_representations(self.stack(), phases, (name,), config)[name]
+            _save_atomic(path, lambda f, raw=raw, frames=frames: np.savez(f, raw=raw, frames=np.int64(frames)))
+            out[name] = (raw, frames)
+        return out
 
 
 def _digest(payload: dict) -> str:

@@ -25,7 +25,7 @@ being blown up), which the network learns to read as "this phase carries no info
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import cv2
@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from realtime.core.errors import InputError
+from realtime.dynamic_images.representation_config import RepresentationConfig
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
@@ -110,10 +111,24 @@ class DIInputConfig:
     size: int = 224  # network input side in pixels (the paper's); the CPU preset uses 112
     noise_floor: float = 0.5  # grey levels: a DI whose spread is below this is not amplified
     clip: float = 4.0  # standardised values beyond +-clip carry no extra information
+    representation: RepresentationConfig = field(default_factory=RepresentationConfig)  # MI-DI, flows, COF, MESTI
+
+    def __post_init__(self) -> None:
+        if isinstance(self.representation, dict):  # read back from a checkpoint or engine.json
+            try:
+                object.__setattr__(self, "representation", RepresentationConfig(**self.representation))
+            except TypeError as exc:
+                raise InputError(f"representation {self.representation} does not match RepresentationConfig "
+                                 f"({exc})") from exc
 
 
-def to_network_input(di: np.ndarray, num_frames: int, config: DIInputConfig = DIInputConfig()) -> np.ndarray:
+def to_network_input(di: np.ndarray, num_frames: int, config: DIInputConfig = DIInputConfig(), *,
+                     pooled: bool = True) -> np.ndarray:
     """Raw (H, W, C) DI of `num_frames` frames -> (C, size, size) float32 network input.
+
+    `pooled=False` is for images that are frame-rate independent already (a flow, a frame,
+    MESTI's normalised sum; realtime.dynamic_images.representations says which): they skip
+    the rate normalisation and take the rest of the path unchanged.
 
     Rate-normalise, resize (area interpolation: a DI is linear in the frames, so resizing the DI
     equals the DI of resized frames), then standardise per image. Per-image standardisation
@@ -122,7 +137,9 @@ def to_network_input(di: np.ndarray, num_frames: int, config: DIInputConfig = DI
     """
     if di.ndim == 2:
         di = di[:, :, None]
-    x = rate_normalise(di.astype(np.float32, copy=False), num_frames)
+    x = di.astype(np.float32, copy=False)
+    if pooled:
+        x = rate_normalise(x, num_frames)
     if x.shape[0] != config.size or x.shape[1] != config.size:
         resized = cv2.resize(x, (config.size, config.size), interpolation=cv2.INTER_AREA)
         x = resized.reshape(config.size, config.size, -1)

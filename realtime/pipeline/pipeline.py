@@ -3,6 +3,11 @@
     frame -> FaceAligner -> FrameRing (+ DynamicImageBuilder) -> FacialMotion -> Spotter
           -> (micro-expression closed) DI-Onset/DI-Offset from the ring -> ClassifierWorker
 
+The engine records which representations it takes (its input names): the DIs come from the
+builder's running sums in O(1); any other (flows, MI-DI, COF, MESTI, ...) is built with
+realtime.dynamic_images.representations from the event's frames, copied out of the ring at
+close, on the classifier's thread.
+
 Stages do not know each other; this class moves data between them one way. `mer-process` and
 `mer-live` differ only in the source they feed it and the sinks they give its results to.
 Classification runs on the worker thread, so `process` never waits for the network: labels
@@ -20,9 +25,10 @@ from types import TracebackType
 import numpy as np
 import torch
 
-from realtime.core.errors import EngineError
+from realtime.core.errors import EngineError, InputError
 from realtime.core.frame import Frame
 from realtime.dynamic_images.builder import DynamicImageBuilder
+from realtime.dynamic_images.representations import BUILDER_NAMES, build_all, channels
 from realtime.dynamic_images.ring import FrameRing, FrameRingConfig
 from realtime.face.aligner import AlignConfig, AlignedFace, FaceAligner
 from realtime.face.occlusion import OcclusionConfig, OcclusionDetector
@@ -118,9 +124,13 @@ def check_engine(engine: Engine, align: AlignConfig) -> None:
               for key in ALIGNMENT_MUST_MATCH if key in engine.alignment and engine.alignment[key] != getattr(align, key)]
     if differ:
         raise EngineError(f"{name}: trained with other alignment settings: {', '.join(differ)}")
-    channels = 1 if align.grey else 3
-    if engine.input_shape[0] != channels:
-        raise EngineError(f"{name}: takes {engine.input_shape[0]}-channel DIs, the pipeline makes {channels}-channel ones")
+    try:
+        made = channels(engine.input_names) * (1 if align.grey else 3)  # representations of grey crops
+    except InputError as exc:
+        raise EngineError(f"{name}: takes inputs this pipeline cannot build ({exc})") from exc
+    if engine.input_shape[0] != made:
+        raise EngineError(f"{name}: takes {engine.input_shape[0]}-channel inputs ({', '.join(engine.input_names)}), "
+                          f"the pipeline makes {made}-channel ones")
     if engine.di_input.size > align.size:
         raise EngineError(f"{name}: takes {engine.di_input.size} px DIs, larger than the pipeline's "
                           f"{align.size} px crops")
@@ -150,8 +160,9 @@ class RecognitionPipeline:
         self._spotter = Spotter(self._motion.grid, config.spotter)
         occ = config.occlusion
         self._covers = CoverLog(self._motion.grid, margin_s=(occ.persist_checks + 1) / occ.check_hz)
-        self._worker = (ClassifierWorker(lambda jobs: engine.classify([job.inputs for job in jobs]),
+        self._worker = (ClassifierWorker(lambda jobs: engine.classify([self._job_inputs(job) for job in jobs]),
                                          queue_size=config.classifier_queue) if engine is not None else None)
+        self._from_frames = tuple(n for n in engine.input_names if n not in BUILDER_NAMES) if engine else ()
         self._last_crop = np.zeros((config.align.size, config.align.size), np.uint8)
         self._last_index: int | None = None
         self._events = 0
@@ -272,8 +283,21 @@ class RecognitionPipeline:
         if "di_clip" in self.engine.input_names:
             clip = self._builder.window_di(*spot.frames.bounds).cpu().numpy()
             inputs["di_clip"] = (clip, spot.frames.length)
-        self._worker.submit(ClassifierJob(closed.event, inputs))
+        job = ClassifierJob(closed.event, inputs)
+        if self._from_frames:
+            frames = self._ring.window(*spot.frames.bounds, copy=True).cpu().numpy()
+            job = replace(job, frames=frames, phases=spot.frames.shifted(-spot.frames.onset))
+        self._worker.submit(job)
         return True
+
+    def _job_inputs(self, job: ClassifierJob) -> dict[str, tuple[np.ndarray, int]]:
+        """The job's DIs plus the representations built from its frames (on the classifier's thread)."""
+        if not self._from_frames or job.frames is None or job.phases is None:
+            return dict(job.inputs)
+        phases = job.phases
+        built = build_all(self._from_frames, job.frames, phases.onset, phases.apex, phases.offset,
+                          self.engine.di_input.representation)
+        return {**job.inputs, **built}
 
     def _labelled(self, event: MicroExpression, probabilities: np.ndarray | None, latency_ms: float,
                   error: str | None) -> MicroExpression:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from realtime.core.interval import Interval
 from realtime.dynamic_images.rank_pooling import DIInputConfig
 
 if TYPE_CHECKING:
@@ -97,7 +98,11 @@ class Engine(Protocol):
 
 @dataclass(frozen=True)
 class ClassifierJob:
-    """One closed micro-expression on its way to the classifier: the event and its raw DIs."""
+    """One closed micro-expression on its way to the classifier: the event, its raw DIs and, for the
+    other representations, its frames (built on the classifier's thread, off the frame path)."""
 
     event: MicroExpression
     inputs: Mapping[str, tuple[np.ndarray, int]]  # "di_onset" | "di_offset" | "di_clip" -> (raw DI, frames)
+    frames: np.ndarray | None = None  # (T, S, S) grey uint8 crops onset..offset, when the engine takes
+    #                                   representations the DI builder does not make (flows, MI-DI, ...)
+    phases: Interval | None = None  # onset, apex, offset as positions in `frames`

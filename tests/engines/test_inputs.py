@@ -37,7 +37,7 @@ def test_extra_keys_are_ignored_and_missing_ones_named() -> None:
     assert set(prepare_inputs(samples, ("di_clip",), CONFIG)) == {"di_clip"}
     with pytest.raises(InputError, match=r"sample 0 has no 'di_offset'"):
         prepare_inputs([{"di_onset": samples[0]["di_onset"]}], ("di_onset", "di_offset"), CONFIG)
-    with pytest.raises(InputError, match=r"sample 0 'di_clip': expected a \(H, W, 1\) DI array, got \(2, 3, 4, 1\)"):
+    with pytest.raises(InputError, match=r"sample 0 'di_clip': expected a \(H, W, C\) image array, got \(2, 3, 4, 1\)"):
         prepare_inputs([{"di_clip": RawDI(np.zeros((2, 3, 4, 1), np.float32), 3)}], ("di_clip",), CONFIG)
     with pytest.raises(InputError, match=r"sample 0 'di_clip': expected RawDI\(di, num_frames\), got ndarray"):
         prepare_inputs([{"di_clip": np.zeros((8, 8, 1), np.float32)}], ("di_clip",), CONFIG)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 from realtime.core.errors import CheckpointError, InputError
 from realtime.dynamic_images.rank_pooling import DIInputConfig
 from training.checkpoint import FORMAT, VERSION, CheckpointMeta, file_sha256, load_checkpoint, save_checkpoint
+from realtime.dynamic_images.representation_config import RepresentationConfig
 from training.models import DIANet, ModelConfig, create_model, input_names
 
 BACKBONE = "mobilevit_xxs"  # 1 M parameters: files of a few MB
@@ -61,7 +63,8 @@ def test_file_is_a_plain_dict_readable_with_weights_only(saved: tuple[Path, DIAN
     assert data["format"] == FORMAT == "dianet-mer" and data["version"] == VERSION == 1
     assert data["model"]["backbone"] == BACKBONE and data["model"]["inputs"] == "phases"
     assert data["classes"] == list(CLASSES) and data["input_names"] == ["di_onset", "di_offset"]
-    assert data["di_input"] == {"size": SIZE, "noise_floor": 0.5, "clip": 4.0}
+    assert data["di_input"] == {"size": SIZE, "noise_floor": 0.5, "clip": 4.0,
+                                "representation": asdict(RepresentationConfig())}
     assert data["alignment"]["size"] == 224 and data["data_fingerprint"] == "sha256:0123abcd"
     assert type(data["state_dict"]) is dict and data["state_dict"].keys() == model.state_dict().keys()
 

@@ -100,7 +100,7 @@ def test_jittered_phases_recompute_from_the_stack(tmp_path) -> None:
     assert [shifted[name][1] for name in ("di_onset", "di_offset", "di_clip")] == [3, 4, 6]
     inputs = network_inputs(shifted, ("di_onset", "di_offset"), DIInputConfig(size=32))
     assert [x.shape for x in inputs] == [(1, 32, 32), (1, 32, 32)]
-    with pytest.raises(InputError, match="unknown DI input names"):
+    with pytest.raises(InputError, match="no raw representation for inputs"):
         network_inputs(shifted, ("di_apex",), DIInputConfig(size=32))
 
 

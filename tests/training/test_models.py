@@ -311,7 +311,7 @@ def test_wrong_inputs_are_refused() -> None:
         model(torch.zeros(1, 1, SIZE, SIZE), torch.zeros(1, 3, SIZE, SIZE))
 
 
-@pytest.mark.parametrize(("field", "value"), [("backbone", "vgg16"), ("inputs", "apex"), ("fusion", "sum"),
+@pytest.mark.parametrize(("field", "value"), [("backbone", "vgg16"), ("inputs", "apex_frames"), ("fusion", "sum"),
                                               ("num_classes", 1), ("dropout", 1.0)])
 def test_config_is_validated(field: str, value: object) -> None:
     with pytest.raises(InputError, match=str(value)):

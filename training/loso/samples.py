@@ -32,19 +32,21 @@ class NetworkInputs:
     def coded(self, clip: CachedClip, sources: tuple[str, ...]) -> tuple[np.ndarray, ...]:
         key = (clip.stack_path.name, clip.clip_id, sources)
         if key not in self._memo:
-            self._memo[key] = network_inputs(clip.dis, sources, self.di_input)
+            raws = clip.representations(sources, clip.positions, self.di_input.representation)
+            self._memo[key] = network_inputs(raws, sources, self.di_input)
         return self._memo[key]
 
     def jittered(self, clip: CachedClip, sources: tuple[str, ...], rng: np.random.Generator,
                  augment: AugmentConfig) -> tuple[np.ndarray, ...]:
         phases = jitter_phases(clip.positions, clip.num_frames, rng, config=augment, fps=clip.fps)
-        return network_inputs(clip.dynamic_images(phases), sources, self.di_input)
+        return network_inputs(clip.representations(sources, phases, self.di_input.representation), sources,
+                              self.di_input)
 
 
 def batches(items: Sequence[Sample], inputs: NetworkInputs, *, batch_size: int, device: torch.device,
             rng: np.random.Generator | None = None,
             augment: AugmentConfig | None = None) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
-    """Batches of (inputs, each (B, 1, S, S) float32, targets (B,) int64); shuffled and jittered when `rng` is given."""
+    """Batches of (inputs, each (B, C, S, S) float32, targets (B,) int64); shuffled and jittered when `rng` is given."""
     order = rng.permutation(len(items)) if rng is not None else np.arange(len(items))
     for start in range(0, len(order), batch_size):
         chosen = [items[i] for i in order[start:start + batch_size]]

@@ -10,9 +10,10 @@ import numpy as np
 import torch
 
 from realtime.core.errors import InputError
+from realtime.dynamic_images.representations import REPRESENTATIONS
 from training.augment import spatial_augment
 from training.loso.samples import NetworkInputs, Sample, batches
-from training.models import ModelConfig, create_model, dianet_loss
+from training.models import ModelConfig, create_model, dianet_loss, input_names
 from training.optim import create_optimiser, create_schedule
 from training.presets import TrainConfig
 
@@ -29,6 +30,7 @@ class Trainer:
         self.device = device
         torch.manual_seed(seed)
         self.model = create_model(model_config, pretrained=pretrained).to(device)
+        self.vectors = tuple(REPRESENTATIONS[name].vector for name in input_names(model_config))  # flows' (u, v)
         self.optimiser = create_optimiser(config.optimizer, self.model.parameters(), lr=config.lr,
                                           weight_decay=config.weight_decay)
         self.scheduler = create_schedule(config.schedule, self.optimiser, epochs=config.epochs)
@@ -43,7 +45,7 @@ class Trainer:
         total, count, start = 0.0, 0, time.perf_counter()
         for x, y in batches(items, inputs, batch_size=self.config.batch_size, device=self.device,
                             rng=self.rng, augment=self.config.augment):
-            x = spatial_augment(x, self.config.augment, self.generator)
+            x = spatial_augment(x, self.config.augment, self.generator, self.vectors)
             with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
                 loss = dianet_loss(self.model(*x), y, cos_lambda=self.config.cos_lambda)
             self.optimiser.zero_grad(set_to_none=True)

@@ -14,17 +14,16 @@ paper's "pooled features projected to 512-d"; the tokens are what the fusion att
 (see fusion.py for why attention needs them). `shared_backbone=False` gives each stream its own
 backbone and token projection (twice the backbone parameters).
 
-Ablations (`ModelConfig.inputs`):
+Ablations (`ModelConfig.inputs`, training.models.methods):
 - `phases`: DI-Onset and DI-Offset, one per stream (DIANet).
 - `clip_both`: the whole-clip DI fed to both streams (Table 4); one input, "di_clip".
 - `clip` / `onset` / `offset`: one stream with the same head, no fusion, no cosine term. The
   paper's single-stream rows use LEARNet; ours are one DIANet stream (say so in tables).
+  The sibling methods' single-input baselines (cof, mm_cof, mesti, apex, flow) are this too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -32,60 +31,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from realtime.core.errors import InputError
-from realtime.core.registry import Registry
-from training.models.fusion import check_fusion, create_fusion
-from training.models.pretrained import load_pretrained
-from training.models.registry import Backbone, check_backbone, create_backbone
-
-# Model inputs -> its network inputs, in forward() order. Listed in registration order, the
-# paper's first (Table 4's order).
-INPUTS: Registry[tuple[str, ...]] = Registry("model inputs")
-INPUTS.add("phases", ("di_onset", "di_offset"))
-INPUTS.add("clip_both", ("di_clip",))
-INPUTS.add("clip", ("di_clip",))
-INPUTS.add("onset", ("di_onset",))
-INPUTS.add("offset", ("di_offset",))
-list_inputs = INPUTS.names
-check_inputs = INPUTS.check
-
-_TWO_STREAMS = ("phases", "clip_both")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The architecture; saved in every checkpoint and enough to rebuild the model."""
-
-    backbone: str = "efficientnetv2_s"  # the paper's backbone (registry name)
-    num_classes: int = 5  # CASME-II's five emotion classes, the paper's main protocol
-    inputs: str = "phases"  # DI-Onset + DI-Offset, the paper's model; others are Table 4 ablations
-    fusion: str = "cross_attention"  # the paper's Fig. 2; others are Table 3 ablations (two streams only)
-    shared_backbone: bool = True  # section 2.2: one backbone for both phases (no effect with one stream)
-    feature_dim: int = 512  # width of f1, f2 and the tokens (the paper's)
-    hidden_dim: int = 256  # hidden layer of the MLP head (not given in the paper; half of feature_dim)
-    dropout: float = 0.5  # between the head's two layers: a few hundred clips overfit quickly
-    in_chans: int = 1  # dynamic images are built on grey crops
-
-    def __post_init__(self) -> None:
-        check_backbone(self.backbone)
-        check_inputs(self.inputs)
-        check_fusion(self.fusion)
-        if self.num_classes < 2:
-            raise InputError(f"num_classes must be at least 2, got {self.num_classes}")
-        if self.feature_dim < 1 or self.hidden_dim < 1 or self.in_chans < 1:
-            raise InputError(f"feature_dim, hidden_dim and in_chans must be positive, got "
-                             f"{self.feature_dim}, {self.hidden_dim}, {self.in_chans}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    @property
-    def two_streams(self) -> bool:
-        return self.inputs in _TWO_STREAMS
-
-
-def input_names(config: ModelConfig) -> tuple[str, ...]:
-    """Names of the model's inputs, in forward() order (also the ONNX input names)."""
-    return INPUTS[config.inputs]
-
+from training.models.fusion import create_fusion
+from training.models.methods import NETWORKS, ModelConfig, input_names
+from training.models.registry import Backbone, create_backbone
 
 class DIANetOutput(NamedTuple):
     logits: Tensor  # (B, K)
@@ -106,6 +54,7 @@ class Stream(nn.Module):
         return self.project(fmap.flatten(2).transpose(1, 2))  # (B, h*w, dim)
 
 
+@NETWORKS.register("dianet")
 class DIANet(nn.Module):
     """forward(*inputs (B, in_chans, S, S), one per input_names(config)) -> DIANetOutput.
 
@@ -160,12 +109,3 @@ def dianet_loss(output: DIANetOutput, target: Tensor, *, cos_lambda: float) -> T
     if output.f2 is None:
         return loss
     return loss + cos_lambda * (1.0 - F.cosine_similarity(output.f1, output.f2, dim=1)).mean()
-
-
-def create_model(config: ModelConfig, *, pretrained: Path | None = None) -> DIANet:
-    """A new DIANet; `pretrained` (a torchvision ImageNet state dict) initialises every backbone."""
-    model = DIANet(config)
-    if pretrained is not None:
-        for stream in model.streams:
-            load_pretrained(stream.backbone, Path(pretrained), name=config.backbone)
-    return model

@@ -25,7 +25,7 @@ def test_the_pipeline_refuses_an_engine_of_other_crops(tiny_checkpoint: Path) ->
         with pytest.raises(EngineError, match=r"grey True \(pipeline: False\)"):
             RecognitionPipeline(PipelineConfig(align=AlignConfig(grey=False)), engine=engine)
         engine.alignment = {}  # a checkpoint that did not record its alignment: its input shape still says
-        with pytest.raises(EngineError, match="1-channel DIs, the pipeline makes 3-channel"):
+        with pytest.raises(EngineError, match=r"1-channel inputs \(di_onset, di_offset\), the pipeline makes 3-channel"):
             RecognitionPipeline(PipelineConfig(align=AlignConfig(grey=False)), engine=engine)
         with pytest.raises(EngineError, match="64 px DIs, larger than the pipeline's 32 px"):
             RecognitionPipeline(PipelineConfig(align=AlignConfig(size=32, stabilise_size=32)), engine=engine)
