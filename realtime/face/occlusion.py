@@ -3,9 +3,12 @@
 Two tests, both at a bounded rate (`OcclusionConfig.check_hz`):
 
 - MediaPipe Hands finds hands in the frame; the hull of a hand's landmarks, taken into the
-  aligned crop by the face's transform, covers the regions it overlaps. It runs on its own
-  thread (about 30 ms a call on a busy 2-core CPU), so it never holds up a frame: its answer
-  applies from the frame on which it arrives.
+  aligned crop by the face's transform, covers the regions it overlaps. It runs on the frame
+  path, on the frame it is due at (stream time), and its answer applies from that frame: the
+  output depends on the frames alone, never on how fast a thread answered, so two runs over a
+  file give the same files. Its cost comes in one call every 1 / check_hz s of stream time
+  (bench/bench_occlusion.py: mean and worst frame); a camera's queue (`CameraConfig.queue_frames`)
+  absorbs that one slower frame.
 - An appearance test per region catches what the hand model does not (a fist seen edge-on, a
   sleeve, any object): each region of the aligned crop keeps a running reference of its own
   appearance, updated only while it is uncovered; a region whose structure no longer correlates
@@ -17,7 +20,6 @@ Two tests, both at a bounded rate (`OcclusionConfig.check_hz`):
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 import cv2
@@ -34,66 +36,53 @@ class OcclusionConfig:
     """How often and how strictly covered regions are looked for."""
 
     check_hz: float = 5.0  # both tests run at most this often (stream time); answers hold in between
-    hands: bool = True  # MediaPipe Hands on its own thread
+    hands: bool = True  # MediaPipe Hands at each check
     hand_min_confidence: float = 0.5  # MediaPipe's detection score for a hand
     hand_margin: float = 0.03  # crop sides a hand's landmark hull is widened by (fingers are wider than their joints)
     min_region_share: float = 0.25  # share of a region under a hand that covers it
+    hand_hold_checks: int = 2  # a hand's regions stay covered through this many checks without a hand (MediaPipe
+    #                            missed a hand held still over the mouth on 3 of 10 checks)
     patch: int = 16  # side a region is compared at (px): structure, not sensor noise
     shading_px: float = 2.5  # patch px: smooth shading (lighting, a palm's curve) removed before comparing
-    min_correlation: float = 0.3  # NCC with the region's reference below this, and
+    min_correlation: float = 0.3  # replaced: NCC with the region's reference below this, and
     min_change: float = 15.0  # mean absolute grey-level change (of the structure) from the reference above this (a blink, a
-    #                           shadow or a low-contrast cheek lose correlation with little change), or
-    max_contrast_kept: float = 0.35  # the region's contrast (std) fallen below this share of its reference's
-    #                                  (a smooth occluder: a palm, a skin-coloured object), and
-    persist_checks: int = 3  # for this many checks in a row (0.6 s at 5 Hz: longer than a blink)
+    #                           shadow or a low-contrast cheek lose correlation with little change); or
+    smooth_regions: tuple[str, ...] = ("brow_left", "brow_right", "eye_left", "eye_right", "nose", "mouth")
+    #                                   smoothed over, in regions with features of their own (brows, lids, nostrils,
+    #                                   lips); the cheeks, chin and foreheads' structure is shading that changes with
+    #                                   the head's pose (cap12: a turn took 0.49 of a cheek's contrast):
+    smooth_max_correlation: float = 0.5  # NCC below this, and
+    max_contrast_kept: float = 0.7  # the region's contrast (std) fallen below this share of its reference's (a palm,
+    #                                 a skin-coloured object; a talking mouth kept >= 0.93 of it on cap12/cap13);
+    learn_min_contrast: float = 0.8  # the reference does not learn from a region below this share of its contrast and
+    #                                  below smooth_max_correlation: a palm coming in must not become the reference
+    persist_checks: int = 3  # for this many checks in a row (0.6 s at 5 Hz: longer than a blink); on the
+    #                          first check after the face was lost, at once (an occluder large enough to lose
+    #                          the face is still there when the face is found again through it)
     reference_s: float = 2.0  # time constant of a region's running reference
     warmup_s: float = 1.0  # uncovered face seen before the appearance test decides anything
 
 
-class _HandWorker:
-    """MediaPipe Hands on one background thread; `submit` never blocks, `latest` is the last answer."""
+class _Hands:
+    """MediaPipe Hands on whole frames: the hands it finds, in crop px."""
 
     def __init__(self, config: OcclusionConfig) -> None:
         import mediapipe as mp
 
         self._hands = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=2, model_complexity=0,
                                                min_detection_confidence=config.hand_min_confidence)
-        self._lock = threading.Lock()
-        self._job: tuple[np.ndarray, np.ndarray] | None = None  # (image, transform) waiting
-        self._wake = threading.Event()
-        self._stop = False
-        self.latest: list[np.ndarray] = []  # hands of the last answer, (21, 2) crop px each
-        self._thread = threading.Thread(target=self._run, name="hands", daemon=True)
-        self._thread.start()
 
-    def submit(self, image: np.ndarray, transform: np.ndarray) -> None:
-        with self._lock:
-            self._job = (image, transform)
-        self._wake.set()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            with self._lock:
-                job, self._job = self._job, None
-            if self._stop:
-                return
-            if job is None:
-                continue
-            image, transform = job
-            found = self._hands.process(image).multi_hand_landmarks or []
-            h, w = image.shape[:2]
-            hands = []
-            for hand in found:
-                xy = np.array([[p.x * w, p.y * h] for p in hand.landmark], np.float64)  # (21, 2) image px
-                hands.append((xy @ transform[:, :2].T + transform[:, 2]).astype(np.float32))  # crop px
-            self.latest = hands
+    def find(self, image: np.ndarray, transform: np.ndarray) -> list[np.ndarray]:
+        """(21, 2) float32 crop px landmarks of each hand in `image` (RGB), under image -> crop `transform`."""
+        found = self._hands.process(image).multi_hand_landmarks or []
+        h, w = image.shape[:2]
+        hands = []
+        for hand in found:
+            xy = np.array([[p.x * w, p.y * h] for p in hand.landmark], np.float64)  # (21, 2) image px
+            hands.append((xy @ transform[:, :2].T + transform[:, 2]).astype(np.float32))
+        return hands
 
     def close(self) -> None:
-        self._stop = True
-        self._wake.set()
-        self._thread.join(timeout=2.0)
         self._hands.close()
 
 
@@ -115,24 +104,32 @@ class OcclusionDetector:
         self._streak: dict[str, int] = {}  # checks in a row a region's appearance was unexplained
         self._seen_s = 0.0
         self._last_check: float | None = None
+        self._was_lost = False  # the face was lost since the last check
         self._covered: frozenset[str] = frozenset()
         self.by_hand: frozenset[str] = frozenset()  # of the covered regions, those a detected hand covers
-        self._hands = _HandWorker(config) if config.hands else None
+        self._hand_age: dict[str, int] = {}  # checks since a hand last covered each region
+        self._hands = _Hands(config) if config.hands else None
 
     def process(self, image: np.ndarray, face: AlignedFace, t_s: float) -> frozenset[str]:
         """Covered regions at this frame (empty without a face: nothing to cover)."""
         if not face.found or face.crop is None:
             self._last_check = None
+            self._was_lost = True
             return frozenset()
         if self._last_check is not None and t_s - self._last_check < 1.0 / self.config.check_hz:
             return self._covered
         dt = 0.0 if self._last_check is None else t_s - self._last_check
         self._last_check = t_s
+        hands = []
         if self._hands is not None and face.transform is not None:
-            self._hands.submit(image, face.transform)
+            hands = self._hands.find(image, face.transform)
         crop = face.crop if face.crop.ndim == 2 else cv2.cvtColor(face.crop, cv2.COLOR_RGB2GRAY)
-        by_hand = self._hand_regions(self._hands.latest if self._hands is not None else [])
-        by_look = self._appearance(crop, dt, exclude=by_hand)
+        now = self._hand_regions(hands)
+        self._hand_age = {name: 0 if name in now else age + 1 for name, age in self._hand_age.items()}
+        self._hand_age.update(dict.fromkeys(now, 0))
+        by_hand = frozenset(name for name, age in self._hand_age.items() if age <= self.config.hand_hold_checks)
+        by_look = self._appearance(crop, dt, exclude=by_hand, at_once=self._was_lost)
+        self._was_lost = False
         self.by_hand = by_hand
         self._covered = by_hand | by_look
         return self._covered
@@ -170,18 +167,25 @@ class OcclusionDetector:
         kept = float(a.std() / max(float(b.std()), 1e-6))
         return (float((a * b).sum() / denominator) if denominator > 1e-6 else 0.0), change, kept
 
-    def _appearance(self, crop: np.ndarray, dt: float, *, exclude: frozenset[str]) -> frozenset[str]:
+    def _appearance(self, crop: np.ndarray, dt: float, *, exclude: frozenset[str], at_once: bool) -> frozenset[str]:
+        """Regions whose appearance has been unexplained for `persist_checks` checks (`at_once`: this one)."""
         covered = set()
         ready = self._seen_s >= self.config.warmup_s
-        alpha = min(1.0, dt / self.config.reference_s) if dt > 0 else 1.0
+        c = self.config
+        alpha = min(1.0, dt / c.reference_s)
         for name in self._masks:
             found = self.departure(crop, name)
-            unexplained = ready and found is not None and found[0] < self.config.min_correlation and (
-                found[1] > self.config.min_change or found[2] < self.config.max_contrast_kept)
-            self._streak[name] = self._streak.get(name, 0) + 1 if unexplained else 0
-            if self._streak[name] >= self.config.persist_checks:
+            unexplained = ready and found is not None and (
+                (found[0] < c.min_correlation and found[1] > c.min_change)
+                or (name in c.smooth_regions and found[0] < c.smooth_max_correlation
+                    and found[2] < c.max_contrast_kept))
+            streak = max(self._streak.get(name, 0) + 1, c.persist_checks if at_once else 0)
+            self._streak[name] = streak if unexplained else 0
+            if self._streak[name] >= c.persist_checks:
                 covered.add(name)
-            elif not unexplained and name not in exclude:  # the reference learns only what is uncovered
+            elif not unexplained and name not in exclude and not (
+                    found is not None and found[0] < c.smooth_max_correlation and found[2] < c.learn_min_contrast):
+                # the reference learns only what is uncovered
                 patch = self._patch(crop, name)
                 reference = self._reference.get(name)
                 self._reference[name] = patch if reference is None else reference + alpha * (patch - reference)
