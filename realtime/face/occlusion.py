@@ -8,13 +8,20 @@ Two tests, both at a bounded rate (`OcclusionConfig.check_hz`):
   output depends on the frames alone, never on how fast a thread answered, so two runs over a
   file give the same files. Its cost comes in one call every 1 / check_hz s of stream time
   (bench/bench_occlusion.py: mean and worst frame); a camera's queue (`CameraConfig.queue_frames`)
-  absorbs that one slower frame.
+  absorbs that one slower frame. It runs only on checks where the face's appearance changed
+  somewhere (`hand_gate_correlation`), while a hand covers some of it, and at `hands_idle_hz`
+  otherwise: on an uncovered face that is one call a second. MediaPipe misses a hand now and
+  then, so a hand's regions stay covered while their appearance still departs from the face's.
 - An appearance test per region catches what the hand model does not (a fist seen edge-on, a
   sleeve, any object): each region of the aligned crop keeps a running reference of its own
-  appearance, updated only while it is uncovered; a region whose structure no longer correlates
-  with its reference (normalised cross-correlation below `min_correlation`) shows something the
-  face model cannot explain. Expressions and speech deform a region but keep most of its
-  structure; an occluder replaces it.
+  appearance, updated only while it is uncovered. A region shows something the face model
+  cannot explain when its structure no longer correlates with its reference and either changed
+  a lot (replaced: a cup, a textured sleeve) or lost its contrast (smoothed over: a palm, even
+  one of the person's own skin colour; only in regions with features of their own, since a
+  cheek's structure is shading that changes with the head's pose). Expressions and speech
+  deform a region but keep most of its structure and contrast (on cap12/cap13, real talking
+  faces, no region was covered); an occluder replaces it. The reference does not learn from a
+  region that is smoothed over, so a palm that comes in slowly does not become the reference.
 """
 
 from __future__ import annotations
@@ -36,12 +43,16 @@ class OcclusionConfig:
     """How often and how strictly covered regions are looked for."""
 
     check_hz: float = 5.0  # both tests run at most this often (stream time); answers hold in between
-    hands: bool = True  # MediaPipe Hands at each check
+    hands: bool = True  # MediaPipe Hands at the checks it is due at (see hand_gate_correlation)
     hand_min_confidence: float = 0.5  # MediaPipe's detection score for a hand
     hand_margin: float = 0.03  # crop sides a hand's landmark hull is widened by (fingers are wider than their joints)
     min_region_share: float = 0.25  # share of a region under a hand that covers it
-    hand_hold_checks: int = 2  # a hand's regions stay covered through this many checks without a hand (MediaPipe
-    #                            missed a hand held still over the mouth on 3 of 10 checks)
+    hand_gate_correlation: float = 0.8  # Hands runs on a check where some region's NCC with its reference is below this
+    #                                     (something changed: a hand over a region always does) or a hand covers some,
+    #                                     and a hand's regions stay covered while their NCC stays below it (MediaPipe
+    #                                     missed a drawn hand held still over the mouth on half the checks), for
+    hand_hold_s: float = 0.6  # at most this long after MediaPipe last found a hand (a talking chin departs too);
+    hands_idle_hz: float = 1.0  # Hands runs at least this often otherwise (a hand there before the references were learnt)
     patch: int = 16  # side a region is compared at (px): structure, not sensor noise
     shading_px: float = 2.5  # patch px: smooth shading (lighting, a palm's curve) removed before comparing
     min_correlation: float = 0.3  # replaced: NCC with the region's reference below this, and
@@ -107,8 +118,9 @@ class OcclusionDetector:
         self._was_lost = False  # the face was lost since the last check
         self._covered: frozenset[str] = frozenset()
         self.by_hand: frozenset[str] = frozenset()  # of the covered regions, those a detected hand covers
-        self._hand_age: dict[str, int] = {}  # checks since a hand last covered each region
         self._hands = _Hands(config) if config.hands else None
+        self._hands_t: float | None = None  # stream time Hands last ran
+        self._hand_seen_t = -np.inf  # stream time Hands last found a hand
 
     def process(self, image: np.ndarray, face: AlignedFace, t_s: float) -> frozenset[str]:
         """Covered regions at this frame (empty without a face: nothing to cover)."""
@@ -120,19 +132,30 @@ class OcclusionDetector:
             return self._covered
         dt = 0.0 if self._last_check is None else t_s - self._last_check
         self._last_check = t_s
-        hands = []
-        if self._hands is not None and face.transform is not None:
-            hands = self._hands.find(image, face.transform)
         crop = face.crop if face.crop.ndim == 2 else cv2.cvtColor(face.crop, cv2.COLOR_RGB2GRAY)
-        now = self._hand_regions(hands)
-        self._hand_age = {name: 0 if name in now else age + 1 for name, age in self._hand_age.items()}
-        self._hand_age.update(dict.fromkeys(now, 0))
-        by_hand = frozenset(name for name, age in self._hand_age.items() if age <= self.config.hand_hold_checks)
-        by_look = self._appearance(crop, dt, exclude=by_hand, at_once=self._was_lost)
+        departures = {name: self.departure(crop, name) for name in self._masks}
+        hands = []
+        if self._hands is not None and face.transform is not None and self._hands_due(t_s, departures):
+            hands = self._hands.find(image, face.transform)
+            self._hands_t = t_s
+            if hands:
+                self._hand_seen_t = t_s
+        held = (name for name in self.by_hand if 0 <= t_s - self._hand_seen_t <= self.config.hand_hold_s
+                and departures[name] is not None and departures[name][0] < self.config.hand_gate_correlation)
+        by_hand = self._hand_regions(hands).union(held)
+        by_look = self._appearance(crop, departures, dt, exclude=by_hand, at_once=self._was_lost)
         self._was_lost = False
         self.by_hand = by_hand
         self._covered = by_hand | by_look
         return self._covered
+
+    def _hands_due(self, t_s: float, departures: dict[str, tuple[float, float, float] | None]) -> bool:
+        """Whether Hands runs at this check: the face's appearance changed somewhere, a hand covers some
+        of it, or it has not run for 1 / hands_idle_hz (Hands costs several times the rest of a check)."""
+        c = self.config
+        return (self._hands_t is None or not 0 <= t_s - self._hands_t < 1.0 / c.hands_idle_hz
+                or bool(self.by_hand)
+                or any(d is not None and d[0] < c.hand_gate_correlation for d in departures.values()))
 
     def _hand_regions(self, hands: list[np.ndarray]) -> frozenset[str]:
         if not hands:
@@ -167,14 +190,16 @@ class OcclusionDetector:
         kept = float(a.std() / max(float(b.std()), 1e-6))
         return (float((a * b).sum() / denominator) if denominator > 1e-6 else 0.0), change, kept
 
-    def _appearance(self, crop: np.ndarray, dt: float, *, exclude: frozenset[str], at_once: bool) -> frozenset[str]:
-        """Regions whose appearance has been unexplained for `persist_checks` checks (`at_once`: this one)."""
+    def _appearance(self, crop: np.ndarray, departures: dict[str, tuple[float, float, float] | None], dt: float, *,
+                    exclude: frozenset[str], at_once: bool) -> frozenset[str]:
+        """Regions whose appearance (`departures`: this check's, per region) has been unexplained for
+        `persist_checks` checks (`at_once`: this one)."""
         covered = set()
         ready = self._seen_s >= self.config.warmup_s
         c = self.config
         alpha = min(1.0, dt / c.reference_s)
         for name in self._masks:
-            found = self.departure(crop, name)
+            found = departures[name]
             unexplained = ready and found is not None and (
                 (found[0] < c.min_correlation and found[1] > c.min_change)
                 or (name in c.smooth_regions and found[0] < c.smooth_max_correlation
