@@ -52,7 +52,7 @@ class OcclusionConfig:
     #                                     and a hand's regions stay covered while their NCC stays below it (MediaPipe
     #                                     missed a drawn hand held still over the mouth on half the checks), for
     hand_hold_s: float = 0.6  # at most this long after MediaPipe last found a hand (a talking chin departs too);
-    hands_idle_hz: float = 1.0  # Hands runs at least this often otherwise (a hand there before the references were learnt)
+    hands_idle_hz: float = 1.0  # Hands runs at least this often otherwise (a hand there before the references)
     patch: int = 16  # side a region is compared at (px): structure, not sensor noise
     shading_px: float = 2.5  # patch px: smooth shading (lighting, a palm's curve) removed before comparing
     min_correlation: float = 0.3  # replaced: NCC with the region's reference below this, and
@@ -121,6 +121,7 @@ class OcclusionDetector:
         self._hands = _Hands(config) if config.hands else None
         self._hands_t: float | None = None  # stream time Hands last ran
         self._hand_seen_t = -np.inf  # stream time Hands last found a hand
+        self.checks = self.hand_calls = 0  # checks made, and those of them that ran Hands (what the gate saves)
 
     def process(self, image: np.ndarray, face: AlignedFace, t_s: float) -> frozenset[str]:
         """Covered regions at this frame (empty without a face: nothing to cover)."""
@@ -135,9 +136,11 @@ class OcclusionDetector:
         crop = face.crop if face.crop.ndim == 2 else cv2.cvtColor(face.crop, cv2.COLOR_RGB2GRAY)
         departures = {name: self.departure(crop, name) for name in self._masks}
         hands = []
+        self.checks += 1
         if self._hands is not None and face.transform is not None and self._hands_due(t_s, departures):
             hands = self._hands.find(image, face.transform)
             self._hands_t = t_s
+            self.hand_calls += 1
             if hands:
                 self._hand_seen_t = t_s
         held = (name for name in self.by_hand if 0 <= t_s - self._hand_seen_t <= self.config.hand_hold_s
