@@ -8,7 +8,8 @@
    30 fps. The ways take turns, so load from other processes hits them alike. The face mesh
    runs at most AlignConfig.mesh_max_hz times a second; frames between are carried by optical
    flow of rigid points, and the stabiliser registers the rigid skin on every frame. With
-   --video, the annotated H.264 too. Then where the time goes: each stage alone, ms per frame.
+   --video, the annotated H.264 too. Then where the time goes: each stage alone (decoding,
+   alignment, occlusion detection, the rest), ms per frame, by the thread it runs on.
 2. Resident memory over --frames frames (default 108,000: an hour at 30 fps), fed from a
    decoded clip looped with increasing indices and times: growth after warm-up (aim < 5%).
 
@@ -34,6 +35,7 @@ from realtime.capture.video_io import VideoInfo, VideoWriter, read_video
 from realtime.core.frame import Frame
 from realtime.face.aligner import TRACKED, AlignConfig, FaceAligner
 from realtime.face.mesh import FaceMesh
+from realtime.face.occlusion import OcclusionConfig, OcclusionDetector
 from realtime.pipeline.pipeline import PipelineConfig, RecognitionPipeline
 from realtime.sinks.overlay import OverlayHistory, draw_overlay
 from realtime.sinks.run_folder import RunFolder
@@ -41,7 +43,8 @@ from training.synth import make_video
 
 
 ROOT = Path(__file__).resolve().parents[1]
-WAYS = ("base", "mer-process", "mer-process command", "in-process", "one thread", "decode", "decode+align")
+WAYS = ("base", "mer-process", "mer-process command", "in-process", "one thread", "decode", "decode+align",
+        "decode+align+occlusion")
 FPS = (30.0, 100.0, 200.0)
 AIMS = {30.0: 1.0, 100.0: 0.6, 200.0: 0.6}  # per-frame wall time / (decode + mesh on every frame)
 
@@ -70,14 +73,21 @@ def decode_ms(video: Path) -> float:
     return 1000 * (time.perf_counter() - start) / n
 
 
-def align_ms(video: Path) -> float:
-    """Decoding + alignment (mesh at its bounded rate, flow, stabiliser, crop) on one thread, ms per frame."""
+def align_ms(video: Path, *, occlusion: bool) -> float:
+    """Decoding + alignment (mesh at its bounded rate, flow, stabiliser, crop), + occlusion detection
+    (appearance test and MediaPipe Hands at OcclusionConfig.check_hz) if asked, on one thread, ms per frame."""
     with FaceAligner(AlignConfig()) as aligner:
+        detector = OcclusionDetector(aligner.config.size, OcclusionConfig()) if occlusion else None
         start, n = time.perf_counter(), 0
         for frame in read_video(video):
-            aligner.process(frame.image, frame.t_s)
+            face = aligner.process(frame.image, frame.t_s)
+            if detector is not None:
+                detector.process(frame.image, face, frame.t_s)
             n += 1
-    return 1000 * (time.perf_counter() - start) / n
+        elapsed = time.perf_counter() - start
+        if detector is not None:
+            detector.close()
+    return 1000 * elapsed / n
 
 
 def mer_process_ms(video: Path) -> tuple[float, float]:
@@ -144,7 +154,8 @@ def per_frame_ms(video: Path, *, with_video: bool, rounds: int) -> dict[str, flo
         times["in-process"].append(pipeline_ms(video, threaded=True, with_video=with_video))
         times["one thread"].append(pipeline_ms(video, threaded=False, with_video=with_video))
         times["decode"].append(decode_ms(video))
-        times["decode+align"].append(align_ms(video))
+        times["decode+align"].append(align_ms(video, occlusion=False))
+        times["decode+align+occlusion"].append(align_ms(video, occlusion=True))
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -189,9 +200,11 @@ def main() -> None:
     align = AlignConfig()
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_per_frame:
+            occ = OcclusionConfig()
             print(f"per frame on 640x480 video (spot-only), ms of wall time, median of {args.rounds} rounds taken in "
                   f"turns; mesh at most {align.mesh_max_hz:g} Hz (optical flow of {len(TRACKED)} rigid points between), "
-                  f"rigid-skin registration at {align.stabilise_size} px on every frame; load "
+                  f"rigid-skin registration at {align.stabilise_size} px on every frame; occlusion checks (appearance"
+                  f"{', MediaPipe Hands' if occ.hands else ''}) at {occ.check_hz:g} Hz on the align-ahead thread; load "
                   f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
             print(f"{'video':>16} {'decode+mesh':>12} {'mer-process':>12} {'ratio':>6} {'aim':>5} {'command':>8} "
                   f"{'ratio':>6} {'in-process':>11} {'ratio':>6} | {'decode':>7} {'+align':>7}")
@@ -204,15 +217,19 @@ def main() -> None:
                       f"{AIMS[fps]:>5.1f} {ms['mer-process command']:>8.2f} {ms['mer-process command'] / base:>6.2f} "
                       f"{ms['in-process']:>11.2f} {ms['in-process'] / base:>6.2f} | {ms['decode']:>7.2f} "
                       f"{ms['decode+align']:>7.2f}  {verdict}")
-                print(f"{'':>16} per thread: decode + alignment {ms['decode+align']:.2f} ms (the second thread), "
-                      f"the rest (ring, DI builder, motion, spotter, sinks) {ms['one thread'] - ms['decode+align']:.2f} "
-                      f"ms (the frame thread: everything on one thread {ms['one thread']:.2f} less that)")
+                align, occlusion = ms["decode+align"] - ms["decode"], ms["decode+align+occlusion"] - ms["decode+align"]
+                rest = ms["one thread"] - ms["decode+align+occlusion"]
+                print(f"{'':>16} per thread: alignment {align:.2f} + occlusion {occlusion:.2f} = "
+                      f"{align + occlusion:.2f} ms (the align-ahead thread); decoding {ms['decode']:.2f} + the rest "
+                      f"(ring, DI builder, motion, spotter, sinks) {rest:.2f} = {ms['decode'] + rest:.2f} ms (the frame "
+                      f"thread; the rest: everything on one thread {ms['one thread']:.2f} less the stages alone)")
             print("(mer-process: frames / wall time of its processing loop, from summary.json; command: the whole "
                   "command per frame, start-up included; in-process: the pipeline and its sinks in this process; "
                   "decode, +align: the stages alone, one thread)")
             print(f"where mer-process and in-process part: making the pipeline, inside mer-process's timed loop, "
                   f"takes {startup_ms():.0f} ms (per frame: that / the video's frames); the command adds Python's "
                   f"start-up and imports")
+            print(f"load at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         if not args.skip_memory:
             memory_growth(test_video(Path(tmp), 30.0), args.frames)
 
