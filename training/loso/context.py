@@ -21,7 +21,7 @@ from training.metrics import compute_metrics
 from training.models import ModelConfig, input_names
 from training.presets import TrainConfig
 
-RUN_FORMAT = 1  # version of the RUN_DIR layout (run.json, folds/*.json)
+RUN_FORMAT = 2  # version of the RUN_DIR layout (run.json, folds/*.json); 2: folds keep logits and temperature
 
 
 class RunContext:
@@ -79,9 +79,9 @@ class RunContext:
         return Trainer(self.config, self.model_config, self.device, pretrained=self.pretrained, seed=seed)
 
     def score(self, trainer: Trainer, items: Sequence[Sample]) -> tuple[float, float, float, np.ndarray]:
-        """(UF1, mean loss, accuracy, probabilities) of `trainer`'s model on `items`."""
-        probs, loss = trainer.predict(items, self.inputs)
+        """(UF1, mean loss, accuracy, logits) of `trainer`'s model on `items`."""
+        logits, loss = trainer.predict(items, self.inputs)
         labels = [self.classes[item.target] for item in items]
-        predicted = [self.classes[k] for k in probs.argmax(axis=1)]
+        predicted = [self.classes[k] for k in logits.argmax(axis=1)]
         m = compute_metrics(labels, predicted, self.classes)
-        return m.uf1, loss, m.accuracy, probs
+        return m.uf1, loss, m.accuracy, logits
