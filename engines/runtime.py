@@ -70,7 +70,7 @@ class Engine:
         """One line for consoles and run summaries: what runs, where, on which classes."""
         built = "" if self.spec is None else f", {self.spec.precision}, built {self.spec.created}"
         return (f"{self.source} ({self.backend.name} on {self.backend.device}{built}); classes "
-                f"{', '.join(self.classes)}; inputs {', '.join(self.input_names)}; temperature {self.temperature:.3g}")
+                f"{', '.join(self.classes)}; inputs {', '.join(self.input_names)}")
 
     def close(self) -> None:
         self.backend.close()
