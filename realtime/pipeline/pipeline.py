@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from types import TracebackType
 
 import numpy as np
 import torch
 
-from realtime.core.errors import EngineError
+from realtime.core.errors import EngineError, InputError
 from realtime.core.frame import Frame
 from realtime.dynamic_images.builder import DynamicImageBuilder
 from realtime.dynamic_images.ring import FrameRing, FrameRingConfig
@@ -39,6 +39,41 @@ REPLAY_PAD_S = 0.2  # an event's replay clip starts this long before its onset a
 
 
 @dataclass(frozen=True)
+class ApexSampling:
+    """Uncertainty in the apex (the DIANet paper's future work): classify the event at `samples` apex
+    hypotheses spread evenly over apex +- spread x (offset - onset), and average the probabilities.
+
+    The spotter's apex is the frame of peak motion on a noisy signal; a few frames either way
+    give other DI pairs of the same event. samples = 1 is the spotted apex alone (no extra cost);
+    an odd count keeps the spotted apex among the hypotheses.
+    """
+
+    samples: int = 1  # K apex hypotheses per event
+    spread: float = 0.2  # half-width of their span, as a fraction of the event's length
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise InputError(f"apex samples must be >= 1, got {self.samples}")
+        if not 0.0 <= self.spread <= 0.5:
+            raise InputError(f"apex spread must be in [0, 0.5], got {self.spread}")
+
+    def apexes(self, onset: int, apex: int, offset: int) -> tuple[int, ...]:
+        """The apex hypotheses (absolute frames), kept strictly inside the event where it has room."""
+        if self.samples == 1:
+            return (apex,)
+        low, high = (onset + 1, offset - 1) if offset - onset >= 2 else (onset, offset)
+        reach = self.spread * (offset - onset)
+        return tuple(int(min(max(round(apex + d), low), high)) for d in np.linspace(-reach, reach, self.samples))
+
+
+def mean_over_hypotheses(engine: Engine, jobs: Sequence[ClassifierJob]) -> np.ndarray:
+    """(B, K) probabilities of B jobs: every job's hypotheses in one engine call, averaged per job."""
+    probabilities = engine.classify([sample for job in jobs for sample in job.samples])
+    bounds = np.cumsum([0, *(len(job.samples) for job in jobs)])
+    return np.stack([probabilities[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Every stage's configuration; saved beside every output."""
 
@@ -47,6 +82,7 @@ class PipelineConfig:
     spotter: SpotterConfig = field(default_factory=SpotterConfig)
     ring: FrameRingConfig = field(default_factory=FrameRingConfig)
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
+    apex: ApexSampling = field(default_factory=ApexSampling)
     classifier_queue: int = 16  # events waiting for the network before the worker counts as behind
     label_wait_s: float = 0.05  # the frame thread waits this long at most for a label it just asked for,
     #                             so that it shows on the same frame; capture goes on on its own thread
@@ -151,7 +187,7 @@ class RecognitionPipeline:
         self._spotter = Spotter(self._motion.grid, config.spotter)
         occ = config.occlusion
         self._covers = CoverLog(self._motion.grid, margin_s=(occ.persist_checks + 1) / occ.check_hz)
-        self._worker = (ClassifierWorker(lambda jobs: engine.classify([job.inputs for job in jobs]),
+        self._worker = (ClassifierWorker(lambda jobs: mean_over_hypotheses(engine, jobs),
                                          queue_size=config.classifier_queue) if engine is not None else None)
         self._last_crop = np.zeros((config.align.size, config.align.size), np.uint8)
         self._last_index: int | None = None
@@ -273,7 +309,12 @@ class RecognitionPipeline:
         if "di_clip" in self.engine.input_names:
             clip = self._builder.window_di(spot.onset_frame, spot.offset_frame).cpu().numpy()
             inputs["di_clip"] = (clip, spot.offset_frame - spot.onset_frame + 1)
-        self._worker.submit(ClassifierJob(closed.event, inputs))
+        samples = [inputs]
+        for apex in self.config.apex.apexes(spot.onset_frame, spot.apex_frame, spot.offset_frame)[1:]:
+            dis = self._builder.process(spot.onset_frame, apex, spot.offset_frame)
+            samples.append({**inputs, "di_onset": (dis.di_onset.cpu().numpy(), dis.onset_frames),
+                            "di_offset": (dis.di_offset.cpu().numpy(), dis.offset_frames)})
+        self._worker.submit(ClassifierJob(closed.event, tuple(samples)))
         return True
 
     def _labelled(self, event: MicroExpression, probabilities: np.ndarray | None, latency_ms: float,

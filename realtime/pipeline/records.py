@@ -97,7 +97,8 @@ class Engine(Protocol):
 
 @dataclass(frozen=True)
 class ClassifierJob:
-    """One closed micro-expression on its way to the classifier: the event and its raw DIs."""
+    """One closed micro-expression on its way to the classifier: the event and its raw DIs, one set per
+    apex hypothesis (the first at the spotted apex); its probabilities are their mean."""
 
     event: MicroExpression
-    inputs: Mapping[str, tuple[np.ndarray, int]]  # "di_onset" | "di_offset" | "di_clip" -> (raw DI, frames)
+    samples: tuple[Mapping[str, tuple[np.ndarray, int]], ...]  # "di_onset" | "di_offset" | "di_clip" -> (raw DI, T)
