@@ -64,12 +64,15 @@ class RunContext:
                 "dual_phase_active": self.dual_phase, "pretrained": str(self.pretrained) if self.pretrained else None,
                 **self.description}
 
-    def items(self, indices: Sequence[int], *, train: bool) -> list[Sample]:
-        """Samples of the clips at `indices`; training adds the dual-phase samples where they apply."""
+    def items(self, indices: Sequence[int], *, train: bool, seed: int = 0) -> list[Sample]:
+        """Samples of the clips at `indices`; training adds the dual-phase samples where they apply, and
+        with `shuffle_labels` (a control that must stay at chance) permutes their labels, seeded by `seed`."""
+        targets = [self.target[self.clips[i].label] for i in indices]
+        if train and self.config.shuffle_labels:
+            targets = [int(t) for t in np.random.default_rng(seed).permutation(targets)]
         items = []
-        for i in indices:
+        for i, target in zip(indices, targets, strict=True):
             clip = self.clips[i]
-            target = self.target[clip.label]
             items.append(Sample(clip, self.names, target))
             if train and self.dual_phase:
                 items += [Sample(clip, ("di_onset",), target), Sample(clip, ("di_offset",), target)]

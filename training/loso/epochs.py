@@ -64,11 +64,12 @@ def train_fold(context: RunContext, fold: Fold, n_folds: int) -> FoldResult:
     train_idx = [i for i, s in enumerate(by_subject) if s in fold.train_subjects]
     val_idx = [i for i, s in enumerate(by_subject) if s in fold.val_subjects]
     test_idx = [i for i, s in enumerate(by_subject) if s == fold.test_subject]
-    train_items = context.items(train_idx, train=True)
+    seed = seed_for(config.seed, fold.test_subject)
+    train_items = context.items(train_idx, train=True, seed=seed)
     test_items = context.items(test_idx, train=False)
     select_items = test_items if config.select_on_test else context.items(val_idx, train=False)
     split = "test" if config.select_on_test else "val"
-    trainer = context.trainer(seed_for(config.seed, fold.test_subject))
+    trainer = context.trainer(seed)
     history: list[dict] = []
     best: tuple[float, float] | None = None
     best_epoch, best_state = 0, None
@@ -116,8 +117,9 @@ def train_fold(context: RunContext, fold: Fold, n_folds: int) -> FoldResult:
 def train_final(context: RunContext, epochs: int, rule: str, path: Path, *, temperature: float = 1.0) -> None:
     """Train on every clip for `epochs` (chosen by `rule`) and save the checkpoint at `path` (atomically),
     with `temperature` (fitted by the caller on held-out logits; 1 when there are none)."""
-    trainer = context.trainer(seed_for(context.config.seed, "final"))
-    items = context.items(range(len(context.clips)), train=True)
+    seed = seed_for(context.config.seed, "final")
+    trainer = context.trainer(seed)
+    items = context.items(range(len(context.clips)), train=True, seed=seed)
     with _progress_task(context, f"all-subject model ({epochs} epochs)", epochs) as task:
         for epoch in range(1, epochs + 1):
             loss, rate = trainer.train_epoch(items, context.inputs)
