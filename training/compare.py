@@ -8,7 +8,7 @@ with --ray. `run_variants` is the runner `mer-train ablation` uses too.
 
 Statistics, on the pooled predictions of the folds (the clips are the same for every method):
 - accuracy, UF1, UAR pooled, and the mean and sd over folds of the per-fold accuracy and UF1;
-- a percentile bootstrap interval of each method's UF1 (clips resampled with replacement);
+- percentile bootstrap intervals of each method's UF1 and accuracy (clips resampled with replacement);
 - a paired bootstrap interval of each method's UF1 minus the reference's (DIANet): both
   methods are scored on the same resampled clips, so what the clips have in common cancels;
 - calibration: ECE on the test subjects before and after each fold's temperature.
@@ -98,6 +98,13 @@ def bootstrap_uf1(labels: np.ndarray, predicted: np.ndarray, num_classes: int,
     return _interval(uf1_resampled(labels, predicted, num_classes, _resamples(len(labels), config)), config)
 
 
+def bootstrap_accuracy(labels: np.ndarray, predicted: np.ndarray,
+                       config: BootstrapConfig = BOOTSTRAP) -> tuple[float, float]:
+    """Percentile interval of the accuracy (what a deployed engine's label accuracy is checked against)."""
+    correct = (labels == predicted).astype(np.float64)
+    return _interval(correct[_resamples(len(labels), config)].mean(axis=1), config)
+
+
 def paired_difference(labels: np.ndarray, predicted: np.ndarray, reference: np.ndarray, num_classes: int,
                       config: BootstrapConfig = BOOTSTRAP) -> tuple[float, float, float]:
     """UF1(predicted) - UF1(reference) and its paired percentile interval (the same clips drawn for both)."""
@@ -151,6 +158,7 @@ def summarise(results: Mapping[str, RunResult], classes: Sequence[str], referenc
         low, high = bootstrap_uf1(labels, predicted, len(classes), config)
         entry = {"run_dir": str(result.run_dir), "accuracy": m.accuracy, "uf1": m.uf1, "uar": m.uar, "n": m.n,
                  **_fold_spread(result, classes), "uf1_ci": [low, high],
+                 "accuracy_ci": list(bootstrap_accuracy(labels, predicted, config)),
                  "fold_seconds": sum(f.seconds for f in result.folds),
                  "ece_before": calibration.get("before", {}).get("ece"),
                  "ece_after": calibration.get("after", {}).get("ece"),

@@ -10,7 +10,7 @@ import pytest
 
 import training.loso.run
 from realtime.core.errors import InputError
-from training.compare import (BootstrapConfig, bootstrap_uf1, compare_results, paired_difference,
+from training.compare import (BootstrapConfig, bootstrap_accuracy, bootstrap_uf1, compare_results, paired_difference,
                               run_cached_variants, uf1_resampled)
 from training.jobs import RunOptions
 from training.loso.epochs import train_fold
@@ -36,10 +36,13 @@ def test_bootstrap_intervals_on_constructed_predictions() -> None:
     rng = np.random.default_rng(1)
     labels = np.repeat(np.arange(3), 40)
     assert bootstrap_uf1(labels, labels, 3, FAST) == (1.0, 1.0)
+    assert bootstrap_accuracy(labels, labels, FAST) == (1.0, 1.0)
     assert paired_difference(labels, labels, labels, 3, FAST) == (0.0, 0.0, 0.0)
     guess = rng.integers(0, 3, len(labels))  # chance: UF1 about 1/3, its interval around it
     low, high = bootstrap_uf1(labels, guess, 3, FAST)
     assert low < 1 / 3 < high and high - low < 0.3
+    a_low, a_high = bootstrap_accuracy(labels, guess, FAST)
+    assert a_low < np.mean(labels == guess) < a_high
     good = np.where(rng.random(len(labels)) < 0.8, labels, (labels + 1) % 3)  # ~80 % right
     value, d_low, d_high = paired_difference(labels, good, guess, 3, FAST)
     assert 0 < d_low < value < d_high  # clearly better than guessing
