@@ -39,10 +39,11 @@ FPS = 50  # the demo data's rate (realtime/cli/demo.py)
 
 
 def command(module: str, *args: object) -> float:
-    """Run one of the project's commands (as `python -m`) and return its wall time in s."""
+    """Run one of the project's commands (its typer app, from this checkout) and return its wall time in s."""
     start = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", module, *map(str, args)], check=True, env=env, cwd=ROOT)
+    subprocess.run([sys.executable, "-c", f"from {module} import app; app()", *map(str, args)], check=True, env=env,
+                   cwd=ROOT)
     return time.perf_counter() - start
 
 
@@ -113,7 +114,7 @@ def main() -> None:
     print(f"\ncompare: {len(summary['methods'])} methods, {summary['folds']} subjects, {summary['n']} clips, "
           f"{compare_s / 60:.1f} min this call (folds: "
           + ", ".join(f"{n} {m['fold_seconds'] / 60:.1f} min" for n, m in summary["methods"].items()) + ")")
-    print(open(out / "compare.md").read())
+    print((out / "compare.md").read_text())
     print(f"interview: {video.name}, {args.micro} micro-expressions (ground truth), 30 fps")
     print("| method | apex samples | T | matched events | label acc. | ECE | LOSO acc. | LOSO 95% CI | inside |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
