@@ -32,7 +32,7 @@ import numpy as np
 
 from realtime.spotting.ground_truth import load_ground_truth
 from realtime.spotting.scoring import score_spotting
-from training.calibration import reliability
+from training.calibration import reliability, softmax
 
 ROOT = Path(__file__).resolve().parents[1]
 FPS = 50  # the demo data's rate (realtime/cli/demo.py)
@@ -57,6 +57,16 @@ def matched_events(folder: Path, truth_csv: Path, classes: list[str]) -> tuple[l
     true = [index[truth[m.truth].emotion] for m in score.matches]
     probs = np.array([[float(events[m.spotted][f"prob_{c}"]) for c in classes] for m in score.matches])
     return true, [int(p.argmax()) for p in probs], probs
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion (the interview's own sampling uncertainty)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    scale = 1 + z * z / n
+    centre, half = (p + z * z / (2 * n)) / scale, z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / scale
+    return float(centre - half), float(centre + half)
 
 
 def main() -> None:
@@ -106,21 +116,25 @@ def main() -> None:
                         "--apex-samples", k, "--threads", args.threads)
             true, predicted, probs = matched_events(folder / video.stem, truth_csv, classes)
             accuracy = float(np.mean(np.array(true) == np.array(predicted))) if true else float("nan")
-            ece = reliability(probs, true).ece if true else float("nan")
+            # The engine's probabilities are softmax(z / T): softmax(T log p) gives back those at T = 1
+            # (for K = 1; for K > 1 it tempers the averaged probabilities, the nearest like-for-like).
+            untempered = softmax(temperature * np.log(np.clip(probs, 1e-12, None))) if true else probs
+            ece = (reliability(probs, true).ece, reliability(untempered, true).ece) if true else (np.nan, np.nan)
             low, high = method["accuracy_ci"]
-            rows.append((name, k, temperature, len(true), accuracy, ece, method["accuracy"], low, high,
-                         low <= accuracy <= high))
+            rows.append((name, k, temperature, len(true), accuracy, wilson(int(round(accuracy * len(true))), len(true)),
+                         ece, method["accuracy"], low, high, low <= accuracy <= high))
 
     print(f"\ncompare: {len(summary['methods'])} methods, {summary['folds']} subjects, {summary['n']} clips, "
           f"{compare_s / 60:.1f} min this call (folds: "
           + ", ".join(f"{n} {m['fold_seconds'] / 60:.1f} min" for n, m in summary["methods"].items()) + ")")
     print((out / "compare.md").read_text())
     print(f"interview: {video.name}, {args.micro} micro-expressions (ground truth), 30 fps")
-    print("| method | apex samples | T | matched events | label acc. | ECE | LOSO acc. | LOSO 95% CI | inside |")
+    print("| method | apex samples | T | matched events | label acc. [95% Wilson] | ECE (T = 1 -> T) | LOSO acc. "
+          "| LOSO 95% CI | inside |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-    for name, k, t, n, acc, ece, loso, low, high, inside in rows:
-        print(f"| {name} | {k} | {t:.2f} | {n} | {acc:.3f} | {ece:.3f} | {loso:.3f} | [{low:.3f}, {high:.3f}] "
-              f"| {'yes' if inside else 'NO'} |")
+    for name, k, t, n, acc, (w_low, w_high), (ece, ece_1), loso, low, high, inside in rows:
+        print(f"| {name} | {k} | {t:.2f} | {n} | {acc:.3f} [{w_low:.2f}, {w_high:.2f}] | {ece_1:.3f} -> {ece:.3f} "
+              f"| {loso:.3f} | [{low:.3f}, {high:.3f}] | {'yes' if inside else 'NO'} |")
 
 
 if __name__ == "__main__":

@@ -120,7 +120,8 @@ def paired_difference(labels: np.ndarray, predicted: np.ndarray, reference: np.n
 def _aligned(result: RunResult, classes: Sequence[str], keys: list[tuple[str, str, str]]) -> np.ndarray:
     """The run's predicted class indices in the order of `keys` (dataset, subject, clip)."""
     index = {name: k for k, name in enumerate(classes)}
-    by_key = {(p["dataset"], p["subject"], p["clip"]): index[p["predicted"]] for f in result.folds for p in f.predictions}
+    by_key = {(p["dataset"], p["subject"], p["clip"]): index[p["predicted"]]
+              for f in result.folds for p in f.predictions}
     if set(by_key) != set(keys):
         raise InputError(f"{result.run_dir}: its predictions are of other clips than the reference run's")
     return np.array([by_key[key] for key in keys])
@@ -182,7 +183,8 @@ def compare_markdown(dataset: str, summary: dict, *, preset_text: str, wall_s: f
     lines = [f"## Methods compared on {dataset} (leave-one-subject-out, {summary['folds']} subjects, "
              f"{summary['n']} clips; preset {preset_text}; selection: {summary['selection']}; "
              f"wall time {wall_s / 60:.1f} min)", "",
-             f"| Method | Acc (%) | UF1 | UAR | Acc per fold (mean +- sd) | UF1 per fold (mean +- sd) | UF1 {level}% CI "
+             f"| Method | Acc (%) | UF1 | UAR | Acc per fold (mean +- sd) | UF1 per fold (mean +- sd) "
+             f"| UF1 {level}% CI "
              f"| UF1 - {summary['reference']} [{level}% CI] | ECE T=1 -> fitted T | fold time (s) |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, m in summary["methods"].items():
@@ -197,8 +199,8 @@ def compare_markdown(dataset: str, summary: dict, *, preset_text: str, wall_s: f
                      f"| {m['uf1_mean']:.3f} +- {m['uf1_sd']:.3f} | [{low:.3f}, {high:.3f}]"
                      f"{' > chance' if low > chance else ''} | {diff_text} | {ece} | {m['fold_seconds']:.0f} |")
     lines += ["", f"Accuracy, UF1 and UAR over the pooled predictions of all folds (MEGC); per-fold numbers weight "
-                  f"every subject equally. Intervals: percentile bootstrap over clips ({summary['bootstrap']['resamples']} "
-                  f"resamples); the difference from {summary['reference']} is paired (the same clips drawn for both). "
+                  f"every subject equally. Intervals: percentile bootstrap over clips "
+                  f"({summary['bootstrap']['resamples']} resamples); the difference from {summary['reference']} is paired (the same clips drawn for both). "
                   f"Chance UF1 = 1/K = {chance:.3f}. ECE on the test subjects, before and after each fold's "
                   f"temperature (fitted on its validation subjects)."]
     return "\n".join(lines) + "\n"
