@@ -182,7 +182,7 @@ def compare_markdown(dataset: str, summary: dict, *, preset_text: str, wall_s: f
     chance = summary["chance_uf1"]
     lines = [f"## Methods compared on {dataset} (leave-one-subject-out, {summary['folds']} subjects, "
              f"{summary['n']} clips; preset {preset_text}; selection: {summary['selection']}; "
-             f"wall time {wall_s / 60:.1f} min)", "",
+             f"wall time of this call {wall_s / 60:.1f} min; each method's training time in the last column)", "",
              f"| Method | Acc (%) | UF1 | UAR | Acc per fold (mean +- sd) | UF1 per fold (mean +- sd) "
              f"| UF1 {level}% CI "
              f"| UF1 - {summary['reference']} [{level}% CI] | ECE T=1 -> fitted T | fold time (s) |",
