@@ -52,7 +52,8 @@ def matched_events(folder: Path, truth_csv: Path, classes: list[str]) -> tuple[l
     with (folder / "events.csv").open(newline="") as handle:
         events = [row for row in csv.DictReader(handle) if row["label"]]
     truth = [t for t in load_ground_truth(truth_csv).intervals if t.kind == "micro"]
-    score = score_spotting([(int(e["onset_frame"]), int(e["offset_frame"])) for e in events], [t.frames for t in truth])
+    score = score_spotting([(int(e["onset_frame"]), int(e["offset_frame"])) for e in events],
+                           [t.frames.bounds for t in truth])
     index = {name: k for k, name in enumerate(classes)}
     true = [index[truth[m.truth].emotion] for m in score.matches]
     probs = np.array([[float(events[m.spotted][f"prob_{c}"]) for c in classes] for m in score.matches])

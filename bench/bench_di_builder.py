@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from realtime.core.interval import Interval
 from realtime.dynamic_images.builder import DynamicImageBuilder
 from realtime.dynamic_images.rank_pooling import phase_dynamic_images
 from realtime.dynamic_images.ring import FrameRing, FrameRingConfig
@@ -67,7 +68,7 @@ def run(device_name: str) -> None:
             return phase_dynamic_images(torch.from_numpy(host).to(device), 0, apex - onset, num - 1)
 
         def incremental() -> tuple[torch.Tensor, torch.Tensor]:
-            event = builder.process(onset, apex, offset)
+            event = builder.process(Interval(onset, apex, offset))
             return event.di_onset, event.di_offset
 
         error = max(float(torch.linalg.norm(a - b) / torch.linalg.norm(b)) for a, b in zip(incremental(), rebuild()))

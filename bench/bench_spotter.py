@@ -22,7 +22,9 @@ once, then prints
    step, for the dense Lucas-Kanade flow `FacialMotion` uses and for OpenCV DIS (fast and
    medium presets) in its place.
 
-Run: python bench/bench_spotter.py [--set tuning] [--jobs 2] [--amplitudes 1] | --cost [--seed N]
+With --per-video, each video's misses (action units, time, place) and false positives follow.
+
+Run: python bench/bench_spotter.py [--set tuning] [--jobs 2] [--amplitudes 1] [--per-video] | --cost [--seed N]
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class Result:
     fp_talking: int  # false positives overlapping a talking segment
     fp_brow: int  # false positives overlapping a conversational brow raise
     seconds: float  # spotting time
+    missed: tuple[str, ...]  # each missed micro-expression: its action units, time and place
+    false: tuple[str, ...]  # each false positive: its time and regions
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -88,25 +92,32 @@ def evaluate(video: BenchVideo, grid: CellGrid) -> Result:
     talk_truth, _, _ = prepare(video.twin(TALK, video.amplitude)) if not video.talk else (truth_path, None, 0)
     talking = _spans(_rows(talk_truth), SPEECH_AUS)
     brows = _spans(rows, BROW_RAISE_AUS)
-    micro = [(int(r["onset_frame"]), int(r["offset_frame"])) for r in rows if r["kind"] == "micro"]
+    micro_rows = [r for r in rows if r["kind"] == "micro"]
+    micro = [(int(r["onset_frame"]), int(r["offset_frame"])) for r in micro_rows]
     frames = load_motion(motion_path).frames()
     started = time.perf_counter()
     events = spot(frames, grid)
     seconds = time.perf_counter() - started
-    spotted = [(e.onset_frame, e.offset_frame) for e in events if isinstance(e, SpotEvent)]
+    found_events = [e for e in events if isinstance(e, SpotEvent)]
+    spotted = [e.frames.bounds for e in found_events]
     score = score_spotting(spotted, micro)
     hit = {m.truth for m in score.matches}
     taken = {m.spotted for m in score.matches}
     places = {p: (0, 0) for p in PLACES}
+    missed = []
     for i, interval in enumerate(micro):
         p = _place(interval, talking, video.fps)
         found, total = places[p]
         places[p] = (found + (i in hit), total + 1)
+        if i not in hit:
+            missed.append(f"AU{micro_rows[i]['action_units']} {float(micro_rows[i]['onset_s']):.2f} s ({p})")
     false = [s for i, s in enumerate(spotted) if i not in taken]
+    false_text = tuple(f"{e.onset_s:.2f} s {'+'.join(e.regions[:2])}" for i, e in enumerate(found_events)
+                       if i not in taken)
     own_talking = _spans(rows, SPEECH_AUS)
     fp_talking = sum(any(interval_iou(f, t) > 0 for t in own_talking) for f in false)
     fp_brow = sum(any(interval_iou(f, b) > 0 for b in brows) for f in false)
-    return Result(video, score, places, fp_talking, fp_brow, seconds)
+    return Result(video, score, places, fp_talking, fp_brow, seconds, tuple(missed), false_text)
 
 
 def _prepare_one(video: BenchVideo) -> float:
@@ -114,7 +125,8 @@ def _prepare_one(video: BenchVideo) -> float:
     return prepare(video)[2]
 
 
-def heldout(which: str, jobs: int, amplitudes: tuple[float, ...], talking_only: bool = False) -> None:
+def heldout(which: str, jobs: int, amplitudes: tuple[float, ...], talking_only: bool = False,
+            per_video: bool = False) -> None:
     """Part 1: F1, recall by place, amplitude sweep and run time on the held-out (or tuning) set."""
     base = HELD_OUT_BASE if which == "heldout" else TUNING_BASE
     videos = variants(base, amplitudes, (TALK,) if talking_only else (0.0, TALK))
@@ -172,6 +184,11 @@ def heldout(which: str, jobs: int, amplitudes: tuple[float, ...], talking_only: 
                 s = pool([r.score for r in chosen(talk, amplitude, fps)])
                 cells.append(f"{s.f1:.2f} ({s.tp}/{s.fp}/{s.fn})")
             print(f"{amplitude:>8g}x {label:>12} " + " ".join(f"{c:>16}" for c in cells))
+    if per_video:
+        print("\n4. per video: TP/FP/FN, the micro-expressions missed and the false positives")
+        for r in results:
+            print(f"{r.video.name}: {r.score.tp}/{r.score.fp}/{r.score.fn}; missed: {', '.join(r.missed) or '-'}; "
+                  f"false: {', '.join(r.false) or '-'}")
     frames = sum(len(load_motion(prepare(r.video)[1]).index) for r in results)
     print(f"\nrun time: {total_s:.0f} s in all; rendering and aligning what was not cached {prepared_s:.0f} s "
           f"(this run; {sum(made):.0f} s of worker time); spotting {spot_s:.1f} s for {len(results)} videos "
@@ -247,7 +264,7 @@ def cost(seed: int) -> None:
         events, spotter, motion_ms, _ = run(motion, crops_arr, times_arr)
         trace = np.array(spotter.trace)
         peaks = [np.nanmax(trace[(trace[:, 0] >= m.onset_s) & (trace[:, 0] <= m.offset_s), 1]) for m in micro]
-        spotted = [(e.onset_frame, e.offset_frame) for e in events if isinstance(e, SpotEvent)]
+        spotted = [e.frames.bounds for e in events if isinstance(e, SpotEvent)]
         f1 = score_spotting(spotted, truth.micro_intervals()).f1
         print(f"{name:>20} {np.median(peaks):17.1f} {np.percentile(peaks, 10):9.1f} {f1:6.2f} {motion_ms:17.3f}")
 
@@ -259,6 +276,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="videos rendered and aligned in parallel")
     parser.add_argument("--amplitudes", type=float, nargs="+", default=[1.0, 0.7, 0.5])
     parser.add_argument("--talking-only", action="store_true", help="only the talking videos (no silent twins)")
+    parser.add_argument("--per-video", action="store_true", help="also each video's misses and false positives")
     parser.add_argument("--cost", action="store_true", help="part 2 instead: cost per frame and the flow choice")
     parser.add_argument("--seed", type=int, default=21, help="--cost: make_video seed (not one the spotter was tuned on)")
     args = parser.parse_args()
@@ -266,7 +284,7 @@ def main() -> None:
     if args.cost:
         cost(args.seed)
     else:
-        heldout(args.set, args.jobs, tuple(args.amplitudes), args.talking_only)
+        heldout(args.set, args.jobs, tuple(args.amplitudes), args.talking_only, args.per_video)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def main() -> None:
             fresh = []
             for clip, cached_clip in zip(index.clips, clips, strict=True):
                 stack, _ = align_clip(clip, align, fps=fps)
-                fresh.append(replace(cached_clip, dis=raw_dynamic_images(stack, clip.onset, clip.apex, clip.offset)))
+                fresh.append(replace(cached_clip, dis=raw_dynamic_images(stack, clip.positions)))
             decode = time.perf_counter() - start
             times.append(decode + _epoch(t, [Sample(c, names, target[c.label]) for c in fresh],
                                          NetworkInputs(DIInputConfig(size=args.size))))

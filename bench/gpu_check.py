@@ -47,6 +47,7 @@ from engines.builder import TENSORRT_TOLERANCE, build_engine
 from engines.inputs import prepare_inputs, synthetic_samples
 from realtime.capture.sources import open_source
 from realtime.core.errors import EngineError
+from realtime.core.interval import Interval
 from realtime.dynamic_images.builder import DynamicImageBuilder
 from realtime.dynamic_images.rank_pooling import DIInputConfig
 from realtime.dynamic_images.ring import FrameRing, FrameRingConfig
@@ -140,7 +141,7 @@ def di_builder(sizes: Sizes, cuda: str, check: Check) -> None:
         onset = offset - sizes.event_frames + 1
 
         def close() -> tuple[np.ndarray, np.ndarray]:
-            event = builder.process(onset, onset + sizes.event_frames // 2, offset)
+            event = builder.process(Interval(onset, onset + sizes.event_frames // 2, offset))
             return event.di_onset.cpu().numpy(), event.di_offset.cpu().numpy()  # .cpu() waits for the GPU
 
         results[label] = (round_robin({label: close}, sizes.iterations)[label], close())
@@ -198,8 +199,8 @@ def training(sizes: Sizes, cuda: str) -> None:
             stack = rng.integers(0, 256, (12, sizes.size, sizes.size), dtype=np.uint8)  # (T, S, S) grey
             np.save(Path(tmp) / f"{i}.npy", stack)
             clip = CachedClip(dataset="casme2", subject=f"s{i % 4}", clip_id=f"EP{i:02d}", emotion=CLASSES[i % 3],
-                              label=CLASSES[i % 3], onset=1, apex=6, offset=11, num_frames=12, fps=200.0,
-                              face_found=1.0, source=str(i), dis=raw_dynamic_images(stack, 1, 6, 11),
+                              label=CLASSES[i % 3], positions=Interval(1, 6, 11), num_frames=12, fps=200.0,
+                              face_found=1.0, source=str(i), dis=raw_dynamic_images(stack, Interval(1, 6, 11)),
                               stack_path=Path(tmp) / f"{i}.npy")
             samples.append(Sample(clip, names, i % 3))
         config = resolve("cpu", backbone=sizes.backbone, size=sizes.size, final_model=False)
@@ -229,7 +230,7 @@ def pipeline(folders: dict[str, Path], sizes: Sizes, cuda: str, tmp: Path, check
                 nonlocal frames
                 frames += step.frame is not None
                 dis.extend(np.concatenate([d.ravel() for d in c.dis.values()]) for c in step.closed)
-                events.extend((e.spot.onset_frame, e.spot.apex_frame, e.spot.offset_frame, e.label)
+                events.extend((e.spot.frames.onset, e.spot.frames.apex, e.spot.frames.offset, e.label)
                               for e in step.finished)
 
             source = open_source(video)

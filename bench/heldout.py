@@ -110,9 +110,9 @@ class Motion:
 
 
 def _paths(video: BenchVideo) -> tuple[Path, Path, Path]:
-    base = CACHE / video.name
-    return base.with_suffix(".mp4"), base.with_name(f"{video.name}_groundtruth.csv"), \
-        base.with_name(f"{video.name}_motion-{_motion_key()}.npz")
+    # Not Path.with_suffix: a name holds dots ("talk0.4-amp0.5"), which would make twins share one file.
+    return CACHE / f"{video.name}.mp4", CACHE / f"{video.name}_groundtruth.csv", \
+        CACHE / f"{video.name}_motion-{_motion_key()}.npz"
 
 
 def _motion_key() -> str:

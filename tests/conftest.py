@@ -36,6 +36,7 @@ def blob_clips(tmp_path_factory: pytest.TempPathFactory):
     that rises and falls in a class-specific place (the 'action unit')."""
     import numpy as np
 
+    from realtime.core.interval import Interval
     from training.clip_cache import CachedClip, raw_dynamic_images
 
     size = 32
@@ -52,8 +53,8 @@ def blob_clips(tmp_path_factory: pytest.TempPathFactory):
         path = root / f"{subject}_{index}.npy"
         np.save(path, stack)
         return CachedClip(dataset="casme2", subject=subject, clip_id=f"EP{index:02d}", emotion=label, label=label,
-                          onset=onset, apex=apex, offset=offset, num_frames=T, fps=200.0, face_found=1.0,
-                          source=f"{subject}/{index}", dis=raw_dynamic_images(stack, onset, apex, offset),
+                          positions=Interval(onset, apex, offset), num_frames=T, fps=200.0, face_found=1.0,
+                          source=f"{subject}/{index}", dis=raw_dynamic_images(stack, Interval(onset, apex, offset)),
                           stack_path=path)
 
     def make(subjects: int) -> list[CachedClip]:

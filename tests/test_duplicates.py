@@ -20,11 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("realtime", "training", "engines")
 MIN_LINES = 4
 
-KNOWN: dict[frozenset[str], str] = {
-    frozenset({"realtime.spotting.spotter", "training.synth.video"}):
-        "the onset/apex/offset fields of an interval (frame and seconds); issue 13's one interval type "
-        "replaces both records (the spotter split owns it)",
-}
+KNOWN: dict[frozenset[str], str] = {}
 
 
 def _duplicate_pairs() -> set[frozenset[str]]:

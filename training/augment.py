@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 
 
 @dataclass(frozen=True)
@@ -57,24 +58,25 @@ def dual_phase_applies(inputs: str) -> bool:
     return inputs == "clip"
 
 
-def jitter_phases(onset: int, apex: int, offset: int, num_frames: int, rng: np.random.Generator, *,
-                  config: AugmentConfig, fps: float | None) -> tuple[int, int, int]:
+def jitter_phases(phases: Interval, num_frames: int, rng: np.random.Generator, *,
+                  config: AugmentConfig, fps: float | None) -> Interval:
     """Move onset, apex and offset independently by up to the configured shift; keep them ordered in 0..T-1."""
-    if not 0 <= onset <= apex <= offset < num_frames:
+    onset, apex, offset = phases.onset, phases.apex, phases.offset
+    if apex is None or offset >= num_frames:
         raise InputError(f"phases need 0 <= onset <= apex <= offset < T, got {onset}, {apex}, {offset}, T={num_frames}")
-    shift = config.jitter_fraction * (offset - onset + 1)
+    shift = config.jitter_fraction * phases.length
     if config.jitter_ms > 0.0:
         if fps is None:
             raise InputError("jitter_ms needs the frame rate of the dataset; use jitter_fraction instead")
         shift = max(shift, config.jitter_ms * fps / 1000.0)
     limit = int(math.floor(shift))
     if limit == 0:
-        return onset, apex, offset
+        return phases
     d_onset, d_apex, d_offset = rng.integers(-limit, limit + 1, size=3)
     new_apex = int(np.clip(apex + d_apex, 0, num_frames - 1))
     new_onset = int(np.clip(onset + d_onset, 0, new_apex))
     new_offset = int(np.clip(offset + d_offset, new_apex, num_frames - 1))
-    return new_onset, new_apex, new_offset
+    return Interval(new_onset, new_apex, new_offset)
 
 
 def spatial_augment(inputs: tuple[torch.Tensor, ...], config: AugmentConfig,

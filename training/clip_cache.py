@@ -34,6 +34,7 @@ import realtime.face.aligner
 import realtime.face.mesh
 import realtime.face.stabiliser
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 from realtime.face.aligner import AlignConfig, align_frames
 import realtime.dynamic_images.rank_pooling
 from training.datasets import Clip
@@ -101,17 +102,19 @@ def align_clip(clip: Clip, align: AlignConfig, *, fps: float | None = None) -> t
     return stack, float(np.mean([face.found for face in faces]))
 
 
-def raw_dynamic_images(stack: np.ndarray, onset: int, apex: int, offset: int) -> dict[str, tuple[np.ndarray, int]]:
+def raw_dynamic_images(stack: np.ndarray, phases: Interval) -> dict[str, tuple[np.ndarray, int]]:
     """Raw DIs of an aligned stack (T, S, S) at the given phases -> {name: ((S, S, 1) float32, frames pooled)}."""
-    if not 0 <= onset <= apex <= offset < stack.shape[0]:
+    onset, apex, offset = phases.onset, phases.apex, phases.offset
+    if apex is None or offset >= stack.shape[0]:
         raise InputError(f"phases need 0 <= onset <= apex <= offset < T, got {onset}, {apex}, {offset}, "
                          f"T={stack.shape[0]}")
     # Copy only onset..offset out of a (possibly memory-mapped, read-only) stack: (T', S, S, 1) grey.
     frames = np.array(stack[onset:offset + 1])[:, :, :, None]
     di_onset, di_offset = phase_dynamic_images(frames, 0, apex - onset, offset - onset)
     di_clip = clip_dynamic_image(frames, 0, offset - onset)
-    return {"di_onset": (di_onset, apex - onset + 1), "di_offset": (di_offset, offset - apex + 1),
-            "di_clip": (di_clip, offset - onset + 1)}
+    rise, fall = phases.phases()
+    return {"di_onset": (di_onset, rise.length), "di_offset": (di_offset, fall.length),
+            "di_clip": (di_clip, phases.length)}
 
 
 def network_inputs(dis: dict[str, tuple[np.ndarray, int]], names: Sequence[str],
@@ -132,9 +135,7 @@ class CachedClip:
     clip_id: str
     emotion: str
     label: str
-    onset: int  # coded phases as 0-based positions in the stack
-    apex: int
-    offset: int
+    positions: Interval  # coded phases as 0-based positions in the stack
     num_frames: int  # T of the stack
     fps: float | None  # recording rate, None when unknown
     face_found: float  # fraction of frames in which MediaPipe found the face
@@ -146,11 +147,11 @@ class CachedClip:
         """The aligned stack, memory-mapped: (T, S, S) grey uint8."""
         return np.load(self.stack_path, mmap_mode="r")
 
-    def dynamic_images(self, onset: int, apex: int, offset: int) -> dict[str, tuple[np.ndarray, int]]:
+    def dynamic_images(self, phases: Interval) -> dict[str, tuple[np.ndarray, int]]:
         """Raw DIs at the given phases: the cached ones at the coded phases, else recomputed from the stack."""
-        if (onset, apex, offset) == (self.onset, self.apex, self.offset):
+        if phases == self.positions:
             return self.dis
-        return raw_dynamic_images(self.stack(), onset, apex, offset)
+        return raw_dynamic_images(self.stack(), phases)
 
 
 def _digest(payload: dict) -> str:
@@ -193,7 +194,8 @@ class ClipCache:
             raise InputError(f"clip {clip.clip_id} has no class (dropped by the class map)")
         key, source = self.keys(clip)
         stack_path = self.root / key[:2] / f"{key}.npy"
-        di_path = self.root / key[:2] / f"{key}-{clip.onset}-{clip.apex}-{clip.offset}-{_DI_CODE}.npz"
+        at = clip.positions
+        di_path = self.root / key[:2] / f"{key}-{at.onset}-{at.apex}-{at.offset}-{_DI_CODE}.npz"
         stack: np.ndarray | None = None
         if stack_path.is_file():
             face_found = float(json.loads(stack_path.with_suffix(".json").read_text())["face_found"])
@@ -212,11 +214,11 @@ class ClipCache:
         else:
             if stack is None:
                 stack = np.load(stack_path, mmap_mode="r")
-            dis = raw_dynamic_images(stack, clip.onset, clip.apex, clip.offset)
+            dis = raw_dynamic_images(stack, clip.positions)
             arrays = {name: di for name, (di, _) in dis.items()}
             arrays |= {f"{name}_frames": np.int64(t) for name, (_, t) in dis.items()}
             _save_atomic(di_path, lambda f: np.savez(f, **arrays))
         return CachedClip(dataset=clip.dataset, subject=clip.subject, clip_id=clip.clip_id, emotion=clip.emotion,
-                          label=clip.label, onset=clip.onset, apex=clip.apex, offset=clip.offset,
+                          label=clip.label, positions=clip.positions,
                           num_frames=len(clip.frames), fps=clip_fps(clip, self.fps), face_found=face_found,
                           source=source, dis=dis, stack_path=stack_path)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 from realtime.sinks.run_folder import is_complete
 from realtime.spotting.scoring import (AnalysisScore, SpottingScore, pool, score_analysis, score_spotting,
                                        str_score)
@@ -38,8 +39,7 @@ class Prediction:
 
     video: str  # the release's folder name ("15_0101disgustingteeth", "006_1")
     kind: str  # "micro" | "macro"
-    onset_frame: int
-    offset_frame: int
+    frames: Interval  # no apex
     label: str = ""
 
 
@@ -66,7 +66,7 @@ def read_predictions(path: Path) -> list[Prediction]:
         if kind not in SPOTTED_KINDS or onset > offset or onset < 0:
             raise InputError(f"{path}: line {line}: kind {kind!r} (micro|macro) or frames {onset}..{offset} "
                              f"(0 <= onset <= offset) not valid")
-        predictions.append(Prediction(video=row["video"].strip(), kind=kind, onset_frame=onset, offset_frame=offset,
+        predictions.append(Prediction(video=row["video"].strip(), kind=kind, frames=Interval(onset, None, offset),
                                       label=(row.get("label") or "").strip()))
     return predictions
 
@@ -76,7 +76,7 @@ def write_predictions(path: Path, predictions: Iterable[Prediction]) -> None:
         writer = csv.writer(handle)
         writer.writerow(PREDICTION_COLUMNS)
         for item in predictions:
-            writer.writerow([item.video, item.kind, item.onset_frame, item.offset_frame, item.label])
+            writer.writerow([item.video, item.kind, *item.frames.bounds, item.label])
 
 
 def predictions_from_runs(runs: Path, videos: Sequence[LongVideo]) -> tuple[list[Prediction], list[str]]:
@@ -89,13 +89,16 @@ def predictions_from_runs(runs: Path, videos: Sequence[LongVideo]) -> tuple[list
         if not is_complete(folder):
             unfinished.append(video.name)
         for row in _csv_rows(folder / "events.csv"):
-            predictions.append(Prediction(video=video.name, kind="micro", onset_frame=int(row["onset_frame"]),
-                                          offset_frame=int(row["offset_frame"]), label=row.get("label") or ""))
+            predictions.append(Prediction(video=video.name, kind="micro", frames=_frames(row),
+                                          label=row.get("label") or ""))
         for row in _csv_rows(folder / "movements.csv"):
             if row.get("kind") == "macro":
-                predictions.append(Prediction(video=video.name, kind="macro", onset_frame=int(row["onset_frame"]),
-                                              offset_frame=int(row["offset_frame"])))
+                predictions.append(Prediction(video=video.name, kind="macro", frames=_frames(row)))
     return predictions, unfinished
+
+
+def _frames(row: dict[str, str]) -> Interval:
+    return Interval(int(row["onset_frame"]), None, int(row["offset_frame"]))
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
@@ -168,9 +171,9 @@ def score_release(release: LongRelease, predictions: Iterable[Prediction]) -> Re
         found = by_video.get(video.name, [])
         micro_found = [item for item in found if item.kind == "micro"]
         micro_truth = [item for item in video.truth if item.kind == "micro"]
-        micro = score_spotting([(p.onset_frame, p.offset_frame) for p in micro_found],
-                               [t.frames for t in micro_truth])
-        macro = score_spotting([(p.onset_frame, p.offset_frame) for p in found if p.kind == "macro"],
+        micro = score_spotting([p.frames.bounds for p in micro_found],
+                               [t.frames.bounds for t in micro_truth])
+        macro = score_spotting([p.frames.bounds for p in found if p.kind == "macro"],
                                video.intervals("macro"))
         pairs = []
         for match in micro.matches:

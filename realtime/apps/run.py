@@ -63,7 +63,7 @@ def run(source: Source, pipeline: RecognitionPipeline, sinks: Sequence[Sink], *,
         handed = time.monotonic()
         for event in step.finished:
             micro += 1
-            spotted.append((event.spot.onset_frame, event.spot.offset_frame))
+            spotted.append(event.spot.frames.bounds)
             at = closed_at.pop(event.event, None)
             if at is not None and event.label is not None:
                 latencies.append(1000 * (handed - at))

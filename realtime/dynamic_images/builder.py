@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
-from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 from realtime.dynamic_images.ring import FrameRing
 
 _MASK = (1 << 32) - 1
@@ -51,25 +51,23 @@ def _low_words(x: torch.Tensor) -> torch.Tensor:
 class EventDIs:
     """The raw DI pair of one event, as `realtime.dynamic_images.rank_pooling.phase_dynamic_images` gives it."""
 
-    onset: int  # absolute frame indices, inclusive
-    apex: int
-    offset: int
+    frames: Interval  # absolute frame indices
     di_onset: torch.Tensor  # (S, S, 1) float32 raw DI over onset..apex, on the ring's device
     di_offset: torch.Tensor  # (S, S, 1) float32 raw DI over apex..offset (reverse weights)
 
     @property
     def onset_frames(self) -> int:
         """T of DI-Onset (what `rate_normalise` and `to_network_input` need)."""
-        return self.apex - self.onset + 1
+        return self.frames.phases()[0].length
 
     @property
     def offset_frames(self) -> int:
         """T of DI-Offset."""
-        return self.offset - self.apex + 1
+        return self.frames.phases()[1].length
 
 
 class DynamicImageBuilder:
-    """Per-slot running sums over a `FrameRing`; `process(onset, apex, offset)` closes an event.
+    """Per-slot running sums over a `FrameRing`; `process(interval)` closes an event.
 
     It has nothing to configure: size, capacity and device are the ring's. Call `update()`
     after every push (one pass over the new crop) so that `process` stays O(1); a builder that
@@ -108,12 +106,11 @@ class DynamicImageBuilder:
         for index in range(self._next, ring.newest + 1):
             self._fold(index)
 
-    def process(self, onset: int, apex: int, offset: int) -> EventDIs:
+    def process(self, frames: Interval) -> EventDIs:
         """DI-Onset over onset..apex and DI-Offset over apex..offset (absolute, inclusive)."""
-        if not onset <= apex <= offset:
-            raise InputError(f"phases need onset <= apex <= offset, got {onset}, {apex}, {offset}")
-        return EventDIs(onset=onset, apex=apex, offset=offset, di_onset=self.window_di(onset, apex),
-                        di_offset=self.window_di(apex, offset, reverse=True))
+        rise, fall = frames.phases()
+        return EventDIs(frames=frames, di_onset=self.window_di(*rise.bounds),
+                        di_offset=self.window_di(*fall.bounds, reverse=True))
 
     def window_di(self, first: int, last: int, *, reverse: bool = False) -> torch.Tensor:
         """(S, S, 1) float32 raw DI of frames first..last, as `dynamic_image(frames, reverse=...)`.

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from realtime.core.interval import Interval
 from realtime.spotting.motion import CellGrid, FrameMotion
 from realtime.spotting.spotter import Movement, SpotEvent
 
@@ -23,9 +24,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Span:
-    onset_frame: int
+    frames: Interval  # no apex; grows while the span goes on
     onset_s: float
-    offset_frame: int
     offset_s: float
     regions: set[str]
     by_hand: bool
@@ -58,17 +58,19 @@ class CoverLog:
     def _record(self, motion: FrameMotion, covered: frozenset[str], by_hand: frozenset[str]) -> None:
         if not motion.found:
             if self._lost is None:
-                self._lost = _Span(motion.index, motion.t_s, motion.index, motion.t_s, set(self._cells), False, False)
+                self._lost = _Span(Interval(motion.index, None, motion.index), motion.t_s, motion.t_s, set(self._cells),
+                                   False, False)
                 self._spans.append(self._lost)
-            self._lost.offset_frame, self._lost.offset_s = motion.index, motion.t_s
+            self._lost.frames, self._lost.offset_s = replace(self._lost.frames, offset=motion.index), motion.t_s
         else:
             self._lost = None
         span = self._open
         if covered:
             if span is None:
-                span = self._open = _Span(motion.index, motion.t_s, motion.index, motion.t_s, set(), False)
+                span = self._open = _Span(Interval(motion.index, None, motion.index), motion.t_s, motion.t_s, set(),
+                                          False)
                 self._spans.append(span)
-            span.offset_frame, span.offset_s = motion.index, motion.t_s
+            span.frames, span.offset_s = replace(span.frames, offset=motion.index), motion.t_s
             span.regions |= covered
             span.by_hand |= bool(by_hand)
         elif span is not None:
@@ -83,7 +85,7 @@ class CoverLog:
         if final and self._open is not None:
             self._closed.append(self._open)
             self._open = None
-        out = [Movement(kind="occlusion", onset_frame=s.onset_frame, offset_frame=s.offset_frame, onset_s=s.onset_s,
+        out = [Movement(kind="occlusion", frames=s.frames, onset_s=s.onset_s,
                         offset_s=s.offset_s, peak_score=0.0, regions=tuple(sorted(s.regions)),
                         reason="covered: a hand" if s.by_hand else "covered: appearance the face does not explain")
                for s in self._closed if s.logged]

@@ -22,6 +22,7 @@ import torch
 
 from realtime.core.errors import EngineError, InputError
 from realtime.core.frame import Frame
+from realtime.core.interval import Interval
 from realtime.dynamic_images.builder import DynamicImageBuilder
 from realtime.dynamic_images.ring import FrameRing, FrameRingConfig
 from realtime.face.aligner import AlignConfig, AlignedFace, FaceAligner
@@ -57,8 +58,9 @@ class ApexSampling:
         if not 0.0 <= self.spread <= 0.5:
             raise InputError(f"apex spread must be in [0, 0.5], got {self.spread}")
 
-    def apexes(self, onset: int, apex: int, offset: int) -> tuple[int, ...]:
+    def apexes(self, frames: Interval) -> tuple[int, ...]:
         """The apex hypotheses (absolute frames), kept strictly inside the event where it has room."""
+        onset, apex, offset = frames.onset, frames.apex, frames.offset
         if self.samples == 1:
             return (apex,)
         low, high = (onset + 1, offset - 1) if offset - onset >= 2 else (onset, offset)
@@ -107,9 +109,8 @@ class MicroExpression:
         """The events.csv row: fixed columns, then prob_<class> for every class of the engine."""
         s = self.spot
         probs = dict(self.probabilities)
-        return {"event": self.event, "onset_frame": s.onset_frame, "apex_frame": s.apex_frame,
-                "offset_frame": s.offset_frame, "onset_s": s.onset_s, "apex_s": s.apex_s, "offset_s": s.offset_s,
-                "duration_ms": 1000 * s.duration_s, "label": self.label or "", "confidence": self.confidence,
+        return {"event": self.event, **s.frames.columns(), "onset_s": s.onset_s, "apex_s": s.apex_s,
+                "offset_s": s.offset_s, "duration_ms": 1000 * s.duration_s, "label": self.label or "", "confidence": self.confidence,
                 "during_speech": int(s.during_speech),
                 **{f"prob_{c}": probs.get(c) for c in classes}}
 
@@ -274,15 +275,15 @@ class RecognitionPipeline:
         now = time.monotonic()
         self._events += 1
         event = MicroExpression(event=self._events, spot=spot)
-        if spot.onset_frame not in self._ring or spot.offset_frame not in self._ring:
+        if spot.frames.onset not in self._ring or spot.frames.offset not in self._ring:
             self.unclassified += 1
             log.warning("event %d (%.2f-%.2f s) is older than the ring buffer; no DIs", event.event,
                         spot.onset_s, spot.offset_s)
             return ClosedEvent(event=replace(event, error="frames no longer buffered"), crops={}, dis={})
-        dis = self._builder.process(spot.onset_frame, spot.apex_frame, spot.offset_frame)
+        dis = self._builder.process(spot.frames)
         crops = {name: self._ring.frame(index).cpu().numpy()
-                 for name, index in (("onset", spot.onset_frame), ("apex", spot.apex_frame),
-                                     ("offset", spot.offset_frame))}
+                 for name, index in (("onset", spot.frames.onset), ("apex", spot.frames.apex),
+                                     ("offset", spot.frames.offset))}
         first, last = self._clip_span(spot)
         clip = torch.stack([self._ring.frame(i) for i in range(first, last + 1)]).cpu().numpy()
         span_s = self._ring.time(last) - self._ring.time(first)
@@ -292,7 +293,7 @@ class RecognitionPipeline:
 
     def _clip_span(self, spot: SpotEvent) -> tuple[int, int]:
         """First and last frame of the replay clip: REPLAY_PAD_S around the event, within the ring."""
-        first, last = spot.onset_frame, spot.offset_frame
+        first, last = spot.frames.bounds
         while first - 1 in self._ring and self._ring.time(first - 1) >= spot.onset_s - REPLAY_PAD_S:
             first -= 1
         while last + 1 in self._ring and self._ring.time(last + 1) <= spot.offset_s + REPLAY_PAD_S:
@@ -307,11 +308,11 @@ class RecognitionPipeline:
         inputs = {"di_onset": (closed.dis["di_onset"], closed.frames[0]),
                   "di_offset": (closed.dis["di_offset"], closed.frames[1])}
         if "di_clip" in self.engine.input_names:
-            clip = self._builder.window_di(spot.onset_frame, spot.offset_frame).cpu().numpy()
-            inputs["di_clip"] = (clip, spot.offset_frame - spot.onset_frame + 1)
+            clip = self._builder.window_di(*spot.frames.bounds).cpu().numpy()
+            inputs["di_clip"] = (clip, spot.frames.length)
         samples = [inputs]
-        for apex in self.config.apex.apexes(spot.onset_frame, spot.apex_frame, spot.offset_frame)[1:]:
-            dis = self._builder.process(spot.onset_frame, apex, spot.offset_frame)
+        for apex in self.config.apex.apexes(spot.frames)[1:]:
+            dis = self._builder.process(Interval(spot.frames.onset, apex, spot.frames.offset))
             samples.append({**inputs, "di_onset": (dis.di_onset.cpu().numpy(), dis.onset_frames),
                             "di_offset": (dis.di_offset.cpu().numpy(), dis.offset_frames)})
         self._worker.submit(ClassifierJob(closed.event, tuple(samples)))

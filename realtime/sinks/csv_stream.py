@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+MOTION_PREFIX = "motion_"  # frames.csv columns holding per-region motion
+
 
 class CsvStream:
     """A CSV table written row by row with a fixed header, flushed at most every `flush_s`."""

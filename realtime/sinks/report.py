@@ -20,11 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.sinks.csv_stream import cell_float, read_rows
+from realtime.sinks.csv_stream import MOTION_PREFIX, cell_float, read_rows
 from realtime.sinks.replay import REPLAY
 from realtime.sinks.report_page import SCRIPT, STYLE
 
-MOTION_PREFIX = "motion_"  # frames.csv columns holding per-region motion
 DI_PAIR = "di_pair.jpg"  # in events/<event>/
 DI_JPEG_QUALITY = 85
 DI_SIDE_PX = 224  # each DI in the pair: the crop's own resolution (the PNGs are upscaled 2x)

@@ -16,7 +16,7 @@ from typing import Any
 
 from realtime.pipeline.pipeline import Step
 from realtime.pipeline.records import RunSummary
-from realtime.sinks.csv_stream import CsvStream
+from realtime.sinks.csv_stream import MOTION_PREFIX, CsvStream
 from realtime.sinks.evidence import write_evidence
 from realtime.sinks.replay import REPLAY, ReplayWriter
 from realtime.sinks.report import write_report
@@ -50,7 +50,7 @@ class RunFolder:
         self.movements = CsvStream(folder / "movements.csv", MOVEMENT_COLUMNS)
         self.frames = CsvStream(folder / "frames.csv",
                                 ["frame", "time_s", "face_found", "face_confidence",
-                                 *(f"motion_{r}" for r in regions), "head_motion", "spotter_state", "talking"],
+                                 *(f"{MOTION_PREFIX}{r}" for r in regions), "head_motion", "spotter_state", "talking"],
                                 flush_s=1.0)
         self.replays = ReplayWriter()  # magnified replays, written off the frame thread
 
@@ -61,7 +61,8 @@ class RunFolder:
             seen = [r for r in self.regions if motion.found and r not in step.covered]  # else: empty cells
             self.frames.write({"frame": step.frame.index, "time_s": step.frame.t_s, "face_found": int(motion.found),
                                "face_confidence": motion.confidence,
-                               **{f"motion_{r}": motion.regions.get(r, 0.0) if r in seen else "" for r in self.regions},
+                               **{f"{MOTION_PREFIX}{r}": motion.regions.get(r, 0.0) if r in seen else ""
+                                  for r in self.regions},
                                "head_motion": motion.head if motion.found else "", "spotter_state": step.spotter_state,
                                "talking": int(step.talking)})
         for closed in step.closed:
@@ -73,8 +74,8 @@ class RunFolder:
         for event in step.finished:
             self.events.write(event.row(self.classes))
         for movement in step.movements:
-            self.movements.write({"kind": movement.kind, "onset_frame": movement.onset_frame,
-                                  "offset_frame": movement.offset_frame, "onset_s": movement.onset_s,
+            self.movements.write({"kind": movement.kind, "onset_frame": movement.frames.onset,
+                                  "offset_frame": movement.frames.offset, "onset_s": movement.onset_s,
                                   "offset_s": movement.offset_s, "duration_ms": 1000 * movement.duration_s,
                                   "peak_score": movement.peak_score, "regions": "+".join(movement.regions),
                                   "reason": movement.reason})

@@ -10,9 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 import numpy as np  # noqa: E402
 
-from realtime.sinks.csv_stream import cell_float, read_rows  # noqa: E402
-
-MOTION_PREFIX = "motion_"  # frames.csv columns holding per-region motion
+from realtime.sinks.csv_stream import MOTION_PREFIX, cell_float, read_rows  # noqa: E402
 
 
 def write_timeline(run_dir: str | Path) -> Path:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from realtime.core.errors import AnnotationError
+from realtime.core.interval import Interval, flat_columns, flat_row
 from realtime.core.problems import Problem
 
 SYNTH_COLUMNS = ("kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
@@ -33,9 +34,7 @@ class GroundTruthInterval:
     subject: str  # as text, as in the sheet ("1", "006"); "" for a synthetic csv
     event: str  # the sheet's expression name ("disgust1_1", "006_1_3"), or "row N"
     kind: str  # "micro" | "macro" | "blink" (other kinds kept with a warning)
-    onset_frame: int
-    apex_frame: int | None  # None: not annotated, or outside onset..offset in the sheet
-    offset_frame: int
+    frames: Interval  # apex None: not annotated, or outside onset..offset in the sheet
     onset_s: float
     apex_s: float | None
     offset_s: float
@@ -43,11 +42,6 @@ class GroundTruthInterval:
     action_units: str
     row: int | None  # row in Excel (or line in the csv) it came from
     emotion_class: str = ""  # the coarse MEGC class (negative, positive, surprise, others); "" if unknown
-
-    @property
-    def frames(self) -> tuple[int, int]:
-        """(onset, offset), what the spotting score compares."""
-        return self.onset_frame, self.offset_frame
 
 
 @dataclass(frozen=True)
@@ -63,7 +57,7 @@ class GroundTruth:
 
     def micro_intervals(self) -> list[tuple[int, int]]:
         """(onset, offset) of every micro-expression: the ground truth of MEGC spotting."""
-        return [item.frames for item in self.of_kind("micro")]
+        return [item.frames.bounds for item in self.of_kind("micro")]
 
     @property
     def videos(self) -> tuple[tuple[str, str], ...]:
@@ -71,8 +65,8 @@ class GroundTruth:
         return tuple(dict.fromkeys((item.subject, item.video) for item in self.intervals))
 
     def to_dataframe(self) -> pd.DataFrame:
-        columns = list(GroundTruthInterval.__dataclass_fields__)
-        table = pd.DataFrame([asdict(item) for item in self.intervals], columns=columns)
+        columns = flat_columns(GroundTruthInterval)
+        table = pd.DataFrame([flat_row(item) for item in self.intervals], columns=columns)
         return table.astype({"apex_frame": "Int64", "row": "Int64"})  # integers with gaps, not floats
 
 
@@ -131,14 +125,14 @@ def read_synth_ground_truth(path: str | Path) -> GroundTruth:
             report(f"onset/offset {values['onset_frame']!r}/{values['offset_frame']!r} are not frames "
                    "with 0 <= onset <= offset", "skipped")
             continue
-        if apex is None or not onset <= apex <= offset:
+        if apex is None or not Interval(onset, None, offset).contains(apex):
             report(f"apex {values['apex_frame']!r} is not a frame within onset..offset; apex dropped", "repaired")
             apex = None
         if times[0] is None or times[2] is None:
             report("onset_s/offset_s are not numbers", "warning")
         intervals.append(GroundTruthInterval(
-            video=video, subject="", event=f"row {row}", kind=kind, onset_frame=onset, apex_frame=apex,
-            offset_frame=offset, onset_s=_or_nan(times[0]), apex_s=times[1] if apex is not None else None,
+            video=video, subject="", event=f"row {row}", kind=kind, frames=Interval(onset, apex, offset),
+            onset_s=_or_nan(times[0]), apex_s=times[1] if apex is not None else None,
             offset_s=_or_nan(times[2]), emotion=values["emotion"].strip().lower(),
             action_units=values["action_units"].strip(), row=row))
     return GroundTruth(source=path, intervals=tuple(intervals), problems=tuple(problems))

@@ -3,7 +3,7 @@
 In this order: a face lost or barely tracked nearby (occlusion); a mouth movement after
 `speech_count` others within `speech_window_s`, or during talking, or a conversational brow
 raise (both brows up alike for `raise_min_s` or longer while talking) (speech); an eye-dominated movement whose lids go
-down, or a large one (blink); one inside a large one-way movement, larger than
+down, a large one, or one just after a blink (blink); one inside a large one-way movement, larger than
 `max_amplitude_px` of the canonical face, longer than `max_duration_s`, or next to a one-way
 movement larger than itself (macro); shorter than `min_duration_s` (noise, dropped); else a
 micro-expression.
@@ -24,6 +24,7 @@ class RuleConfig:
     one_way_noise: float
     blink_eye_share: float
     blink_down: float
+    blink_echo_s: float
     speech_window_s: float
     speech_count: int
     speech_mouth_share: float
@@ -57,6 +58,7 @@ class Features:
     upper_z: float  # the upper face's own score (refitted without the lower face) at its peak, noise units
     jaw_open: float  # how far the chin went down from onset to the peak, / amplitude_px (the jaw opening)
     brow_up: float  # how far the brows rose from onset to the peak against the eyes and nose, / amplitude_px
+    since_blink_s: float = float("inf")  # from the end of the latest blink before it to its onset
 
 
 def classify(f: Features, c: RuleConfig) -> tuple[str, str]:
@@ -76,6 +78,8 @@ def classify(f: Features, c: RuleConfig) -> tuple[str, str]:
                           f"{duration * 1000:.0f} ms while talking")
     if f.eye_share > c.blink_eye_share and (f.eye_down > c.blink_down or f.amplitude_px > c.max_amplitude_px):
         return "blink", f"{f.eye_share:.0%} on the eyes, {f.eye_down:+.0%} downwards, {f.amplitude_px:.1f} px"
+    if f.eye_share > c.blink_eye_share and f.since_blink_s < c.blink_echo_s:
+        return "blink", f"{f.eye_share:.0%} on the eyes {f.since_blink_s * 1000:.0f} ms after a blink (its echo)"
     if f.in_one_way:
         return "macro", "inside a large one-way movement"
     if f.amplitude_px > c.max_amplitude_px:

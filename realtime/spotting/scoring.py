@@ -18,17 +18,14 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 
 IOU_THRESHOLD = 0.5  # MEGC's hit criterion
 
 
 def interval_iou(a: tuple[int, int], b: tuple[int, int]) -> float:
     """IoU of two inclusive frame intervals (onset, offset)."""
-    overlap = min(a[1], b[1]) - max(a[0], b[0]) + 1
-    if overlap <= 0:
-        return 0.0
-    union = (a[1] - a[0] + 1) + (b[1] - b[0] + 1) - overlap
-    return overlap / union
+    return Interval(a[0], None, a[1]).iou(Interval(b[0], None, b[1]))
 
 
 @dataclass(frozen=True)

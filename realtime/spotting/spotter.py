@@ -48,6 +48,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from realtime.core.interval import Interval
 from realtime.face.regions import CANONICAL_LANDMARKS
 from realtime.spotting.apex import apex_from_motion
 from realtime.spotting.config import SpotterConfig
@@ -71,9 +72,7 @@ _NOSE_TIP = 1  # MediaPipe mesh point: cells of no region below it belong to the
 class SpotEvent:
     """A micro-expression candidate: inclusive 0-based frame indices of the source, and times."""
 
-    onset_frame: int
-    apex_frame: int
-    offset_frame: int
+    frames: Interval  # onset, apex, offset
     onset_s: float
     apex_s: float
     offset_s: float
@@ -95,8 +94,7 @@ class Movement:
     """Any other movement; logged separately, never a micro-expression result."""
 
     kind: str  # one of MOVEMENT_KINDS
-    onset_frame: int
-    offset_frame: int
+    frames: Interval  # no apex
     onset_s: float
     offset_s: float
     peak_score: float  # noise units (0 for a face lost without motion)
@@ -162,6 +160,7 @@ class Spotter:
         self._one_way = OneWayTracker(c.one_way, self.grid.eye, self._k)
         self._frames = FrameLog(c.min_confidence, c.occlusion_margin_s)
         self._mouth_times: deque[float] = deque()  # apex times of recent mouth movements
+        self._blink_end = -float("inf")  # offset of the latest blink
         self._anchor = True  # the next tracked frame starts a run of samples
         self._now = -float("inf")  # time of the latest frame
         self.state = "warming up"
@@ -259,7 +258,7 @@ class Spotter:
     def _speech(self, span: TalkSpan) -> Movement:
         onset, offset = self._talk_onset or self._frames.at(span.start_s), self._frames.at(span.end_s)
         self._talk_onset = None
-        return Movement(kind="speech", onset_frame=onset[0], offset_frame=offset[0], onset_s=onset[1],
+        return Movement(kind="speech", frames=Interval(onset[0], None, offset[0]), onset_s=onset[1],
                         offset_s=offset[1], peak_score=0.0, regions=("mouth", "chin"), reason="talking")
 
     def _jaw_talking(self, movement: OneWayMovement) -> bool:
@@ -271,10 +270,10 @@ class Spotter:
     def _macro(self, movement: OneWayMovement) -> Movement:
         onset, offset = self._frames.at(movement.start), self._frames.at(movement.end)
         if self._jaw_talking(movement):
-            return Movement(kind="speech", onset_frame=onset[0], offset_frame=offset[0], onset_s=onset[1],
+            return Movement(kind="speech", frames=Interval(onset[0], None, offset[0]), onset_s=onset[1],
                             offset_s=offset[1], peak_score=movement.peak_z, regions=self._regions(movement.way),
                             reason="the jaw's movement as talking starts")
-        return Movement(kind="macro", onset_frame=onset[0], offset_frame=offset[0], onset_s=onset[1],
+        return Movement(kind="macro", frames=Interval(onset[0], None, offset[0]), onset_s=onset[1],
                         offset_s=offset[1], peak_score=movement.peak_z, regions=self._regions(movement.way),
                         reason=f"one-way movement of {movement.peak_px:.1f} px > {self.config.max_amplitude_px} px")
 
@@ -310,13 +309,16 @@ class Spotter:
         return out
 
     def _classify(self, p: _Pending) -> list[SpotEvent | Movement]:
-        kind, reason = classify(p.features, self.config.rules)
+        kind, reason = classify(replace(p.features, since_blink_s=p.features.onset_s - self._blink_end),
+                                self.config.rules)
+        if kind == "blink":
+            self._blink_end = max(self._blink_end, p.features.offset_s)
         if kind == "":
             return []
         if kind != "micro":
-            return [Movement(kind=kind, onset_frame=p.onset[0], offset_frame=p.offset[0], onset_s=p.onset[1],
+            return [Movement(kind=kind, frames=Interval(p.onset[0], None, p.offset[0]), onset_s=p.onset[1],
                              offset_s=p.offset[1], peak_score=p.features.peak_z, regions=p.regions, reason=reason)]
-        return [SpotEvent(onset_frame=p.onset[0], apex_frame=p.apex[0], offset_frame=p.offset[0],
+        return [SpotEvent(frames=Interval(p.onset[0], p.apex[0], p.offset[0]),
                           onset_s=p.onset[1], apex_s=p.apex[1], offset_s=p.offset[1], peak_score=p.features.peak_z,
                           amplitude_px=p.features.amplitude_px, regions=p.regions,
                           during_speech=self._talk.near(p.features.onset_s, p.features.offset_s, 0.0))]
@@ -366,7 +368,7 @@ class Spotter:
         return frames[apex_from_motion(curve - curve[0])]
 
     def _occlusion(self, gap: Gap) -> Movement:
-        return Movement(kind="occlusion", onset_frame=gap.start[0], offset_frame=gap.end[0], onset_s=gap.start[1],
+        return Movement(kind="occlusion", frames=Interval(gap.start[0], None, gap.end[0]), onset_s=gap.start[1],
                         offset_s=gap.end[1], peak_score=0.0, regions=(), reason="face lost")
 
     @property

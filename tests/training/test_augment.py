@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 from training.augment import AugmentConfig, dual_phase_applies, jitter_phases, spatial_augment
 
 
@@ -69,7 +70,8 @@ def test_jitter_keeps_phases_ordered_in_range_and_within_the_shift() -> None:
     limit = int(0.2 * (offset - onset + 1))  # 10 frames
     seen = set()
     for _ in range(2000):
-        o, a, f = jitter_phases(onset, apex, offset, T, rng, config=config, fps=None)
+        j = jitter_phases(Interval(onset, apex, offset), T, rng, config=config, fps=None)
+        o, a, f = j.onset, j.apex, j.offset
         assert 0 <= o <= a <= f < T
         assert abs(o - onset) <= limit and abs(a - apex) <= limit and abs(f - offset) <= limit
         seen.add(o - onset)
@@ -79,20 +81,21 @@ def test_jitter_keeps_phases_ordered_in_range_and_within_the_shift() -> None:
 def test_jitter_clamps_at_the_clip_ends_and_can_be_off() -> None:
     rng = np.random.default_rng(1)
     for _ in range(200):
-        o, a, f = jitter_phases(0, 0, 4, 5, rng, config=AugmentConfig(jitter_fraction=0.5), fps=None)
-        assert 0 <= o <= a <= f <= 4
+        j = jitter_phases(Interval(0, 0, 4), 5, rng, config=AugmentConfig(jitter_fraction=0.5), fps=None)
+        assert 0 <= j.onset <= j.apex <= j.offset <= 4
     off = AugmentConfig(jitter_fraction=0.0)
     assert not off.jitters
-    assert jitter_phases(3, 5, 9, 12, rng, config=off, fps=None) == (3, 5, 9)
+    assert jitter_phases(Interval(3, 5, 9), 12, rng, config=off, fps=None) == Interval(3, 5, 9)
 
 
 def test_jitter_ms_uses_the_frame_rate() -> None:
     rng = np.random.default_rng(2)
     config = AugmentConfig(jitter_fraction=0.0, jitter_ms=50.0)  # 10 frames at 200 fps
-    shifts = {jitter_phases(50, 60, 70, 200, rng, config=config, fps=200.0)[2] - 70 for _ in range(3000)}
+    phases = Interval(50, 60, 70)
+    shifts = {jitter_phases(phases, 200, rng, config=config, fps=200.0).offset - 70 for _ in range(3000)}
     assert max(shifts) == 10 and min(shifts) == -10
     with pytest.raises(InputError, match="frame rate"):
-        jitter_phases(50, 60, 70, 200, rng, config=config, fps=None)
+        jitter_phases(Interval(50, 60, 70), 200, rng, config=config, fps=None)
 
 
 def test_dual_phase_is_for_the_single_stream_whole_clip_model_only() -> None:

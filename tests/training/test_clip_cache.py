@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ from skimage.data import astronaut
 
 import training.clip_cache as clip_cache
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 from realtime.dynamic_images.rank_pooling import DIInputConfig, clip_dynamic_image, phase_dynamic_images
 from realtime.face.aligner import AlignConfig
 from training.clip_cache import ClipCache, network_inputs, raw_dynamic_images
@@ -33,8 +35,8 @@ def _clip(folder: Path, *, blank: bool = False) -> Clip:
         cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         frames.append(path)
     return Clip(dataset="casme2", subject="01", clip_id=folder.name, frames=tuple(frames),
-                frame_numbers=tuple(range(10, 18)), onset_frame=10, apex_frame=14, offset_frame=17,
-                onset=0, apex=4, offset=7, emotion="happiness", label="happiness", action_units="12")
+                frame_numbers=tuple(range(10, 18)), sheet_frames=Interval(10, 14, 17),
+                positions=Interval(0, 4, 7), emotion="happiness", label="happiness", action_units="12")
 
 
 @pytest.fixture()
@@ -79,11 +81,12 @@ def test_keys_change_with_what_changes_the_result(tmp_path, counted_alignments) 
     ClipCache(root, AlignConfig(size=SIZE + 16))(clip)  # another crop size: another stack
     ClipCache(root, AlignConfig(size=SIZE), fps=100.0)(clip)  # another frame rate for the smoother
     assert counted_alignments == [SIZE, SIZE + 16, SIZE]
-    moved = ClipCache(root, AlignConfig(size=SIZE))(Clip(**{**clip.__dict__, "apex": 3, "apex_frame": 13}))
+    moved = ClipCache(root, AlignConfig(size=SIZE))(replace(clip, positions=Interval(0, 3, 7),
+                                                            sheet_frames=Interval(10, 13, 17)))
     assert counted_alignments == [SIZE, SIZE + 16, SIZE]  # new phases: new DIs from the cached stack
     assert moved.dis["di_onset"][1] == 4
     np.testing.assert_allclose(moved.dis["di_onset"][0],
-                               raw_dynamic_images(moved.stack(), 0, 3, 7)["di_onset"][0])
+                               raw_dynamic_images(moved.stack(), Interval(0, 3, 7))["di_onset"][0])
     image = cv2.imread(str(clip.frames[3]))
     cv2.imwrite(str(clip.frames[3]), cv2.GaussianBlur(image, (5, 5), 0))  # a frame file changed on disk
     ClipCache(root, AlignConfig(size=SIZE))(clip)
@@ -92,8 +95,8 @@ def test_keys_change_with_what_changes_the_result(tmp_path, counted_alignments) 
 
 def test_jittered_phases_recompute_from_the_stack(tmp_path) -> None:
     cached = ClipCache(tmp_path / "cache", AlignConfig(size=SIZE))(_clip(tmp_path / "data" / "EP01_01"))
-    assert cached.dynamic_images(0, 4, 7) is cached.dis
-    shifted = cached.dynamic_images(1, 3, 6)
+    assert cached.dynamic_images(Interval(0, 4, 7)) is cached.dis
+    shifted = cached.dynamic_images(Interval(1, 3, 6))
     assert [shifted[name][1] for name in ("di_onset", "di_offset", "di_clip")] == [3, 4, 6]
     inputs = network_inputs(shifted, ("di_onset", "di_offset"), DIInputConfig(size=32))
     assert [x.shape for x in inputs] == [(1, 32, 32), (1, 32, 32)]

@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 
 from realtime.core.errors import AnnotationError, InputError
+from realtime.core.interval import Interval
 from training.datasets import (MEGC3_CLASSES, Clip, DatasetIndex, class_order, load_composite, load_dataset,
                                read_composite, read_sheet, resolve_class_map)
 from realtime.core.problems import Problem
@@ -100,16 +101,16 @@ def test_casme2_raw_release_quirks(casme_raw: Path) -> None:
         "casme2", "01", "happiness", "happiness", "12")
     assert first.frame_numbers == tuple(range(95, 131))
     assert [path.name for path in first.frames[4:7]] == ["img99.jpg", "img100.jpg", "img101.jpg"]
-    assert (first.onset, first.apex, first.offset) == (4, 9, 33)
-    assert (first.onset_frame, first.apex_frame, first.offset_frame) == (99, 104, 128)
+    assert first.positions == Interval(4, 9, 33)
+    assert first.sheet_frames == Interval(99, 104, 128)
     located = clips["EP12_01f"]
-    assert (located.apex_frame, located.apex) == (23, 22)  # the motion peak written into the frames
-    assert clips["EP09_05f"].subject == "02" and clips["EP09_05f"].onset == clips["EP09_05f"].apex
+    assert (located.sheet_frames.apex, located.positions.apex) == (23, 22)  # the motion peak in the frames
+    assert clips["EP09_05f"].subject == "02" and clips["EP09_05f"].positions.onset == clips["EP09_05f"].positions.apex
     clamped = clips["EP16_04f"]
-    assert (clamped.onset_frame, clamped.offset_frame, clamped.offset) == (141, 170, 29)
-    assert clamped.apex_frame == 155  # apex (181) beyond the files, no motion in 141..170: the middle
+    assert (clamped.sheet_frames.onset, clamped.sheet_frames.offset, clamped.positions.offset) == (141, 170, 29)
+    assert clamped.sheet_frames.apex == 155  # apex (181) beyond the files, no motion in 141..170: the middle
     gap = clips["EP03_01"]
-    assert gap.apex_frame in (12, 14) and gap.frame_numbers[gap.apex] == gap.apex_frame
+    assert gap.sheet_frames.apex in (12, 14) and gap.frame_numbers[gap.positions.apex] == gap.sheet_frames.apex
     assert summary(index.problems) == [
         (3, "EP12_01f", "repaired"),
         (4, "EP09_05f", "warning"),
@@ -140,7 +141,7 @@ def test_casme2_cropped_release_with_csv_sheet_above_it(tmp_path: Path) -> None:
                      "05,EP19_05f2,,20.0,30.5,50,,4,disgust\n")
     index = load_dataset("casme2", tmp_path / "CASME2", min_clips_per_class=1)  # finds Cropped/ and the csv
     (clip,) = index.clips
-    assert clip.frames[0].name == "reg_img1.jpg" and (clip.onset_frame, clip.apex_frame) == (20, 41)
+    assert clip.frames[0].name == "reg_img1.jpg" and (clip.sheet_frames.onset, clip.sheet_frames.apex) == (20, 41)
     assert summary(index.problems) == [(2, "EP19_05f", "repaired"), (3, "EP19_05f2", "repaired"),
                                        (3, "EP19_05f2", "skipped")]
     assert index.problems[0].message.startswith("no apex; located at frame 41")
@@ -167,8 +168,8 @@ def test_samm_release_with_legend_rows(tmp_path: Path) -> None:
     clips = by_id(index)
     assert set(clips) == {"006_1_2", "028_4_1", "011_2_3"}
     assert clips["006_1_2"].subject == "006" and clips["006_1_2"].frames[0].name == "006_05550.jpg"
-    assert (clips["006_1_2"].onset, clips["006_1_2"].apex, clips["006_1_2"].offset) == (12, 38, 82)
-    assert clips["028_4_1"].apex_frame == 1100  # apex after offset in the sheet: located
+    assert clips["006_1_2"].positions == Interval(12, 38, 82)
+    assert clips["028_4_1"].sheet_frames.apex == 1100  # apex after offset in the sheet: located
     assert clips["011_2_3"].label == "others" and clips["011_2_3"].action_units == "L2"
     assert index.classes == ("anger", "contempt", "others")
     assert summary(index.problems) == [(16, "028_4_1", "repaired"), (18, "011_2_4", "skipped")]  # no folder
@@ -188,8 +189,8 @@ def test_mmew_release(tmp_path: Path) -> None:
     ])
     index = load_dataset("mmew", root, min_clips_per_class=1)
     clips = by_id(index)
-    assert clips["S01-01-001"].frame_numbers == tuple(range(1, 25)) and clips["S01-01-001"].apex == 8
-    assert clips["S02-05-003"].apex_frame == 15 and clips["S02-05-003"].label == "surprise"
+    assert clips["S01-01-001"].frame_numbers == tuple(range(1, 25)) and clips["S01-01-001"].positions.apex == 8
+    assert clips["S02-05-003"].sheet_frames.apex == 15 and clips["S02-05-003"].label == "surprise"
     assert index.classes == ("happiness", "surprise")
     assert summary(index.problems) == [(3, "S02-05-003", "repaired"), (None, None, "warning")]
     assert index.problems[-1].message == "1 clip of emotion 'anger' not used: the class map drops it"
@@ -277,8 +278,7 @@ def test_real_casme2_sheet() -> None:
         (239, "EP18_04f", "warning", "apex == offset (116): the offset phase is one frame, its DI is zero"),
     ]
     first = sheet.rows[0]
-    assert (first.subject, first.clip_id, first.onset_frame, first.apex_frame, first.offset_frame) == (
-        "01", "EP02_01f", 46, 59, 86)
+    assert (first.subject, first.clip_id, first.frames) == ("01", "EP02_01f", Interval(46, 59, 86))
     assert {row.action_units for row in sheet.rows} >= {"4+L10", "12", "R2+15"}
 
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from realtime.cli.eval import app as eval_app
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 from realtime.spotting.ground_truth import GroundTruthInterval
 from realtime.spotting.scoring import score_analysis
 from training.cli.synth import app as synth_app
@@ -19,8 +20,8 @@ from training.evaluation import Prediction, read_predictions, score_release, wri
 
 
 def interval(video: str, kind: str, onset: int, offset: int, emotion_class: str = "") -> GroundTruthInterval:
-    return GroundTruthInterval(video=video, subject="1", event=f"{video}_{onset}", kind=kind, onset_frame=onset,
-                               apex_frame=None, offset_frame=offset, onset_s=onset / 30, apex_s=None,
+    return GroundTruthInterval(video=video, subject="1", event=f"{video}_{onset}", kind=kind,
+                               frames=Interval(onset, None, offset), onset_s=onset / 30, apex_s=None,
                                offset_s=offset / 30, emotion="", action_units="", row=None,
                                emotion_class=emotion_class)
 
@@ -38,15 +39,15 @@ def crafted_release() -> LongRelease:
 
 
 CRAFTED_PREDICTIONS = [
-    Prediction("v1", "micro", 10, 19, "disgust"),  # hit A exactly; disgust -> negative: right class
-    Prediction("v1", "micro", 52, 61, "surprise"),  # IoU 8/12 with B: hit; positive predicted as surprise
-    Prediction("v1", "micro", 200, 210, "happiness"),  # nothing there: FP
-    Prediction("v1", "macro", 100, 140),  # IoU 41/51 with the macro: hit
-    Prediction("v2", "micro", 20, 29, "happiness"),  # hit C; surprise predicted as positive
-    Prediction("v3", "micro", 5, 9, "others"),  # v3 has no micro-expression: two FPs
-    Prediction("v3", "micro", 30, 40, "others"),
-    Prediction("v3", "macro", 60, 90),  # and one macro FP
-    Prediction("v9", "micro", 1, 2, "others"),  # a video the release does not have
+    Prediction("v1", "micro", Interval(10, None, 19), "disgust"),  # hit A exactly; disgust -> negative: right class
+    Prediction("v1", "micro", Interval(52, None, 61), "surprise"),  # IoU 8/12 with B: hit; positive as surprise
+    Prediction("v1", "micro", Interval(200, None, 210), "happiness"),  # nothing there: FP
+    Prediction("v1", "macro", Interval(100, None, 140)),  # IoU 41/51 with the macro: hit
+    Prediction("v2", "micro", Interval(20, None, 29), "happiness"),  # hit C; surprise predicted as positive
+    Prediction("v3", "micro", Interval(5, None, 9), "others"),  # v3 has no micro-expression: two FPs
+    Prediction("v3", "micro", Interval(30, None, 40), "others"),
+    Prediction("v3", "macro", Interval(60, None, 90)),  # and one macro FP
+    Prediction("v9", "micro", Interval(1, None, 2), "others"),  # a video the release does not have
 ]
 
 
@@ -79,7 +80,8 @@ def test_video_without_micro_expression_counts_its_false_positives() -> None:
 
 def test_analysis_of_nothing_and_unlabelled_hits() -> None:
     assert score_analysis([], ("negative", "positive")).f1 == 0.0
-    spot_only = score_release(crafted_release(), [Prediction("v2", "micro", 20, 29)])  # no classifier: no label
+    no_label = [Prediction("v2", "micro", Interval(20, None, 29))]  # no classifier: no label
+    spot_only = score_release(crafted_release(), no_label)
     assert spot_only.micro.tp == 1 and spot_only.analysis.f1 == 0.0 and spot_only.str_score == 0.0
 
 
@@ -89,7 +91,7 @@ def test_predictions_file_round_trip_and_errors(tmp_path: Path) -> None:
     assert read_predictions(path) == CRAFTED_PREDICTIONS
     minimal = tmp_path / "minimal.csv"
     minimal.write_text("video,onset_frame,offset_frame\nv1,10,19\n")  # kind and label optional
-    assert read_predictions(minimal) == [Prediction("v1", "micro", 10, 19, "")]
+    assert read_predictions(minimal) == [Prediction("v1", "micro", Interval(10, None, 19), "")]
     bad = tmp_path / "bad.csv"
     bad.write_text("video,kind,onset_frame,offset_frame,label\nv1,micro,10,19,x\nv1,micro,30,20,x\n")
     with pytest.raises(InputError, match=r"bad.csv: line 3: .*30..20"):

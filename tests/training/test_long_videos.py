@@ -56,7 +56,7 @@ def test_casme2_sheet_written_here(tmp_path: Path) -> None:
     path = tmp_path / "casme_long.xlsx"
     write_casme2_sheet(path)
     truth = load_ground_truth(path, read_sheet=read_long_sheet)
-    assert [(i.event, i.onset_frame, i.apex_frame, i.offset_frame) for i in truth.intervals] == [
+    assert [(i.event, i.frames.onset, i.frames.apex, i.frames.offset) for i in truth.intervals] == [
         ("disgust1_1", 99, 104, 111), ("disgust1_2", 199, 209, 219), ("happy1_1", 299, None, 319),
         ("happy1_1", 79, 84, 89)]
     assert [(i.emotion, i.emotion_class) for i in truth.intervals] == [
@@ -98,7 +98,7 @@ def write_samm_sheets(root: Path) -> tuple[Path, Path]:
 def test_samm_release_written_here(tmp_path: Path) -> None:
     long_path, _ = write_samm_sheets(tmp_path)
     truth = read_long_sheet(long_path)
-    assert [(i.video, i.kind, i.onset_frame, i.apex_frame, i.offset_frame) for i in truth.intervals] == [
+    assert [(i.video, i.kind, i.frames.onset, i.frames.apex, i.frames.offset) for i in truth.intervals] == [
         ("006_1", "macro", 565, 647, 742), ("006_1", "micro", 3561, 3587, 3631),
         ("006_2", "micro", 1070, None, 1133), ("007_1", "macro", 2522, 3322, 4122)]
     assert truth.intervals[1].onset_s == pytest.approx(3561 / 200) and truth.intervals[1].row == 6

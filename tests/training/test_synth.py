@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from realtime.capture.video_io import VideoInfo, read_video
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 from realtime.dynamic_images.rank_pooling import phase_dynamic_images
 from realtime.face.aligner import AlignConfig, FaceAligner
 from realtime.face.mesh import FaceMesh
@@ -228,12 +229,13 @@ def test_dataset_reads_back_through_the_casme2_reader(synth_dataset: Path) -> No
         assert isinstance(subject, str) and len(subject) == 2  # text '01', as in the real sheet
         assert isinstance(aus, int) == ("+" not in str(aus))  # a single AU is a number cell, as in the real sheet
         assert clip.label == emotion and str(aus) in EMOTIONS[emotion]
-        assert (clip.onset_frame, clip.apex_frame, clip.offset_frame) == (onset, apex, offset)
+        assert clip.sheet_frames == Interval(onset, apex, offset)
         assert clip.frame_numbers[0] > 1 and list(clip.frame_numbers) == list(range(clip.frame_numbers[0],
                                                                                   clip.frame_numbers[-1] + 1))
         assert [f.name for f in clip.frames] == [f"img{n}.jpg" for n in clip.frame_numbers]
-        assert 5 <= clip.onset < clip.apex < clip.offset <= len(clip.frames) - 6  # neutral margins
-        assert 0.2 - 0.015 <= (clip.offset - clip.onset) / 100 <= 0.5 + 0.015  # 200-500 ms at 100 fps
+        at = clip.positions
+        assert 5 <= at.onset < at.apex < at.offset <= len(clip.frames) - 6  # neutral margins
+        assert 0.2 - 0.015 <= (at.offset - at.onset) / 100 <= 0.5 + 0.015  # 200-500 ms at 100 fps
 
 
 def test_dataset_is_deterministic(synth_dataset: Path, tmp_path: Path) -> None:
@@ -241,7 +243,7 @@ def test_dataset_is_deterministic(synth_dataset: Path, tmp_path: Path) -> None:
 
     again = make_dataset(tmp_path / "again", subjects=1, clips_per_class=1, fps=100, seed=3)
     for clip in again.clips:
-        for number in (clip.frame_numbers[0], clip.apex_frame):
+        for number in (clip.frame_numbers[0], clip.sheet_frames.apex):
             ours = (synth_dataset / "sub01" / clip.clip_id / f"img{number}.jpg").read_bytes()
             assert (clip.folder / f"img{number}.jpg").read_bytes() == ours
 
@@ -280,7 +282,7 @@ def test_video_at_200_fps(tmp_path: Path) -> None:
     assert VideoInfo.from_video_path(video.path).fps == pytest.approx(200)
     assert sum(1 for _ in read_video(video.path)) == video.num_frames == 600
     (event,) = video.events
-    assert 40 <= event.offset_frame - event.onset_frame <= 100  # 200-500 ms
+    assert 40 <= event.frames.offset - event.frames.onset <= 100  # 200-500 ms
 
 
 def test_video_is_deterministic_per_seed(tmp_path: Path) -> None:

@@ -84,8 +84,9 @@ def test_mediapipe_finds_the_face_in_every_frame(aligned_clips) -> None:
 def test_di_onset_energy_lies_in_the_action_units_regions(aligned_clips) -> None:
     fractions = {}
     for clip, crops, faces in aligned_clips:
-        di, _ = onset_di(crops, clip.onset, clip.apex, clip.offset)
-        mask = region_mask(faces[clip.onset].landmarks, action_unit_regions(clip.action_units), crops.shape[1])
+        at = clip.positions
+        di, _ = onset_di(crops, at.onset, at.apex, at.offset)
+        mask = region_mask(faces[at.onset].landmarks, action_unit_regions(clip.action_units), crops.shape[1])
         energy = di.astype(np.float64) ** 2
         fractions[f"{clip.key} AU{clip.action_units}"] = float(energy[mask].sum() / energy.sum())
     assert min(fractions.values()) >= 0.7, "; ".join(f"{k}: {v:.2f}" for k, v in fractions.items())

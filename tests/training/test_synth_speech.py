@@ -43,8 +43,8 @@ def test_talking_segments_and_brow_raises_in_the_ground_truth(videos) -> None:
 
     # The same events as the silent video of the seed; micro-expressions inside talking move the upper face only.
     others = [e for e in talk.events if e.kind != "speech"]
-    assert [(e.kind, e.onset_frame, e.offset_frame) for e in others] == \
-        [(e.kind, e.onset_frame, e.offset_frame) for e in silent.events]
+    assert [(e.kind, e.frames.bounds) for e in others] == \
+        [(e.kind, e.frames.bounds) for e in silent.events]
     inside = [e for e in others if e.kind == "micro"
               and any(e.onset_s < s.offset_s and s.onset_s < e.offset_s for s in segments)]
     for e in inside:
@@ -56,7 +56,7 @@ def test_the_lips_really_part_while_talking(videos) -> None:
     """MediaPipe's inner-lip gap (points 13, 14) opens by >= 1 px more than in the silent video (a 125 px
     face) while talking, and is the silent video's elsewhere."""
     talk, silent = videos
-    segments = [(e.onset_frame, e.offset_frame) for e in talk.events if e.kind == "speech"
+    segments = [e.frames.bounds for e in talk.events if e.kind == "speech"
                 and e.action_units == SPEECH_AUS]
     gaps = []
     for video in (talk, silent):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from realtime.core.interval import Interval
 from realtime.core.problems import Problem
 
 
@@ -12,9 +13,9 @@ from realtime.core.problems import Problem
 class Clip:
     """One micro-expression: its frame files and its phases, in sheet numbers and list positions.
 
-    `frames` are sorted by frame number (img9 before img10), never by name; `onset`, `apex` and
-    `offset` are 0-based positions in `frames` (inclusive), `*_frame` the sheet's numbers after
-    any repair, so `frame_numbers[apex] == apex_frame`.
+    `frames` are sorted by frame number (img9 before img10), never by name; `positions` are the
+    phases as 0-based positions in `frames`, `sheet_frames` the sheet's numbers after any repair, so
+    `frame_numbers[positions.apex] == sheet_frames.apex`.
     """
 
     dataset: str  # "casme2" | "samm" | "mmew"
@@ -22,12 +23,8 @@ class Clip:
     clip_id: str  # sheet Filename, e.g. "EP02_01f", "006_1_2"
     frames: tuple[Path, ...]  # frame files in numeric order
     frame_numbers: tuple[int, ...]
-    onset_frame: int
-    apex_frame: int
-    offset_frame: int
-    onset: int
-    apex: int
-    offset: int
+    sheet_frames: Interval  # the sheet's frame numbers
+    positions: Interval  # 0-based positions in `frames`
     emotion: str  # the sheet's estimated emotion, lower-case
     label: str | None  # after the class map; None = dropped class
     action_units: str

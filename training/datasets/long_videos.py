@@ -32,7 +32,7 @@ from pathlib import Path
 
 from realtime.capture.sources import CASME2_LONG_FPS, SAMM_LONG_FPS, natural_key
 from realtime.core.errors import AnnotationError, InputError
-from realtime.core.frame import frames_to_seconds
+from realtime.core.interval import Interval
 from realtime.core.problems import Problem
 from realtime.spotting.ground_truth import (GroundTruth, GroundTruthInterval, parse_integer, parse_number,
                                             row_reporter)
@@ -84,7 +84,7 @@ class LongVideo:
     truth: tuple[GroundTruthInterval, ...]
 
     def intervals(self, kind: str) -> list[tuple[int, int]]:
-        return [item.frames for item in self.truth if item.kind == kind]
+        return [item.frames.bounds for item in self.truth if item.kind == kind]
 
 
 @dataclass(frozen=True)
@@ -370,12 +370,11 @@ def _sheet_frames(report: Report, onset_cell: str, apex_cell: str, offset_cell: 
 def _interval(*, video: str, subject: str, event: str, kind: str,
               frames: tuple[int, int | None, int], fps: float, emotion: str, emotion_class: str, action_units: str,
               row: int) -> GroundTruthInterval:
-    onset, apex, offset = frames
+    interval = Interval(*frames)
+    onset_s, apex_s, offset_s = interval.seconds(fps)
     return GroundTruthInterval(
-        video=video, subject=subject, event=event, kind=kind, onset_frame=onset, apex_frame=apex,
-        offset_frame=offset, onset_s=frames_to_seconds(onset, fps),
-        apex_s=None if apex is None else frames_to_seconds(apex, fps), offset_s=frames_to_seconds(offset, fps),
-        emotion=emotion, action_units=action_units, row=row, emotion_class=emotion_class)
+        video=video, subject=subject, event=event, kind=kind, frames=interval, onset_s=onset_s, apex_s=apex_s,
+        offset_s=offset_s, emotion=emotion, action_units=action_units, row=row, emotion_class=emotion_class)
 
 
 def _problems_of(problems: list[Problem], row_keys: dict[int, tuple[str, str]],

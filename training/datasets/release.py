@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.core.interval import Interval
 from realtime.core.problems import Problem
 from realtime.spotting.apex import locate_apex
 from training.datasets.clip import Clip
@@ -126,24 +127,24 @@ def resolve_row(row: SheetRow, folder: Path, release: ReleaseFormat) -> tuple[Cl
         return None, [problem(f"no frame files named {release.frame_names} in {folder}",
                               "skipped")]
     first, last = numbers[0], numbers[-1]
-    if row.onset_frame > last or row.offset_frame < first:
-        return None, [problem(f"onset..offset {row.onset_frame}..{row.offset_frame} lies outside the frame "
+    if row.frames.onset > last or row.frames.offset < first:
+        return None, [problem(f"onset..offset {row.frames.onset}..{row.frames.offset} lies outside the frame "
                               f"files {first}..{last} in {folder}", "skipped")]
-    onset = bisect.bisect_left(numbers, row.onset_frame)  # first file at or after the sheet's onset
-    offset = bisect.bisect_right(numbers, row.offset_frame) - 1  # last file at or before its offset
-    for name, wanted, position in (("onset", row.onset_frame, onset), ("offset", row.offset_frame, offset)):
+    onset = bisect.bisect_left(numbers, row.frames.onset)  # first file at or after the sheet's onset
+    offset = bisect.bisect_right(numbers, row.frames.offset) - 1  # last file at or before its offset
+    for name, wanted, position in (("onset", row.frames.onset, onset), ("offset", row.frames.offset, offset)):
         if numbers[position] != wanted:
             problems.append(problem(f"no frame file for {name} {wanted} (files {first}..{last}): "
                                     f"{name} set to {numbers[position]}", "repaired"))
     if offset <= onset:
         return None, [*problems, problem("fewer than two frame files between onset and offset", "skipped")]
     apex_issue = row.apex_issue
-    if apex_issue is None and not numbers[onset] <= row.apex_frame <= numbers[offset]:
-        apex_issue = f"apex {row.apex_frame} is outside the frame files {numbers[onset]}..{numbers[offset]}"
+    if apex_issue is None and not numbers[onset] <= row.frames.apex <= numbers[offset]:
+        apex_issue = f"apex {row.frames.apex} is outside the frame files {numbers[onset]}..{numbers[offset]}"
     if apex_issue is None:
-        apex = min(range(onset, offset + 1), key=lambda position: abs(numbers[position] - row.apex_frame))
-        if numbers[apex] != row.apex_frame:
-            problems.append(problem(f"no frame file for apex {row.apex_frame}: apex set to the nearest, "
+        apex = min(range(onset, offset + 1), key=lambda position: abs(numbers[position] - row.frames.apex))
+        if numbers[apex] != row.frames.apex:
+            problems.append(problem(f"no frame file for apex {row.frames.apex}: apex set to the nearest, "
                                     f"{numbers[apex]}", "repaired"))
     else:
         frames = read_grey(paths[onset:offset + 1])  # (T, H, W) grey uint8
@@ -154,7 +155,7 @@ def resolve_row(row: SheetRow, folder: Path, release: ReleaseFormat) -> tuple[Cl
         problems.append(problem(f"{apex_issue}; located at frame {numbers[apex]}, the peak of facial motion "
                                 f"between onset and offset", "repaired"))
     clip = Clip(dataset=release.name, subject=row.subject, clip_id=row.clip_id, frames=tuple(paths),
-                frame_numbers=tuple(numbers), onset_frame=numbers[onset], apex_frame=numbers[apex],
-                offset_frame=numbers[offset], onset=onset, apex=apex, offset=offset, emotion=row.emotion,
+                frame_numbers=tuple(numbers), sheet_frames=Interval(numbers[onset], numbers[apex], numbers[offset]),
+                positions=Interval(onset, apex, offset), emotion=row.emotion,
                 label=None, action_units=row.action_units)
     return clip, problems

@@ -30,6 +30,7 @@ import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
 
 from realtime.core.errors import AnnotationError
+from realtime.core.interval import Interval
 from realtime.core.problems import Problem
 
 HEADER_SEARCH_ROWS = 50  # SAMM's legend takes 13 rows, SAMM long videos' 9: plenty of margin
@@ -57,9 +58,7 @@ class SheetRow:
     row: int  # as Excel shows it
     subject: str
     clip_id: str
-    onset_frame: int
-    apex_frame: int | None  # None: not a usable frame number, to be located from the frames
-    offset_frame: int
+    frames: Interval  # the sheet's numbers; apex None: not a usable frame number, to be located from the frames
     emotion: str  # lower-case
     action_units: str
     apex_issue: str | None  # why apex_frame is None, e.g. "apex '/' is not a frame number"
@@ -240,8 +239,8 @@ def _parse_row(path: Path, row: int, values: dict[str, str], subject: Callable[[
     elif apex == offset:
         found.append(problem(f"apex == offset ({apex}): the offset phase is one frame, its DI is zero",
                              "warning"))
-    return SheetRow(file=path, row=row, subject=subject_id, clip_id=values["clip"], onset_frame=onset,
-                    apex_frame=apex, offset_frame=offset, emotion=emotion,
+    return SheetRow(file=path, row=row, subject=subject_id, clip_id=values["clip"],
+                    frames=Interval(onset, apex, offset), emotion=emotion,
                     action_units=values["action_units"], apex_issue=apex_issue, problems=tuple(found))
 
 

@@ -63,7 +63,8 @@ def clip_key(clip: CachedClip) -> str:
 
 def data_fingerprint(clips: Sequence[CachedClip]) -> str:
     """SHA-256 over what the model learns from: clips, labels, phases and frame files (names, sizes)."""
-    rows = sorted((c.dataset, c.subject, c.clip_id, c.label, c.onset, c.apex, c.offset, c.source) for c in clips)
+    rows = sorted((c.dataset, c.subject, c.clip_id, c.label, c.positions.onset, c.positions.apex, c.positions.offset,
+                   c.source) for c in clips)
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 

@@ -37,8 +37,8 @@ class NetworkInputs:
 
     def jittered(self, clip: CachedClip, sources: tuple[str, ...], rng: np.random.Generator,
                  augment: AugmentConfig) -> tuple[np.ndarray, ...]:
-        phases = jitter_phases(clip.onset, clip.apex, clip.offset, clip.num_frames, rng, config=augment, fps=clip.fps)
-        return network_inputs(clip.dynamic_images(*phases), sources, self.di_input)
+        phases = jitter_phases(clip.positions, clip.num_frames, rng, config=augment, fps=clip.fps)
+        return network_inputs(clip.dynamic_images(phases), sources, self.di_input)
 
 
 def batches(items: Sequence[Sample], inputs: NetworkInputs, *, batch_size: int, device: torch.device,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,6 +23,7 @@ import numpy as np
 from openpyxl import Workbook
 
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval, flat_row
 from realtime.face.mesh import FaceMesh
 from training.synth.actions import EMOTIONS, OBJECTIVE_CLASSES, Timing, draw_timing, expression_warp
 from training.synth.identity import Photo, load_photos, make_scene
@@ -74,9 +75,7 @@ class SynthClip:
     clip_id: str  # sheet Filename, e.g. "EP03_02"
     folder: Path
     frame_numbers: tuple[int, ...]  # N of imgN.jpg
-    onset_frame: int
-    apex_frame: int
-    offset_frame: int
+    sheet_frames: Interval  # the sheet's numbers, N of imgN.jpg
     emotion: str
     action_units: str  # "6+12"
     amplitude: float  # px at a 250 px face
@@ -84,17 +83,9 @@ class SynthClip:
     identity: str  # source photo of the subject's identity
 
     @property
-    def onset(self) -> int:
-        """0-based position of the onset frame in the folder's frames."""
-        return self.onset_frame - self.frame_numbers[0]
-
-    @property
-    def apex(self) -> int:
-        return self.apex_frame - self.frame_numbers[0]
-
-    @property
-    def offset(self) -> int:
-        return self.offset_frame - self.frame_numbers[0]
+    def positions(self) -> Interval:
+        """The phases as 0-based positions in the folder's frames."""
+        return self.sheet_frames.shifted(-self.frame_numbers[0])
 
 
 @dataclass(frozen=True)
@@ -192,8 +183,9 @@ def make_dataset(out: Path, *, subjects: int = 5, clips_per_class: int = 2, fps:
                     clip = _write_clip(out, scene, subject=subject, clip_id=f"EP{c + 1:02d}_{j + 1:02d}",
                                        emotion=emotion, fps=fps, rng=np.random.default_rng((seed, s, c, j)))
                     clips.append(clip)
-                    rows.append((subject, clip.clip_id, None, clip.onset_frame, clip.apex_frame, clip.offset_frame,
-                                 None, _sheet_aus(clip.action_units), emotion, OBJECTIVE_CLASSES[emotion]))
+                    coded = clip.sheet_frames
+                    rows.append((subject, clip.clip_id, None, coded.onset, coded.apex, coded.offset, None,
+                                 _sheet_aus(clip.action_units), emotion, OBJECTIVE_CLASSES[emotion]))
     sheet = out / SHEET_NAME
     _write_sheet(sheet, rows)
     settings = {"subjects": subjects, "clips_per_class": clips_per_class, "fps": fps, "size": size,
@@ -224,13 +216,13 @@ def _write_clip(out: Path, scene: Scene, *, subject: str, clip_id: str, emotion:
         cv2.imwrite(str(folder / f"img{number}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     return SynthClip(subject=subject, clip_id=clip_id, folder=folder, frame_numbers=numbers,
-                     onset_frame=first + onset, apex_frame=first + apex, offset_frame=first + offset,
+                     sheet_frames=Interval(first + onset, first + apex, first + offset),
                      emotion=emotion, action_units=action_units, amplitude=amplitude,
                      amplitude_px=scene.px(amplitude), identity=scene.name)
 
 
 def _manifest_entry(clip: SynthClip) -> dict[str, object]:
-    entry = {k: v for k, v in asdict(clip).items() if k not in ("folder", "frame_numbers")}
+    entry = {k: v for k, v in flat_row(clip).items() if k not in ("folder", "frame_numbers")}
     return entry | {"folder": str(clip.folder), "first_frame": clip.frame_numbers[0],
                     "frames": len(clip.frame_numbers)}
 

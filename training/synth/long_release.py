@@ -106,12 +106,12 @@ def _casme2_sheets(out: Path, subjects: int, coded: list[tuple[int, int, SynthEv
     rows = book.active
     rows.title = "CASFEcode_final"
     counts: dict[tuple[int, int], int] = {}
-    for s, k, event in sorted(coded, key=lambda item: (item[0], item[1], item[2].onset_frame)):
+    for s, k, event in sorted(coded, key=lambda item: (item[0], item[1], item[2].frames.onset)):
         counts[(s, k)] = counts.get((s, k), 0) + 1
         name = CASME2_VIDEOS[k][1]
-        rows.append([s + 1, f"{name}_{counts[(s, k)]}", event.onset_frame + 1, event.apex_frame + 1,
-                     event.offset_frame + 1, _aus(event.action_units), megc_class(event.emotion),
-                     f"{event.kind}-expression", event.emotion])
+        sheet = event.frames.shifted(1)  # the sheets number frames from 1
+        rows.append([s + 1, f"{name}_{counts[(s, k)]}", sheet.onset, sheet.apex, sheet.offset,
+                     _aus(event.action_units), megc_class(event.emotion), f"{event.kind}-expression", event.emotion])
     rule1 = book.create_sheet("naming rule1")
     for s in range(subjects):
         rule1.append([CASME2_FIRST_FOLDER + s, f"s{CASME2_FIRST_FOLDER + s}", s + 1])
@@ -136,17 +136,17 @@ def _samm_sheets(out: Path, subjects: int, coded: list[tuple[int, int, SynthEven
     micro_rows.append(["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
                        "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"])
     counts: dict[tuple[int, int], int] = {}
-    for s, k, event in sorted(coded, key=lambda item: (item[0], item[1], item[2].onset_frame)):
+    for s, k, event in sorted(coded, key=lambda item: (item[0], item[1], item[2].frames.onset)):
         counts[(s, k)] = counts.get((s, k), 0) + 1
         subject = f"{SAMM_FIRST_SUBJECT + s:03d}"
         clip = f"{subject}_{k + 1}_{counts[(s, k)]}"
-        frames = [event.onset_frame + 1, event.apex_frame + 1, event.offset_frame + 1]
+        sheet = event.frames.shifted(1)
+        frames = [sheet.onset, sheet.apex, sheet.offset]
         kind = "Micro - 1/2" if event.kind == "micro" else "Macro"
-        long_rows.append([subject, clip, k + 1, *frames, frames[2] - frames[0] + 1, kind, _aus(event.action_units),
-                          None])
+        long_rows.append([subject, clip, k + 1, *frames, sheet.length, kind, _aus(event.action_units), None])
         if event.kind == "micro":
             emotion = "Other" if event.emotion == "others" else event.emotion.capitalize()
-            micro_rows.append([subject, clip, k + 1, *frames, frames[2] - frames[0] + 1, kind,
+            micro_rows.append([subject, clip, k + 1, *frames, sheet.length, kind,
                                _aus(event.action_units), emotion, None, None])
     path = out / "SAMM_LongVideos_V2_Release.xlsx"
     long_book.save(path)

@@ -29,13 +29,14 @@ import csv
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from realtime.capture.video_io import VideoWriter
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 from realtime.face.mesh import FaceMesh
 from training.synth.actions import (BLINK_AUS, EMOTIONS, Timing, action_unit_regions, blink, draw_timing,
                                     expression_warp, min_jerk)
@@ -67,15 +68,25 @@ class SynthEvent:
     """One ground-truth event; frames are 0-based and inclusive, seconds are frame / fps."""
 
     kind: str  # "micro" | "macro" | "blink" | "speech"
-    onset_frame: int
-    apex_frame: int
-    offset_frame: int
-    onset_s: float
-    apex_s: float
-    offset_s: float
+    frames: Interval
+    fps: float
     emotion: str  # a CASME-II class; "none" for blinks and speech
     action_units: str  # "6+12"; "45" for blinks; speech: "25+26" for a talking segment, "1+2" for a brow raise
     amplitude: float  # px at a 250 px face (blinks: fraction of the eye opening closed; talking: widest opening)
+
+    @property
+    def onset_s(self) -> float:
+        return self.frames.seconds(self.fps)[0]
+
+    @property
+    def offset_s(self) -> float:
+        return self.frames.seconds(self.fps)[2]
+
+    def row(self) -> dict[str, object]:
+        """Its ground-truth row (`GROUNDTRUTH_COLUMNS`) and its amplitude."""
+        onset_s, apex_s, offset_s = self.frames.seconds(self.fps)
+        return {"kind": self.kind, **self.frames.columns(), "onset_s": onset_s, "apex_s": apex_s, "offset_s": offset_s,
+                "emotion": self.emotion, "action_units": self.action_units, "amplitude": self.amplitude}
 
 
 @dataclass(frozen=True)
@@ -248,13 +259,13 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
         writer_csv = csv.writer(f)
         writer_csv.writerow(GROUNDTRUTH_COLUMNS)
         for e in events:
-            writer_csv.writerow([e.kind, e.onset_frame, e.apex_frame, e.offset_frame, f"{e.onset_s:.6f}",
-                                 f"{e.apex_s:.6f}", f"{e.offset_s:.6f}", e.emotion, e.action_units])
+            row = e.row()
+            writer_csv.writerow([f"{row[c]:.6f}" if c.endswith("_s") else row[c] for c in GROUNDTRUTH_COLUMNS])
     settings = {"fps": fps, "duration": duration, "micro": micro, "faces": str(faces) if faces else None,
                 "seed": seed, "size": [width, height], "identity": scene.name, "face_width": scene.face_width,
                 "noise_sigma": NOISE_SIGMA, "talk": talk, "amplitude": amplitude}
     out.with_name(f"{out.stem}_synth.json").write_text(
-        json.dumps({"settings": settings, "events": [asdict(e) for e in events]}, indent=1))
+        json.dumps({"settings": settings, "events": [e.row() for e in events]}, indent=1))
     return SynthVideo(path=out, groundtruth=groundtruth, fps=fps, num_frames=num_frames, size=(width, height),
                       events=tuple(events), identity=scene.name)
 
@@ -274,9 +285,8 @@ def _row(kind: str, timing: Timing, fps: float, emotion: str, action_units: str,
     """The first and last frames where the face has moved; the apex frame nearest the apex time."""
     onset, offset = int(np.ceil(timing.onset_s * fps)), int(np.floor(timing.offset_s * fps))
     apex = min(max(int(round(timing.apex_s * fps)), onset), offset)
-    return SynthEvent(kind=kind, onset_frame=onset, apex_frame=apex, offset_frame=offset, onset_s=onset / fps,
-                      apex_s=apex / fps, offset_s=offset / fps, emotion=emotion, action_units=action_units,
-                      amplitude=amplitude)
+    return SynthEvent(kind=kind, frames=Interval(onset, apex, offset), fps=fps, emotion=emotion,
+                      action_units=action_units, amplitude=amplitude)
 
 
 def _event(scene: Scene, kind: str, timing: Timing, fps: float, rng: np.random.Generator, *,

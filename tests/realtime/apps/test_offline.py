@@ -82,7 +82,7 @@ def test_event_dis_equal_the_offline_dynamic_images(synth_interview: Path) -> No
     stack = np.stack(crops)[..., None]  # (T, S, S, 1) grey uint8, the ring's content
     for event in closed:
         s = event.event.spot
-        want_on, want_off = phase_dynamic_images(stack, s.onset_frame, s.apex_frame, s.offset_frame)
+        want_on, want_off = phase_dynamic_images(stack, s.frames.onset, s.frames.apex, s.frames.offset)
         for got, want in ((event.dis["di_onset"], want_on), (event.dis["di_offset"], want_off)):
             assert np.linalg.norm(got - want) <= 1e-5 * max(np.linalg.norm(want), 1e-9)
 

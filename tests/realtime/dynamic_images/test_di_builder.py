@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 from realtime.dynamic_images.builder import DynamicImageBuilder
 from realtime.dynamic_images.rank_pooling import clip_dynamic_image, phase_dynamic_images
 from realtime.dynamic_images.ring import FrameRing, FrameRingConfig
@@ -50,7 +51,7 @@ def random_frames(count: int, *, seed: int = 0) -> np.ndarray:
 def test_event_dis_equal_the_offline_ones(start: int, onset: int, apex: int, offset: int, device: str) -> None:
     frames = random_frames(160)
     _, builder = stream(128, frames, start=start, device=device)  # ring holds 32..159, wrapped
-    event = builder.process(start + onset, start + apex, start + offset)
+    event = builder.process(Interval(start + onset, start + apex, start + offset))
     reference = phase_dynamic_images(frames[..., None], onset, apex, offset)
     assert event.di_onset.shape == event.di_offset.shape == (SIZE, SIZE, 1)
     assert event.di_onset.dtype == torch.float32
@@ -98,7 +99,7 @@ def test_sums_carried_over_an_hour_of_frames_stay_exact(device: str) -> None:
         ring.push(frames[index], index=index, t_s=index / 200)
         builder.update()
     end = HOUR_AT_200_FPS - 1
-    event = builder.process(end - 150, end - 90, end)
+    event = builder.process(Interval(end - 150, end - 90, end))
     onset, offset = phase_dynamic_images(frames[-151:, ..., None], 0, 60, 150)
     assert relative_error(event.di_onset, onset) <= 1e-5
     assert relative_error(event.di_offset, offset) <= 1e-5
@@ -122,18 +123,18 @@ def test_builder_starts_over_when_the_ring_is_reset_or_outruns_it(device: str) -
     for index in range(500, 520):
         ring.push(frames[index - 500 + 30], index=index, t_s=0.0)
     expected = phase_dynamic_images(frames[30:50, ..., None], 6, 10, 19)
-    event = builder.process(506, 510, 519)
+    event = builder.process(Interval(506, 510, 519))
     assert relative_error(event.di_onset, expected[0]) <= 1e-5
     for index in range(520, 560):  # more than the capacity without update()
         ring.push(frames[index - 500 + 30], index=index, t_s=0.0)
     expected = phase_dynamic_images(frames[74:90, ..., None], 0, 7, 15)
-    event = builder.process(544, 551, 559)
+    event = builder.process(Interval(544, 551, 559))
     assert relative_error(event.di_offset, expected[1]) <= 1e-5
 
 
 def test_rejects_windows_outside_the_ring_and_bad_phases(device: str) -> None:
     _, builder = stream(16, random_frames(40), device=device)
     with pytest.raises(InputError, match="not in the ring"):
-        builder.process(20, 30, 35)
+        builder.process(Interval(20, 30, 35))
     with pytest.raises(InputError, match="onset <= apex <= offset"):
-        builder.process(30, 28, 35)
+        builder.process(Interval(30, 28, 35))

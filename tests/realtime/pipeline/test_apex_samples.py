@@ -14,15 +14,16 @@ import engines
 from engines.inputs import synthetic_samples
 from realtime.cli.process import app
 from realtime.core.errors import InputError
+from realtime.core.interval import Interval
 from realtime.pipeline.pipeline import ApexSampling, mean_over_hypotheses
 from realtime.pipeline.records import ClassifierJob
 
 
 def test_apex_hypotheses_are_spread_around_the_spotted_apex_inside_the_event() -> None:
-    assert ApexSampling().apexes(10, 15, 30) == (15,)
-    assert ApexSampling(samples=3, spread=0.2).apexes(10, 15, 30) == (11, 15, 19)  # 15 +- 0.2 x 20
-    assert ApexSampling(samples=5, spread=0.5).apexes(10, 12, 20) == (11, 11, 12, 14, 17)  # kept in 11..19
-    assert ApexSampling(samples=3, spread=0.5).apexes(4, 5, 5) == (4, 5, 5)  # no room inside: the event's own frames
+    assert ApexSampling().apexes(Interval(10, 15, 30)) == (15,)
+    assert ApexSampling(samples=3, spread=0.2).apexes(Interval(10, 15, 30)) == (11, 15, 19)  # 15 +- 0.2 x 20
+    assert ApexSampling(samples=5, spread=0.5).apexes(Interval(10, 12, 20)) == (11, 11, 12, 14, 17)  # in 11..19
+    assert ApexSampling(samples=3, spread=0.5).apexes(Interval(4, 5, 5)) == (4, 5, 5)  # no room: the event's frames
     for bad in ({"samples": 0}, {"spread": 0.8}):
         with pytest.raises(InputError, match="apex"):
             ApexSampling(**bad)

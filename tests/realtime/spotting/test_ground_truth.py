@@ -24,9 +24,9 @@ def test_synthetic_csv_rows_and_problems(tmp_path: Path) -> None:
     assert [item.kind for item in truth.intervals] == ["micro", "macro", "blink", "micro", "yawn"]
     assert truth.micro_intervals() == [(10, 19), (50, 60)]
     first = truth.intervals[0]
-    assert (first.video, first.apex_frame, first.onset_s, first.emotion, first.action_units) == (
+    assert (first.video, first.frames.apex, first.onset_s, first.emotion, first.action_units) == (
         "interview", 14, 0.1, "happiness", "6+12")
-    assert truth.intervals[3].apex_frame is None and truth.intervals[3].apex_s is None
+    assert truth.intervals[3].frames.apex is None and truth.intervals[3].apex_s is None
     assert [(p.row, p.action) for p in truth.problems] == [(5, "skipped"), (6, "repaired"), (7, "warning"),
                                                           (8, "skipped")]
     assert load_ground_truth(path).intervals == truth.intervals  # dispatch by suffix

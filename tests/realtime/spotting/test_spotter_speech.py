@@ -21,11 +21,11 @@ from training.synth.identity import load_photos, make_scene
 from training.synth.render import FaceRenderer
 from training.synth.speech import brow_raise, plan_speech
 
-pytestmark = [pytest.mark.slow,  # three clips rendered, encoded and aligned: ~30 s of CPU
-              # Not yet stable: the same clip aligns a little differently from run to run under load, and
-              # these clips sit near the spotter's lines (about 1 run in 3 failed in CI). Issue 12 stays open
-              # for it; the hand-made speech tests in test_spotter.py are deterministic and strict.
-              pytest.mark.xfail(strict=False, reason="rendered speech clips: run-to-run alignment differences")]
+# Three clips rendered, encoded and aligned: ~30 s of CPU. The alignment of one clip differs a little
+# from run to run, so every planted movement lies well away from the spotter's lines (measured on these
+# clips: the micro-expressions last ~0.2 s against the 0.3 s of a conversational brow raise, the raise
+# ~0.42 s with both brows ~80 % alike against 0.3 s and 70 %, every peak score above 20 against 5).
+pytestmark = pytest.mark.slow
 FPS = 30.0
 DURATION_S = 8.0
 TALK = (1.5, 7.5)  # s
@@ -77,15 +77,16 @@ def _talking_logged(events: list[SpotEvent | Movement]) -> None:
     assert covered > 0.7 * (TALK[1] - TALK[0]), spans
 
 
-@pytest.mark.parametrize(("micro", "micro_s"), [("4", 0.3), ("1+2", 0.2)])
-def test_micro_expression_inside_speech_is_found(tmp_path: Path, micro: str, micro_s: float) -> None:
+@pytest.mark.parametrize("micro", ["4", "1+2"])
+def test_micro_expression_inside_speech_is_found(tmp_path: Path, micro: str) -> None:
     """A brow lowerer, and a brow raise shorter than a conversational one (>= 0.3 s: told apart by
     duration, so a symmetric surprise of 0.3-0.5 s inside speech is lost, see SpotterConfig.raise_min_s).
-    The raise lasts 0.2 s: one of 0.25 s measures 0.23-0.33 s from run to run, on both sides of the line."""
-    clip = _clip(tmp_path / "me.mp4", micro=micro, micro_s=micro_s)
+    Both last 0.2 s: the brow lowerer's brows hardly go down (brow_up ~0, the raise rule's line), so it is
+    kept clear of that rule by its duration too; one of 0.3 s measured 0.32 s."""
+    clip = _clip(tmp_path / "me.mp4", micro=micro, micro_s=0.2)
     found = [e for e in clip.events if isinstance(e, SpotEvent)]
     assert len(found) == 1, clip.events
-    assert interval_iou((found[0].onset_frame, found[0].offset_frame), clip.movement) >= 0.5, found
+    assert interval_iou(found[0].frames.bounds, clip.movement) >= 0.5, found
     assert found[0].during_speech
     _talking_logged(clip.events)
 
