@@ -73,10 +73,10 @@ def build_engine(checkpoint: Path, out: Path, *, backend: str = "auto", precisio
 
     onnx_path = out / ONNX_FILE
     log.info("exporting %s (%s, inputs %s) to %s", checkpoint, meta.model.backbone, list(meta.input_names), onnx_path)
-    export_onnx(net, onnx_path, input_names=meta.input_names, input_shape=input_shape)
+    export_onnx(net, onnx_path, input_names=meta.input_names, input_shape=input_shape, temperature=meta.temperature)
     check_onnx(onnx_path, input_names=meta.input_names, input_shape=input_shape, num_classes=len(meta.classes))
 
-    reference = TorchBackend(net, meta.input_names, threads=threads, device="cpu")
+    reference = TorchBackend(net, meta.input_names, threads=threads, device="cpu", temperature=meta.temperature)
     batches = sorted({1, max_batch})
     raw_size = int(meta.alignment.get("size", meta.di_input.size))  # DIs come at the aligned crop size
     parity_args = dict(input_names=meta.input_names, di_input=meta.di_input, raw_size=raw_size, batches=batches)
@@ -109,7 +109,7 @@ def build_engine(checkpoint: Path, out: Path, *, backend: str = "auto", precisio
         precision=precision, di_input=meta.di_input, alignment=dict(meta.alignment), model=asdict(meta.model),
         source={"checkpoint": checkpoint.name, "sha256": file_sha256(checkpoint),
                 "data_fingerprint": meta.data_fingerprint},
-        versions=versions, parity=parity, tensorrt=tensorrt,
+        versions=versions, parity=parity, tensorrt=tensorrt, temperature=meta.temperature,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     spec.write(out)
     log.info("wrote %s engine %s (max |dp| vs PyTorch: %s)", backend, out, parity)

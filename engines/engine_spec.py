@@ -93,6 +93,7 @@ class EngineSpec:
     parity: dict[str, Any]  # measured max |p_runtime - p_torch| per runtime and batch size
     tensorrt: TensorRTTarget | None = None  # set exactly when backend == "tensorrt"
     created: str = ""  # ISO 8601 UTC time of the build
+    temperature: float = 1.0  # the checkpoint's T, inside the graph (softmax(logits / T)); absent = 1
     format: str = field(default=ENGINE_FORMAT)
     version: int = field(default=ENGINE_VERSION)
 
@@ -115,6 +116,7 @@ class EngineSpec:
             "di_input": asdict(self.di_input), "alignment": self.alignment, "model": self.model,
             "source": self.source, "versions": self.versions, "parity": self.parity,
             "tensorrt": None if self.tensorrt is None else self.tensorrt.to_dict(), "created": self.created,
+            "temperature": self.temperature,
         }
 
     @classmethod
@@ -156,6 +158,9 @@ class EngineSpec:
         if (backend == "tensorrt") != (tensorrt is not None):
             raise EngineError(f"{where}: backend {backend!r} with tensorrt target {trt_data!r}; a TensorRT engine "
                               f"needs one, an ONNX engine has none")
+        temperature = data.get("temperature", 1.0)  # engines built before calibration: T = 1
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+            raise EngineError(f"{where}: temperature must be a number > 0, got {temperature!r}")
         output = TensorSpec.from_dict(_typed(data, "output", dict, where), where)
         if output.shape != (BATCH_AXIS, len(classes)):
             raise EngineError(f"{where}: output shape {list(output.shape)} does not match the {len(classes)} "
@@ -172,7 +177,7 @@ class EngineSpec:
             precision=precision, di_input=di_input, alignment=_typed(data, "alignment", dict, where),
             model=_typed(data, "model", dict, where), source=_typed(data, "source", dict, where),
             versions=_typed(data, "versions", dict, where), parity=_typed(data, "parity", dict, where),
-            tensorrt=tensorrt, created=_typed(data, "created", str, where),
+            tensorrt=tensorrt, created=_typed(data, "created", str, where), temperature=float(temperature),
         )
 
     def write(self, folder: Path) -> Path:

@@ -1,7 +1,7 @@
 """DIANet -> one self-contained ONNX file with a dynamic batch, checked and compared with PyTorch.
 
-The graph ends in a softmax, so every runtime returns class probabilities and none re-implements
-the head. It is exported with torch.onnx's default (dynamo) exporter with the weights inside the
+The graph ends in softmax(logits / T), T the checkpoint's temperature (training.calibration), so
+every runtime returns calibrated class probabilities and none re-implements the head. It is exported with torch.onnx's default (dynamo) exporter with the weights inside the
 file (`external_data=False`): an engine folder is copied around as a unit and a side file would
 be lost. The parity check feeds ONNX Runtime and PyTorch the same real DIs (made by
 realtime.dynamic_images.rank_pooling from a synthetic moving image, through to_network_input) at batch 1 and
@@ -52,9 +52,10 @@ def exporter_versions() -> dict[str, str | int]:
             "torch": torch.__version__}
 
 
-def export_onnx(net: nn.Module, path: Path, *, input_names: Sequence[str], input_shape: Sequence[int]) -> None:
-    """Write `net` (a DIANet in eval mode) with softmax to `path` as one self-contained ONNX file."""
-    model = ProbabilityModel(net).eval()
+def export_onnx(net: nn.Module, path: Path, *, input_names: Sequence[str], input_shape: Sequence[int],
+                temperature: float = 1.0) -> None:
+    """Write `net` (a DIANet in eval mode) with softmax(logits / temperature) to `path` as one ONNX file."""
+    model = ProbabilityModel(net, temperature).eval()
     example = tuple(torch.zeros(_EXAMPLE_BATCH, *input_shape) for _ in input_names)
     batch = torch.export.Dim(BATCH_AXIS)
     with warnings.catch_warnings(), _quiet_loggers(_EXPORTER_LOGGERS):

@@ -35,7 +35,7 @@ class Engine:
 
     def __init__(self, backend: Backend, *, classes: Sequence[str], input_names: Sequence[str],
                  input_shape: Sequence[int], di_input: DIInputConfig, alignment: Mapping[str, Any],
-                 max_batch: int, source: Path, spec: EngineSpec | None = None) -> None:
+                 max_batch: int, source: Path, spec: EngineSpec | None = None, temperature: float = 1.0) -> None:
         self.backend = backend
         self.classes = tuple(classes)
         self.input_names = tuple(input_names)
@@ -45,6 +45,7 @@ class Engine:
         self.max_batch = max_batch
         self.source = source
         self.spec = spec  # engine.json, or None for a model.pt
+        self.temperature = temperature  # softmax(logits / T), applied inside the backend's model
 
     def classify(self, samples: Sequence[Sample]) -> np.ndarray:
         """Raw DI samples -> class probabilities (B, K) float32, one row per sample, columns in `classes` order.
@@ -114,7 +115,8 @@ def _load_checkpoint(path: Path, *, backend: str, threads: int) -> Engine:
     # A model.pt has no built batch limit; DEFAULT_MAX_BATCH bounds the memory of one forward pass.
     return Engine(entry.open_checkpoint(net, meta, threads), classes=meta.classes,
                   input_names=meta.input_names, input_shape=(meta.model.in_chans, size, size),
-                  di_input=meta.di_input, alignment=meta.alignment, max_batch=DEFAULT_MAX_BATCH, source=path)
+                  di_input=meta.di_input, alignment=meta.alignment, max_batch=DEFAULT_MAX_BATCH, source=path,
+                  temperature=meta.temperature)
 
 
 def _load_folder(folder: Path, *, backend: str, threads: int) -> Engine:
@@ -127,4 +129,4 @@ def _load_folder(folder: Path, *, backend: str, threads: int) -> Engine:
     log.info("loaded %s engine %s on %s", runtime.name, folder, runtime.device)
     return Engine(runtime, classes=spec.classes, input_names=spec.input_names, input_shape=spec.input_shape,
                   di_input=spec.di_input, alignment=spec.alignment, max_batch=spec.max_batch, source=folder,
-                  spec=spec)
+                  spec=spec, temperature=spec.temperature)

@@ -11,8 +11,9 @@ from dataclasses import replace
 
 from realtime.core.console import console
 from realtime.core.errors import InputError
-from training.jobs import DataOptions, RunOptions, cache_clips, execute, load_clips, progress_display, run_log
-from training.loso import LosoRun, RunResult
+from training.compare import run_variants
+from training.jobs import DataOptions, RunOptions, run_log
+from training.loso import RunResult
 from training.models import check_backbone
 from training.presets import TrainConfig
 
@@ -80,23 +81,14 @@ def ablation_markdown(dataset: str, rows: list[tuple[str, str, TrainConfig, RunR
 def run_ablation(data: DataOptions, base: TrainConfig, variants: list[Variant], run: RunOptions, *,
                  preset_text: str) -> str:
     """Run every distinct variant (each in OUT/<backbone>-<inputs>-<fusion>), write OUT/ablation.md, return it."""
-    runs: dict[str, LosoRun] = {}
+    configs: dict[str, TrainConfig] = {}
+    for _, _, config in variants:
+        configs.setdefault(variant_dir(config), config)
     with run_log(run):
-        console.print(f"preset: [bold]{preset_text}[/]; {len({variant_dir(c) for _, _, c in variants})} "
-                      f"distinct runs; selection: [bold]{base.selection}[/]", highlight=False)
+        console.print(f"preset: [bold]{preset_text}[/]; {len(configs)} distinct runs; selection: "
+                      f"[bold]{base.selection}[/]", highlight=False)
         log.info("ablation: preset %s; base config %s", preset_text, base.to_dict())
-        with progress_display() as progress:
-            clips, classes = load_clips(data)
-            cached, skipped, alignment = cache_clips(clips, data, progress)
-            for table, label, config in variants:
-                name = variant_dir(config)
-                if name not in runs:
-                    log.info("ablation table %s, %s: %s", table, label, name)
-                    runs[name] = LosoRun(cached, classes, config, run.out / name, alignment=alignment,
-                                         device=run.device, progress=progress,
-                                         description={"dataset": data.dataset, "fps": data.fps, "ablation": label,
-                                                      "skipped_clips": skipped})
-            done = dict(zip(runs, execute(list(runs.values()), run, progress), strict=True))
+        done, _ = run_variants(data, configs, run)
         rows = [(table, label, config, done[variant_dir(config)]) for table, label, config in variants]
         text = ablation_markdown(data.dataset, rows, preset_text)
         (run.out / "ablation.md").write_text(text)

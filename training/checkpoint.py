@@ -15,6 +15,8 @@ its code:
     alignment         asdict(AlignConfig): face alignment the training crops were made with
     data_fingerprint  str identifying the training data (e.g. a sha256)
     training          {...} free-form record of how it was trained (plain values only)
+    temperature       float T > 0, optional: probabilities are softmax(logits / T) (training.calibration);
+                      a checkpoint without it (written before calibration) means T = 1
 
 A reader refuses anything else (another format or version, an unknown architecture, a state dict
 that does not fit its config, a truncated or corrupt file) with a one-line CheckpointError that
@@ -24,6 +26,7 @@ names the file. A new layout gets a new version number; version 1 files stay rea
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -56,6 +59,7 @@ class CheckpointMeta:
     alignment: dict[str, Any]  # asdict(AlignConfig)
     data_fingerprint: str
     training: dict[str, Any]  # plain values only (str, numbers, bool, None, lists, dicts)
+    temperature: float = 1.0  # softmax(logits / T); fitted on held-out subjects (training.calibration)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -81,6 +85,7 @@ def save_checkpoint(path: Path, model: DIANet, meta: CheckpointMeta) -> None:
         "alignment": dict(meta.alignment),
         "data_fingerprint": meta.data_fingerprint,
         "training": dict(meta.training),
+        "temperature": float(meta.temperature),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -117,7 +122,7 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
         meta = CheckpointMeta(classes=data["classes"], model=config, input_names=data["input_names"],
                               di_input=_dataclass_from(DIInputConfig, data["di_input"]),
                               alignment=data["alignment"], data_fingerprint=data["data_fingerprint"],
-                              training=data["training"])
+                              training=data["training"], temperature=data.get("temperature", 1.0))
     except (MerError, TypeError) as exc:
         raise CheckpointError(f"{path}: unknown architecture or metadata: {exc}") from exc
     _check_meta(path, meta)
@@ -164,6 +169,9 @@ def _check_meta(path: Path, meta: CheckpointMeta) -> None:
         raise CheckpointError(f"{path}: data_fingerprint must be a str, got {type(meta.data_fingerprint).__name__}")
     if not isinstance(meta.alignment, dict) or not isinstance(meta.training, dict):
         raise CheckpointError(f"{path}: alignment and training must be dicts")
+    if isinstance(meta.temperature, bool) or not isinstance(meta.temperature, (int, float)) \
+            or not meta.temperature > 0 or not math.isfinite(meta.temperature):
+        raise CheckpointError(f"{path}: temperature must be a finite number > 0, got {meta.temperature!r}")
 
 
 def _check_plain(path: Path, where: str, value: object) -> None:

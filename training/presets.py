@@ -43,6 +43,7 @@ class TrainConfig:
     val_fraction: float = 0.2  # of the training subjects held out (by subject) for early stopping
     select_on_test: bool = False  # OPTIMISTIC: pick each fold's epoch on its test subject
     final_model: bool = True  # train the all-subject model after the folds (ablations skip it)
+    shuffle_labels: bool = False  # CONTROL: permute the training clips' labels (validation and test keep theirs)
     seed: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

@@ -19,14 +19,16 @@ TORCH_DEVICES = ("auto", "cpu", "cuda")
 
 
 class ProbabilityModel(nn.Module):
-    """DIANet -> class probabilities: the exported graph's output and the PyTorch backend's."""
+    """DIANet -> class probabilities softmax(logits / T): the exported graph's output and the PyTorch
+    backend's, so every backend applies the checkpoint's temperature the same way (T = 1: as trained)."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, temperature: float = 1.0) -> None:
         super().__init__()
         self.net = net
+        self.temperature = float(temperature)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:  # each (B, C, S, S) -> (B, K)
-        return torch.softmax(self.net(*inputs).logits, dim=-1)
+        return torch.softmax(self.net(*inputs).logits / self.temperature, dim=-1)
 
 
 class TorchBackend:
@@ -46,7 +48,7 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, net: nn.Module, input_names: Sequence[str], *, threads: int = 2,
-                 device: str = "auto") -> None:
+                 device: str = "auto", temperature: float = 1.0) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cuda":
@@ -60,7 +62,7 @@ class TorchBackend:
         else:
             raise EngineError(f"unknown PyTorch device {device!r}; choose one of {', '.join(TORCH_DEVICES)}")
         self._torch_device = torch.device(device)
-        self._model = ProbabilityModel(net).eval().to(self._torch_device)
+        self._model = ProbabilityModel(net, temperature).eval().to(self._torch_device)
         self._stream = torch.cuda.Stream(self._torch_device) if device == "cuda" else None
         if self._stream is not None:
             self._stream.wait_stream(torch.cuda.current_stream(self._torch_device))  # the weights' copy first
@@ -80,7 +82,7 @@ class TorchBackend:
 
 
 def open_checkpoint(net: nn.Module, meta: CheckpointMeta, threads: int) -> TorchBackend:
-    return TorchBackend(net, meta.input_names, threads=threads)
+    return TorchBackend(net, meta.input_names, threads=threads, temperature=meta.temperature)
 
 
 register_backend(BackendEntry("torch", "PyTorch eager on a model.pt (CUDA where present)",

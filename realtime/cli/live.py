@@ -10,11 +10,9 @@ import typer
 from realtime.apps.live import LiveOptions, LiveSession
 from realtime.capture.sources import CameraConfig
 from realtime.cli.common import load_engine
-from realtime.cli.process import SpotOnlyOpt, check_spot_only, parse_face
+from realtime.cli.process import ApexSamplesOpt, SpotOnlyOpt, check_spot_only, pipeline_config
 from realtime.core.console import (StopRequest, VerboseOpt, console, error_line, fail, make_app, results, setup_logging,
                                    user_errors)
-from realtime.face.aligner import AlignConfig
-from realtime.pipeline.pipeline import PipelineConfig
 
 app = make_app(__doc__, examples=[
     "mer-live --camera 0 --engine engine/                # the first camera, with a classifier",
@@ -40,6 +38,7 @@ def main(
     engine_path: Annotated[Path | None, typer.Option(
         "--engine", help="Engine folder (mer-build-engine) or model.pt. Without it only spotting runs.")] = None,
     spot_only: SpotOnlyOpt = False,
+    apex_samples: ApexSamplesOpt = 1,
     face: Annotated[str, typer.Option(help="largest, left, right, or a face index from the left.")] = "largest",
     record: Annotated[Path | None, typer.Option(
         help="Record the annotated stream (H.264) here; a <name>_session/ folder with the events, their "
@@ -69,7 +68,7 @@ def main(
             fail(f"{name} must be greater than 0, got {value:g}")
     with user_errors():
         check_spot_only(spot_only, engine_path)
-        config = PipelineConfig(align=AlignConfig(face=parse_face(face)))
+        config = pipeline_config(face, apex_samples)
         engine = note = None
         if engine_path is not None:
             engine, note = load_engine(engine_path, threads, config.align)

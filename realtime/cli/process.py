@@ -16,7 +16,7 @@ from realtime.core.console import (StopRequest, VerboseOpt, console, error_line,
                                    user_errors)
 from realtime.core.errors import InputError, MerError
 from realtime.face.aligner import AlignConfig
-from realtime.pipeline.pipeline import PipelineConfig
+from realtime.pipeline.pipeline import ApexSampling, PipelineConfig
 from realtime.sinks.index_page import batch_folders, write_index
 from realtime.sinks.run_folder import is_complete
 from realtime.spotting.ground_truth import load_ground_truth
@@ -43,6 +43,16 @@ def parse_face(value: str) -> str | int:
 
 SpotOnlyOpt = Annotated[bool, typer.Option(
     "--spot-only", help="Spot micro-expressions without classifying them (as when no --engine is given).")]
+
+
+ApexSamplesOpt = Annotated[int, typer.Option(
+    "--apex-samples", min=1, help="Classify each event at this many apex hypotheses around the spotted apex "
+                                  "and average the probabilities (1: the spotted apex only).")]
+
+
+def pipeline_config(face: str, apex_samples: int) -> PipelineConfig:
+    """The pipeline settings mer-process and mer-live take from their options."""
+    return PipelineConfig(align=AlignConfig(face=parse_face(face)), apex=ApexSampling(samples=apex_samples))
 
 
 def check_spot_only(spot_only: bool, engine_path: Path | None) -> None:
@@ -84,6 +94,7 @@ def main(
     engine_path: Annotated[Path | None, typer.Option(
         "--engine", help="Engine folder (mer-build-engine) or model.pt. Without it only spotting runs.")] = None,
     spot_only: SpotOnlyOpt = False,
+    apex_samples: ApexSamplesOpt = 1,
     face: Annotated[str, typer.Option(help="Which face to follow: largest, left, right, or an index "
                                            "from the left (0 = leftmost).")] = "largest",
     no_video: Annotated[bool, typer.Option("--no-video", help="Do not write annotated.mp4 (faster).")] = False,
@@ -130,12 +141,12 @@ def main(
 
         with user_errors():
             process_ray.run([VideoJob(v, _ground_truth_for(v, ground_truth)) for v in videos], out=out,
-                            config=PipelineConfig(align=AlignConfig(face=parse_face(face))), engine=engine_path,
+                            config=pipeline_config(face, apex_samples), engine=engine_path,
                             threads=threads, write_video=not no_video, resume=resume, address=ray, fps=fps, cpus=ray_cpus,
                             gpus=ray_gpus, verbose=verbose)
         return
     with user_errors():
-        config = PipelineConfig(align=AlignConfig(face=parse_face(face)))
+        config = pipeline_config(face, apex_samples)
         engine = note = None
         if engine_path is not None:
             engine, note = load_engine(engine_path, threads, config.align)

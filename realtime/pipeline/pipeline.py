@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from types import TracebackType
 
@@ -27,6 +27,7 @@ import torch
 
 from realtime.core.errors import EngineError, InputError
 from realtime.core.frame import Frame
+from realtime.core.interval import Interval
 from realtime.dynamic_images.builder import DynamicImageBuilder
 from realtime.dynamic_images.representations import BUILDER_NAMES, build_all, channels
 from realtime.dynamic_images.ring import FrameRing, FrameRingConfig
@@ -45,6 +46,43 @@ REPLAY_PAD_S = 0.2  # an event's replay clip starts this long before its onset a
 
 
 @dataclass(frozen=True)
+class ApexSampling:
+    """Uncertainty in the apex (the DIANet paper's future work): classify the event at `samples` apex
+    hypotheses spread evenly over apex +- spread x (offset - onset), and average the probabilities.
+
+    The spotter's apex is the frame of peak motion on a noisy signal; a few frames either way
+    give other DI pairs of the same event. samples = 1 is the spotted apex alone (no extra cost);
+    an odd count keeps the spotted apex among the hypotheses.
+    """
+
+    samples: int = 1  # K apex hypotheses per event
+    spread: float = 0.2  # half-width of their span, as a fraction of the event's length
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise InputError(f"apex samples must be >= 1, got {self.samples}")
+        if not 0.0 <= self.spread <= 0.5:
+            raise InputError(f"apex spread must be in [0, 0.5], got {self.spread}")
+
+    def apexes(self, frames: Interval) -> tuple[int, ...]:
+        """The apex hypotheses (absolute frames), kept strictly inside the event where it has room."""
+        onset, apex, offset = frames.onset, frames.apex, frames.offset
+        if self.samples == 1:
+            return (apex,)
+        low, high = (onset + 1, offset - 1) if offset - onset >= 2 else (onset, offset)
+        reach = self.spread * (offset - onset)
+        return tuple(int(min(max(round(apex + d), low), high)) for d in np.linspace(-reach, reach, self.samples))
+
+
+def mean_over_hypotheses(engine: Engine, events: Sequence[Sequence[Mapping[str, tuple[np.ndarray, int]]]]) -> np.ndarray:
+    """(B, K) probabilities of B events, each given as its apex hypotheses' samples: all of them in
+    one engine call, averaged per event."""
+    probabilities = engine.classify([sample for samples in events for sample in samples])
+    bounds = np.cumsum([0, *(len(samples) for samples in events)])
+    return np.stack([probabilities[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Every stage's configuration; saved beside every output."""
 
@@ -53,6 +91,7 @@ class PipelineConfig:
     spotter: SpotterConfig = field(default_factory=SpotterConfig)
     ring: FrameRingConfig = field(default_factory=FrameRingConfig)
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
+    apex: ApexSampling = field(default_factory=ApexSampling)
     classifier_queue: int = 16  # events waiting for the network before the worker counts as behind
     label_wait_s: float = 0.05  # the frame thread waits this long at most for a label it just asked for,
     #                             so that it shows on the same frame; capture goes on on its own thread
@@ -160,7 +199,7 @@ class RecognitionPipeline:
         self._spotter = Spotter(self._motion.grid, config.spotter)
         occ = config.occlusion
         self._covers = CoverLog(self._motion.grid, margin_s=(occ.persist_checks + 1) / occ.check_hz)
-        self._worker = (ClassifierWorker(lambda jobs: engine.classify([self._job_inputs(job) for job in jobs]),
+        self._worker = (ClassifierWorker(lambda jobs: mean_over_hypotheses(engine, [self._job_samples(job) for job in jobs]),
                                          queue_size=config.classifier_queue) if engine is not None else None)
         self._from_frames = tuple(n for n in engine.input_names if n not in BUILDER_NAMES) if engine else ()
         self._last_crop = np.zeros((config.align.size, config.align.size), np.uint8)
@@ -283,21 +322,31 @@ class RecognitionPipeline:
         if "di_clip" in self.engine.input_names:
             clip = self._builder.window_di(*spot.frames.bounds).cpu().numpy()
             inputs["di_clip"] = (clip, spot.frames.length)
-        job = ClassifierJob(closed.event, inputs)
+        hypotheses = [spot.frames if apex == spot.frames.apex else Interval(spot.frames.onset, apex, spot.frames.offset)
+                      for apex in self.config.apex.apexes(spot.frames)]
+        samples = []
+        for interval in hypotheses:
+            if interval is spot.frames:
+                samples.append(inputs)
+                continue
+            dis = self._builder.process(interval)
+            samples.append({**inputs, "di_onset": (dis.di_onset.cpu().numpy(), dis.onset_frames),
+                            "di_offset": (dis.di_offset.cpu().numpy(), dis.offset_frames)})
+        job = ClassifierJob(closed.event, tuple(samples))
         if self._from_frames:
             frames = self._ring.window(*spot.frames.bounds, copy=True).cpu().numpy()
-            job = replace(job, frames=frames, phases=spot.frames.shifted(-spot.frames.onset))
+            job = replace(job, frames=frames, phases=tuple(h.shifted(-spot.frames.onset) for h in hypotheses))
         self._worker.submit(job)
         return True
 
-    def _job_inputs(self, job: ClassifierJob) -> dict[str, tuple[np.ndarray, int]]:
-        """The job's DIs plus the representations built from its frames (on the classifier's thread)."""
-        if not self._from_frames or job.frames is None or job.phases is None:
-            return dict(job.inputs)
-        phases = job.phases
-        built = build_all(self._from_frames, job.frames, phases.onset, phases.apex, phases.offset,
-                          self.engine.di_input.representation)
-        return {**job.inputs, **built}
+    def _job_samples(self, job: ClassifierJob) -> list[dict[str, tuple[np.ndarray, int]]]:
+        """The job's samples, each with the representations built from its frames at its own apex
+        (on the classifier's thread)."""
+        if not self._from_frames or job.frames is None:
+            return [dict(sample) for sample in job.samples]
+        config = self.engine.di_input.representation
+        return [{**sample, **build_all(self._from_frames, job.frames, phases.onset, phases.apex, phases.offset, config)}
+                for sample, phases in zip(job.samples, job.phases, strict=True)]
 
     def _labelled(self, event: MicroExpression, probabilities: np.ndarray | None, latency_ms: float,
                   error: str | None) -> MicroExpression:

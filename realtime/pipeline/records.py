@@ -98,11 +98,13 @@ class Engine(Protocol):
 
 @dataclass(frozen=True)
 class ClassifierJob:
-    """One closed micro-expression on its way to the classifier: the event, its raw DIs and, for the
-    other representations, its frames (built on the classifier's thread, off the frame path)."""
+    """One closed micro-expression on its way to the classifier: the event and its raw DIs, one set per
+    apex hypothesis (the spotted apex among them; the event's probabilities are their mean) and, for
+    the representations the DI builder does not make, its frames and each hypothesis's phases in
+    them (those are built on the classifier's thread, off the frame path)."""
 
     event: MicroExpression
-    inputs: Mapping[str, tuple[np.ndarray, int]]  # "di_onset" | "di_offset" | "di_clip" -> (raw DI, frames)
+    samples: tuple[Mapping[str, tuple[np.ndarray, int]], ...]  # "di_onset" | "di_offset" | "di_clip" -> (raw DI, T)
     frames: np.ndarray | None = None  # (T, S, S) grey uint8 crops onset..offset, when the engine takes
     #                                   representations the DI builder does not make (flows, MI-DI, ...)
-    phases: Interval | None = None  # onset, apex, offset as positions in `frames`
+    phases: tuple[Interval, ...] = ()  # with `frames`: one per sample, onset/apex/offset as positions in `frames`

@@ -3,9 +3,10 @@
     mer-train --dataset casme2 --root DIR --out RUN_DIR [--preset cpu|paper] [options]
     mer-train --dataset composite --root casme2=DIR --root samm=DIR --out RUN_DIR
     mer-train ablation --dataset casme2 --root DIR --out DIR [--tables 2,3,4]
+    mer-train compare --dataset casme2 --root DIR --out DIR [--methods dianet,clip_di,shuffled]
 
-This module only parses options (each declared once, below) and calls training.jobs.train or
-training.ablation.run_ablation.
+This module only parses options (each declared once, below) and calls training.jobs.train,
+training.ablation.run_ablation or training.compare.run_compare.
 """
 
 from __future__ import annotations
@@ -20,17 +21,21 @@ from realtime.core.console import VerboseOpt, make_app, user_errors
 from realtime.core.device import DEVICES
 from realtime.core.errors import InputError
 from training.ablation import BACKBONE_ROWS, ablation_variants, run_ablation
+from training.compare import run_compare
 from training.jobs import DataOptions, RunOptions, apply_threads, choose_preset, train
+from training.methods import list_methods, resolve_methods
 from training.models import list_fusions, list_inputs
 from training.presets import PRESETS, resolve
 
 app = make_app(
     "Train DIANet with honest leave-one-subject-out evaluation (the test subject is used for nothing "
     "but testing), write predictions, MEGC metrics and the all-subject model.pt. "
-    "`mer-train ablation ...` runs the paper's Tables 2-4.",
+    "`mer-train ablation ...` runs the paper's Tables 2-4; `mer-train compare ...` every method under one "
+    "protocol.",
     examples=["mer-train --dataset casme2 --root /data/CASME2 --out runs/casme2 --preset cpu",
               "mer-train --dataset casme2 --root synth-data --out runs/demo --preset demo --final-only",
-              "mer-train ablation --dataset casme2 --root /data/CASME2 --out runs/ablation"])
+              "mer-train ablation --dataset casme2 --root /data/CASME2 --out runs/ablation",
+              "mer-train compare --dataset casme2 --root synth-data --out runs/compare --methods dianet,clip_di,shuffled"])
 
 # ---- every option, declared once (both commands use the shared ones)
 DatasetOpt = Annotated[str | None, typer.Option(
@@ -97,6 +102,11 @@ TablesOpt = Annotated[str, typer.Option("--tables", help="Which of the paper's t
                                                          "4 (inputs), comma-separated.")]
 BackbonesOpt = Annotated[str | None, typer.Option(
     "--backbones", help=f"Table 2 rows, comma-separated (default: {','.join(BACKBONE_ROWS)}).")]
+MethodsOpt = Annotated[str | None, typer.Option(
+    "--methods", help=f"Methods to compare, comma-separated (default: all of {','.join(list_methods())}; "
+                      f"'shuffled' is the permuted-label control).")]
+FinalModelsOpt = Annotated[bool, typer.Option(
+    "--final-models/--no-final-models", help="Also train each method's all-subject model.pt (for its engine).")]
 AblationBackboneOpt = Annotated[str | None, typer.Option(
     "--backbone", help="Backbone of the Table 3 and 4 rows (preset's by default).")]
 
@@ -168,6 +178,26 @@ def ablation(
         variants = ablation_variants(base, [t.strip() for t in tables.split(",") if t.strip()],
                                      tuple(backbones.split(",")) if backbones else BACKBONE_ROWS)
         run_ablation(data, base, variants, run, preset_text=preset_text)
+
+
+@app.command()
+def compare(
+    dataset: DatasetOpt = None, root: RootOpt = None, annotations: AnnotationsOpt = None, out: OutOpt = None,
+    methods: MethodsOpt = None, preset: PresetOpt = "demo", size: SizeOpt = None, epochs: EpochsOpt = None,
+    seed: SeedOpt = 0, device: DeviceOpt = "auto", cache: CacheOpt = None, resume: ResumeOpt = False,
+    final_models: FinalModelsOpt = True, min_clips_per_class: MinClipsOpt = 10, fps: FpsOpt = None,
+    composite_list: CompositeListOpt = None, threads: ThreadsOpt = None, ray: RayOpt = None,
+    ray_cpus: RayCpusOpt = 1.0, ray_gpus: RayGpusOpt = 0.0, verbose: VerboseOpt = False,
+) -> None:
+    """Every method on the same folds, seeds and epoch rule (the demo preset trains from scratch);
+    write OUT/compare.md, compare.json and compare.png."""
+    with user_errors():
+        data, run = _options(dataset, root, annotations, out, min_clips_per_class=min_clips_per_class, fps=fps,
+                             composite_list=composite_list, cache=cache, device=device, resume=resume,
+                             threads=threads, ray=ray, ray_cpus=ray_cpus, ray_gpus=ray_gpus, verbose=verbose)
+        preset_name, preset_text = choose_preset(preset)
+        base = resolve(preset_name, size=size, epochs=epochs, seed=seed, final_model=final_models)
+        run_compare(data, base, resolve_methods(methods), run, preset_text=preset_text)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from training.metrics import compute_metrics
 from training.models import ModelConfig, input_names
 from training.presets import TrainConfig
 
-RUN_FORMAT = 1  # version of the RUN_DIR layout (run.json, folds/*.json)
+RUN_FORMAT = 2  # version of the RUN_DIR layout (run.json, folds/*.json); 2: folds keep logits and temperature
 
 
 class RunContext:
@@ -64,12 +64,15 @@ class RunContext:
                 "dual_phase_active": self.dual_phase, "pretrained": str(self.pretrained) if self.pretrained else None,
                 **self.description}
 
-    def items(self, indices: Sequence[int], *, train: bool) -> list[Sample]:
-        """Samples of the clips at `indices`; training adds the dual-phase samples where they apply."""
+    def items(self, indices: Sequence[int], *, train: bool, seed: int = 0) -> list[Sample]:
+        """Samples of the clips at `indices`; training adds the dual-phase samples where they apply, and
+        with `shuffle_labels` (a control that must stay at chance) permutes their labels, seeded by `seed`."""
+        targets = [self.target[self.clips[i].label] for i in indices]
+        if train and self.config.shuffle_labels:
+            targets = [int(t) for t in np.random.default_rng(seed).permutation(targets)]
         items = []
-        for i in indices:
+        for i, target in zip(indices, targets, strict=True):
             clip = self.clips[i]
-            target = self.target[clip.label]
             items.append(Sample(clip, self.names, target))
             if train and self.dual_phase:
                 items += [Sample(clip, ("di_onset",), target), Sample(clip, ("di_offset",), target)]
@@ -79,9 +82,9 @@ class RunContext:
         return Trainer(self.config, self.model_config, self.device, pretrained=self.pretrained, seed=seed)
 
     def score(self, trainer: Trainer, items: Sequence[Sample]) -> tuple[float, float, float, np.ndarray]:
-        """(UF1, mean loss, accuracy, probabilities) of `trainer`'s model on `items`."""
-        probs, loss = trainer.predict(items, self.inputs)
+        """(UF1, mean loss, accuracy, logits) of `trainer`'s model on `items`."""
+        logits, loss = trainer.predict(items, self.inputs)
         labels = [self.classes[item.target] for item in items]
-        predicted = [self.classes[k] for k in probs.argmax(axis=1)]
+        predicted = [self.classes[k] for k in logits.argmax(axis=1)]
         m = compute_metrics(labels, predicted, self.classes)
-        return m.uf1, loss, m.accuracy, probs
+        return m.uf1, loss, m.accuracy, logits

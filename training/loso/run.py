@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from rich.progress import Progress
 
+from training.calibration import fit_temperature
 from training.clip_cache import CachedClip
 from training.loso.context import RunContext
 from training.loso.epochs import train_final, train_fold
@@ -21,6 +22,13 @@ from training.presets import TrainConfig
 log = logging.getLogger(__name__)
 
 FINAL_ONLY_RULE = "all configured epochs (--final-only: not evaluated)"
+
+
+def final_temperature(results: Sequence[FoldResult], classes: Sequence[str]) -> float:
+    """The all-subject model's T, fitted on the folds' pooled test logits (FINAL_TEMPERATURE_RULE)."""
+    target = {name: k for k, name in enumerate(classes)}
+    predictions = [p for r in results for p in r.predictions]
+    return fit_temperature(np.array([p["logits"] for p in predictions]), [target[p["label"]] for p in predictions])
 
 
 class LosoRun:
@@ -69,11 +77,12 @@ class LosoRun:
         final_epochs = None
         if config.final_model:
             final_epochs = max(1, int(math.floor(float(np.median([r.best_epoch for r in results])) + 0.5)))
+            temperature = 1.0 if config.select_on_test else final_temperature(results, context.classes)
             if resume and self.files.model.is_file():
                 log.info("all-subject model: finished earlier (model.pt)")
             else:
-                train_final(context, final_epochs, FINAL_EPOCHS_RULE, self.files.model)
-            self.files.record_final(final_epochs)
+                train_final(context, final_epochs, FINAL_EPOCHS_RULE, self.files.model, temperature=temperature)
+            self.files.record_final(final_epochs, temperature)
         log.info("accuracy %.4f, UF1 %.4f, UAR %.4f over %d clips (mean per-fold accuracy %.4f) [selection: %s]",
                  metrics.accuracy, metrics.uf1, metrics.uar, metrics.n, metrics.mean_fold_accuracy, config.selection)
         return RunResult(run_dir=self.run_dir, metrics=metrics, folds=results, final_epochs=final_epochs,

@@ -1,7 +1,8 @@
 """RUN_DIR on disk: never overwritten, pinned by run.json, one file per finished fold, the outputs.
 
 Layout: run.json (what a resumed run must match), folds/NN_subject.json, predictions.csv,
-metrics.json, config.json, confusion.png/.csv and model.pt. Every JSON file is replaced
+metrics.json, config.json, confusion.png/.csv, reliability.png (calibration on the test subjects
+before and after each fold's temperature) and model.pt. Every JSON file is replaced
 atomically, so a killed run leaves either the old file or the new one.
 """
 
@@ -14,13 +15,19 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from realtime.core.errors import InputError
 from training.loso.context import RUN_FORMAT
 from training.loso.folds import Fold
+from training.calibration import calibration_summary, save_reliability
 from training.metrics import Metrics, compute_metrics, save_confusion
 from training.presets import TrainConfig
 
 FINAL_EPOCHS_RULE = "median of the folds' chosen epochs"
+# The all-subject model has no subject left out; the folds' test logits are the held-out predictions
+# of models trained like it, each on a subject its model never saw.
+FINAL_TEMPERATURE_RULE = "the folds' test-subject logits, pooled (each from a model that never saw that subject)"
 
 
 def check_out_dir(run_dir: Path, resume: bool) -> None:
@@ -49,11 +56,12 @@ class FoldResult:
     best_epoch: int  # 1-based epoch whose weights made the predictions
     epochs_run: int
     history: list[dict]  # per epoch: train_loss, samples_per_s, <split>_loss, <split>_uf1, <split>_accuracy
-    predictions: list[dict]  # per test clip: dataset, subject, clip, label, predicted, probs (class order)
+    predictions: list[dict]  # per test clip: dataset, subject, clip, label, predicted, probs (T = 1), logits
     train_clips: list[str]  # Clip keys (dataset/subject/clip) trained on
     val_clips: list[str]  # ... used for early stopping and epoch selection
     selection: str
     seconds: float
+    temperature: float  # fitted on the validation subjects (training.calibration); 1 with --select-on-test
 
     def to_json(self) -> dict:
         return {"format": RUN_FORMAT, **asdict(self)}
@@ -136,6 +144,7 @@ class RunDir:
                             if config.select_on_test else
                             "early stopping and epoch choice on held-out training subjects; the test subject "
                             "is used for nothing but testing")}
+        document["calibration"] = self._calibration(results, classes, config)
         document["configuration"] = configuration
         document["data_fingerprint"] = fingerprint
         document["final_model"] = None
@@ -146,11 +155,25 @@ class RunDir:
                              f"UF1 {metrics.uf1:.3f}, UAR {metrics.uar:.3f} [selection: {config.selection}]")
         return metrics
 
-    def record_final(self, epochs: int) -> None:
-        """Add the all-subject model to metrics.json."""
+    def _calibration(self, results: Sequence[FoldResult], classes: Sequence[str], config: TrainConfig) -> dict:
+        """ECE and NLL on the test subjects before and after each fold's temperature; reliability.png."""
+        target = {name: k for k, name in enumerate(classes)}
+        rows = [(p["logits"], target[p["label"]], r.temperature) for r in results for p in r.predictions]
+        summary = calibration_summary(np.array([z for z, _, _ in rows]), [t for _, t, _ in rows],
+                                      np.array([t for _, _, t in rows]))
+        save_reliability(summary, self.path / "reliability.png",
+                         title=f"{config.backbone} {config.inputs}/{config.fusion} on the test subjects")
+        return {"held_out": "the test subjects, pooled over folds (each scaled by its own fold's temperature)",
+                "temperature_fitted_on": ("nothing (--select-on-test: T = 1)" if config.select_on_test
+                                          else "each fold's validation subjects"),
+                "temperatures": {r.fold.test_subject: r.temperature for r in results}, **summary}
+
+    def record_final(self, epochs: int, temperature: float) -> None:
+        """Add the all-subject model (and its temperature) to metrics.json."""
         path = self.path / "metrics.json"
         document = json.loads(path.read_text())
-        document["final_model"] = final_model_entry(epochs, FINAL_EPOCHS_RULE)
+        document["final_model"] = {**final_model_entry(epochs, FINAL_EPOCHS_RULE), "temperature": temperature,
+                                   "temperature_fitted_on": FINAL_TEMPERATURE_RULE}
         write_json(path, document)
 
     def write_unevaluated(self, *, configuration: dict, fingerprint: str, epochs: int, rule: str) -> None:

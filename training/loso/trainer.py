@@ -62,13 +62,14 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, items: Sequence[Sample], inputs: NetworkInputs) -> tuple[np.ndarray, float]:
-        """Class probabilities (N, K) float64 of `items` in order, and their mean loss."""
+        """Logits (N, K) float64 of `items` in order (training.calibration.softmax makes probabilities),
+        and their mean loss."""
         self.model.eval()
-        probs, total = [], 0.0
+        logits, total = [], 0.0
         for x, y in batches(items, inputs, batch_size=max(self.config.batch_size, 64), device=self.device):
             with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
                 output = self.model(*x)
                 loss = dianet_loss(output, y, cos_lambda=self.config.cos_lambda)
-            probs.append(torch.softmax(output.logits.float(), dim=1).cpu().numpy().astype(np.float64))
+            logits.append(output.logits.float().cpu().numpy().astype(np.float64))
             total += float(loss) * len(y)
-        return np.concatenate(probs), total / len(items)
+        return np.concatenate(logits), total / len(items)
