@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from support.made_once import made_once
 from support.shared_data import SHARED_DATA
 
 
@@ -24,9 +25,9 @@ def synth_interview(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 12 s, 30 fps mer-synth interview with 3 micro-expressions, a macro-expression and blinks."""
     from training.synth import make_video
 
-    path = tmp_path_factory.mktemp("interview") / "interview.mp4"
-    make_video(path, fps=30, duration=12.0, micro=3, seed=7)
-    return path
+    folder = made_once(tmp_path_factory, "interview", lambda out: make_video(out / "interview.mp4", fps=30,
+                                                                             duration=12.0, micro=3, seed=7))
+    return folder / "interview.mp4"
 
 
 @pytest.fixture(scope="session")
@@ -76,15 +77,17 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.models import ModelConfig, create_model, input_names
     from dataclasses import asdict
 
-    torch.manual_seed(0)
-    config = ModelConfig(backbone="mobilevit_xxs", num_classes=3)
-    model = create_model(config).eval()
-    meta = CheckpointMeta(classes=("negative", "positive", "surprise"), model=config,
-                          input_names=input_names(config), di_input=DIInputConfig(size=64),
-                          alignment=asdict(AlignConfig()), data_fingerprint="untrained", training={"note": "test"})
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    save_checkpoint(path, model, meta)
-    return path
+    def make(out: Path) -> None:
+        torch.manual_seed(0)
+        config = ModelConfig(backbone="mobilevit_xxs", num_classes=3)
+        model = create_model(config).eval()
+        meta = CheckpointMeta(classes=("negative", "positive", "surprise"), model=config,
+                              input_names=input_names(config), di_input=DIInputConfig(size=64),
+                              alignment=asdict(AlignConfig()), data_fingerprint="untrained",
+                              training={"note": "test"})
+        save_checkpoint(out / "model.pt", model, meta)
+
+    return made_once(tmp_path_factory, "checkpoint", make) / "model.pt"
 
 
 @pytest.fixture(scope="module")

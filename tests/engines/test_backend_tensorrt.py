@@ -197,6 +197,7 @@ def checkpoint(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_mer_build_engine_checks_tensorrt_parity(trt: ModuleType, tmp_path: Path) -> None:
     """fp16 and fp32 plans are built, checked against PyTorch with their bounds, written and loaded."""
     model = checkpoint(tmp_path / "model.pt")

@@ -35,6 +35,7 @@ def error_line(output: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_builds_an_engine_that_matches_pytorch(tmp_path: Path) -> None:
     model = checkpoint(tmp_path / "model.pt")
     result = runner.invoke(app, [str(model), "--out", str(tmp_path / "engine"), "--backend", "onnx",

@@ -248,25 +248,26 @@ def test_dataset_is_deterministic(synth_dataset: Path, tmp_path: Path) -> None:
             assert (clip.folder / f"img{number}.jpg").read_bytes() == ours
 
 
-def test_video_decodes_with_consistent_ground_truth(tmp_path: Path) -> None:
-    path = tmp_path / "interview.mp4"
-    video = make_video(path, fps=30, duration=8.0, micro=2, seed=5)
+def test_video_decodes_with_consistent_ground_truth(synth_interview: Path) -> None:
+    """The session's interview (conftest: 12 s at 30 fps, 3 micro-expressions, 640 x 480)."""
+    path = synth_interview
     frames = list(read_video(path))
-    assert len(frames) == video.num_frames == 240
+    num_frames = 360
+    assert len(frames) == num_frames
     assert frames[0].image.shape == (480, 640, 3)
     assert VideoInfo.from_video_path(path).fps == pytest.approx(30)
-    assert frames[-1].t_s == pytest.approx(239 / 30, abs=1e-3)
+    assert frames[-1].t_s == pytest.approx(359 / 30, abs=1e-3)
 
-    with video.groundtruth.open() as f:
+    groundtruth = path.with_name("interview_groundtruth.csv")
+    with groundtruth.open() as f:
         rows = list(csv.DictReader(f))
-    assert video.groundtruth == tmp_path / "interview_groundtruth.csv"
     assert tuple(rows[0]) == GROUNDTRUTH_COLUMNS
     assert {r["kind"] for r in rows} == {"micro", "macro", "blink"}
-    assert sum(r["kind"] == "micro" for r in rows) == 2
+    assert sum(r["kind"] == "micro" for r in rows) == 3
     previous_offset = -1
     for r in rows:
         onset, apex, offset = (int(r[k]) for k in ("onset_frame", "apex_frame", "offset_frame"))
-        assert previous_offset < onset <= apex <= offset < video.num_frames  # ordered, no overlap
+        assert previous_offset < onset <= apex <= offset < num_frames  # ordered, no overlap
         previous_offset = offset
         for name, frame in (("onset_s", onset), ("apex_s", apex), ("offset_s", offset)):
             assert float(r[name]) == pytest.approx(frame / 30, abs=1e-5)

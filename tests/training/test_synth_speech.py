@@ -70,6 +70,7 @@ def test_the_lips_really_part_while_talking(videos) -> None:
     assert np.median(np.abs(opened[~talking])) < 0.3, np.median(np.abs(opened[~talking]))
 
 
+@pytest.mark.slow
 def test_event_counts_follow_duration(tmp_path: Path) -> None:
     """`mer-synth video --duration 20` with the defaults: 4 micro-expressions fit, not the 20 of 60 s."""
     result = CliRunner().invoke(app, ["video", "--out", str(tmp_path / "v.mp4"), "--fps", "24", "--duration", "20",

@@ -27,6 +27,7 @@ def _events(path: Path) -> list[tuple]:
         return [(r["onset_frame"], r["apex_frame"], r["offset_frame"], r["label"]) for r in csv.DictReader(handle)]
 
 
+@pytest.mark.slow
 def test_headless_file_camera_matches_mer_process(synth_interview: Path, tiny_checkpoint: Path,
                                                   tmp_path: Path) -> None:
     events_csv = tmp_path / "live_events.csv"

@@ -30,6 +30,7 @@ def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verbose", [False, True])
 def test_results_on_stdout_and_native_noise_only_with_verbose(verbose: bool, long_video: Path,
                                                               tiny_checkpoint: Path, tmp_path: Path) -> None:

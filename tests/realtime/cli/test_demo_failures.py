@@ -12,6 +12,7 @@ from realtime.cli.process import app
 from realtime.core.errors import MerError
 
 
+@pytest.mark.slow
 def test_unwritable_demo_folder_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the demo cache should be")

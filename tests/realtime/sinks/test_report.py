@@ -201,6 +201,7 @@ def test_report_says_when_its_files_are_missing(browser, tmp_path: Path) -> None
     browser.get_log("browser")  # the 404 it logged is this test's point, not a page error
 
 
+@pytest.mark.slow
 @needs_browser
 def test_hour_long_report_stays_under_20_mb_and_opens_in_under_3_s(interview: Path, browser, tmp_path: Path) -> None:
     folder = tmp_path / "hour"

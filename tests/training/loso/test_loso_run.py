@@ -73,6 +73,7 @@ def test_no_fold_sees_its_test_subject_and_outputs_agree(full_run) -> None:
     assert document["uf1"] == pytest.approx(full_run.metrics.uf1)
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_without_recomputing_finished_folds(clips, full_run, tmp_path, monkeypatch) -> None:
     run_dir = tmp_path / "run"
     calls: list[str] = []
