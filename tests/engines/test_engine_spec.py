@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from engines.engine_spec import ENGINE_JSON, EngineSpec, TensorRTTarget, TensorSpec
 from realtime.core.errors import EngineError
 from realtime.dynamic_images.rank_pooling import DIInputConfig
+from realtime.dynamic_images.representation_config import RepresentationConfig
 from training.checkpoint import file_sha256
 
 
@@ -32,7 +33,8 @@ def test_engine_json_round_trips(tmp_path: Path) -> None:
     assert EngineSpec.read(tmp_path) == spec
     data = json.loads((tmp_path / ENGINE_JSON).read_text())
     assert data["inputs"][0] == {"name": "di_onset", "shape": ["batch", 1, 64, 64], "dtype": "float32"}
-    assert data["di_input"] == {"size": 64, "noise_floor": 0.25, "clip": 3.0}
+    assert data["di_input"] == {"size": 64, "noise_floor": 0.25, "clip": 3.0,
+                                "representation": asdict(RepresentationConfig())}  # the sibling methods' choices
     assert spec.input_names == ("di_onset", "di_offset") and spec.input_shape == (1, 64, 64)
 
 

@@ -56,7 +56,7 @@ def test_bootstrap_intervals_on_constructed_predictions() -> None:
 def test_methods_resolve_with_the_reference_first() -> None:
     assert resolve_methods("shuffled,dianet") == ["dianet", "shuffled"]
     assert resolve_methods(None)[0] == REFERENCE and "shuffled" in resolve_methods(None)
-    with pytest.raises(InputError, match="unknown method 'nope'"):
+    with pytest.raises(InputError, match="unknown compared method 'nope'"):
         resolve_methods("dianet,nope")
     base = resolve("demo")
     assert METHODS["shuffled"].config(base).shuffle_labels and not METHODS[REFERENCE].config(base).shuffle_labels
