@@ -70,8 +70,9 @@ class SpotterConfig:
     raise_min_s: float = 0.3  # ... for at least this long is a conversational brow raise (speech)
     lower_in_speech: bool = True  # while talking, also score the lower face less the jaw's share (jaw.JawRemoval)
     #                               on its own, for lip-corner and chin micro-expressions inside speech ...
-    lower_threshold: float = 6.0  # ... whose peak, in units of that score's own noise during talking, reaches
-    #                               this (its noise is speech's leftover, heavier-tailed than a face at rest) ...
+    lower_threshold: float = 10.0  # ... whose peak, in units of that score's own noise during talking, reaches
+    #                                this: speech's leftover is heavy-tailed (on the tuning videos its peaks reached
+    #                                9.6 where no micro-expression was; lip-corner ones peaked at 5-27, 7 of 13 >= 10)
     jaw_memory_s: float = 8.0  # ... with each cell's share of the jaw's drop fitted over about this long of talking
     refit_iterations: int = 4  # the upper face's own robust affine fit (out_and_back.AffineRefit): IRLS passes ...
     refit_tukey: float = 4.0  # ... and residuals beyond this many robust spreads get no weight

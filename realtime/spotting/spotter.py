@@ -141,6 +141,8 @@ class Spotter:
                                 for r, y in zip(grid.regions, grid.centres[:, 1])])
         self._jaw = np.array([r in config.talk_regions for r in grid.regions])
         self._chin = np.array([r == "chin" for r in grid.regions])
+        self._jawless = self._lower & ~self._chin  # the chin is the jaw's reference: what is left there is the fit's
+        #                                           error on the syllable itself, not a movement of its own
         self._anchor_cells = np.array([r in ("eye_left", "eye_right", "nose", "nose_bridge") for r in grid.regions])
         self._brow = np.array([r.startswith("brow") or r == "forehead" for r in grid.regions])
         self._sides = (np.array([r == "brow_left" for r in grid.regions]),
@@ -156,7 +158,7 @@ class Spotter:
         self._motion = MotionHistory(len(self.grid.regions), c.window_s)
         self._upper_motion = MotionHistory(len(self.grid.regions), c.window_s)  # upper face, refitted on its own
         self._lower_motion = MotionHistory(len(self.grid.regions), c.window_s)  # lower face less the jaw's share
-        self._jaw_removal = JawRemoval(self._lower, self._chin, c.jaw_memory_s)
+        self._jaw_removal = JawRemoval(self._jawless, self._chin, c.jaw_memory_s)
         self._noise = NoiseNormaliser(c.noise_window_s, c.noise_refresh_s, c.warmup_s, c.noise_floor)
         self._noise_upper = NoiseNormaliser(c.noise_window_s, c.noise_refresh_s, c.warmup_s, c.noise_floor)
         self._noise_lower = NoiseNormaliser(c.noise_window_s, c.noise_refresh_s, c.warmup_s, c.noise_floor)
@@ -274,7 +276,7 @@ class Spotter:
         """The lower face less the jaw's share, against its own noise while talking; segmented on its own
         (silent, the whole face's score sees the lower face already)."""
         talking = self._talk.near(sample.t, sample.t, 0.0)
-        value = self._top(sample.cells[self._lower])
+        value = self._top(sample.cells[self._jawless])
         started = len(self._noise_lower.noise) > 0  # its noise is learned during talking only, from the first
         z = self._noise_lower(sample.t, value, learn=talking) if talking or started else float("nan")
         closed, _ = self._lower_segments.add(sample.t, value, z if talking else float("nan"), sample.cells)
