@@ -230,8 +230,8 @@ def lower(jobs: int, per_video: bool) -> None:
                   f"{s.tp:4d} {s.fp:4d} {s.fn:4d} {s.f1:6.2f} {sum(r.fp_talking for r in rs):14d}")
         if per_video:
             for r in results:
-                print(f"  {r.video.name}: {r.score.tp}/{r.score.fp}/{r.score.fn}; missed: {', '.join(r.missed) or '-'}; "
-                      f"false: {', '.join(r.false) or '-'}")
+                print(f"  {r.video.name}: {r.score.tp}/{r.score.fp}/{r.score.fn}; "
+                      f"missed: {', '.join(r.missed) or '-'}; false: {', '.join(r.false) or '-'}")
 
 
 class DISMotion(FacialMotion):

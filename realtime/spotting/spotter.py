@@ -413,7 +413,8 @@ class Spotter:
     @property
     def history_size(self) -> int:
         """Samples, frames and scores held: what must stay flat over a long stream."""
-        return len(self._motion.t) + len(self._frames) + len(self._segments.t)
+        return (len(self._motion.t) + len(self._frames) + len(self._segments.t) + len(self._lower_motion.t)
+                + len(self._lower_segments.t))
 
     def _trim(self, now: float) -> None:
         """Drop history older than any open decision can need (memory stays flat over hours)."""

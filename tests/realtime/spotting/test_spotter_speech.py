@@ -44,7 +44,8 @@ class Clip:
 def _clip(path: Path, *, micro: str | None = None, micro_s: float = 0.3, micro_px: float = 2.0,
           raise_px: float | None = None, seed: int = 0) -> Clip:
     """8 s of the astronaut talking from 1.5 s to 7.5 s with one planted movement at 4 s: a
-    micro-expression (`micro` action units, `micro_px` at a 250 px face, `micro_s` long) or a brow raise (`raise_px`, 0.6 s)."""
+    micro-expression (`micro` action units, `micro_px` at a 250 px face, `micro_s` long) or a brow raise
+    (`raise_px`, 0.6 s)."""
     rng = np.random.default_rng(seed)
     with FaceMesh(static_image_mode=True) as mesh:
         scene = make_scene(load_photos(None, mesh)[0], size=SIZE, face_width=125.0, rng=rng, mesh=mesh)
