@@ -22,9 +22,16 @@ once, then prints
    step, for the dense Lucas-Kanade flow `FacialMotion` uses and for OpenCV DIS (fast and
    medium presets) in its place.
 
-With --per-video, each video's misses (action units, time, place) and false positives follow.
+With --per-video, each video's misses (action units, time, place) and false positives follow;
+with --lower-off, the spotter runs without its lower-face channel during talking
+(SpotterConfig.lower_in_speech).
 
-Run: python bench/bench_spotter.py [--set tuning] [--jobs 2] [--amplitudes 1] [--per-video] | --cost [--seed N]
+--set lower: heldout.LOWER_TUNING (tuning only: 30 s, 60 % talking, every micro-expression inside
+talking a lower-face one), spotted with the lower-face channel and without it: recall of the
+lower-face micro-expressions inside talking, of the others, and the false positives.
+
+Run: python bench/bench_spotter.py [--set tuning|lower] [--jobs 2] [--amplitudes 1] [--per-video] [--lower-off]
+     | --cost [--seed N]
 """
 
 from __future__ import annotations
@@ -35,23 +42,25 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heldout import HELD_OUT_BASE, TALK, TUNING_BASE, BenchVideo, load_motion, prepare, variants  # noqa: E402
+from heldout import (HELD_OUT_BASE, LOWER_TUNING, TALK, TUNING_BASE, BenchVideo, load_motion, prepare,  # noqa: E402
+                     variants)
 
 from realtime.capture.video_io import read_video  # noqa: E402
 from realtime.face.aligner import AlignConfig, FaceAligner  # noqa: E402
+from realtime.spotting.config import SpotterConfig  # noqa: E402
 from realtime.spotting.ground_truth import read_synth_ground_truth  # noqa: E402
 from realtime.spotting.motion import CellGrid, FacialMotion, MotionConfig  # noqa: E402
 from realtime.spotting.scoring import SpottingScore, interval_iou, pool, score_spotting  # noqa: E402
 from realtime.spotting.spotter import SpotEvent, Spotter, spot  # noqa: E402
 from training.synth.speech import BROW_RAISE_AUS, SPEECH_AUS  # noqa: E402
-from training.synth.video import make_video  # noqa: E402
+from training.synth.video import LOWER_FACE_CHOICES, make_video  # noqa: E402
 
 NEAR_S = 1.0  # "within 1 s of talking"
 PLACES = ("inside talking", f"within {NEAR_S:g} s", "farther")
@@ -67,6 +76,7 @@ class Result:
     seconds: float  # spotting time
     missed: tuple[str, ...]  # each missed micro-expression: its action units, time and place
     false: tuple[str, ...]  # each false positive: its time and regions
+    lower_inside: tuple[int, int]  # (found, total) lower-face micro-expressions inside talking
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -86,7 +96,7 @@ def _place(interval: tuple[int, int], talking: list[tuple[int, int]], fps: float
     return PLACES[1] if gap <= NEAR_S * fps else PLACES[2]
 
 
-def evaluate(video: BenchVideo, grid: CellGrid) -> Result:
+def evaluate(video: BenchVideo, grid: CellGrid, config: SpotterConfig = SpotterConfig()) -> Result:
     truth_path, motion_path, _ = prepare(video)
     rows = _rows(truth_path)
     talk_truth, _, _ = prepare(video.twin(TALK, video.amplitude)) if not video.talk else (truth_path, None, 0)
@@ -96,7 +106,7 @@ def evaluate(video: BenchVideo, grid: CellGrid) -> Result:
     micro = [(int(r["onset_frame"]), int(r["offset_frame"])) for r in micro_rows]
     frames = load_motion(motion_path).frames()
     started = time.perf_counter()
-    events = spot(frames, grid)
+    events = spot(frames, grid, config)
     seconds = time.perf_counter() - started
     found_events = [e for e in events if isinstance(e, SpotEvent)]
     spotted = [e.frames.bounds for e in found_events]
@@ -105,10 +115,14 @@ def evaluate(video: BenchVideo, grid: CellGrid) -> Result:
     taken = {m.spotted for m in score.matches}
     places = {p: (0, 0) for p in PLACES}
     missed = []
+    lower_aus = {aus for _, aus in LOWER_FACE_CHOICES}
+    lower_inside = (0, 0)
     for i, interval in enumerate(micro):
         p = _place(interval, talking, video.fps)
         found, total = places[p]
         places[p] = (found + (i in hit), total + 1)
+        if p == PLACES[0] and micro_rows[i]["action_units"] in lower_aus:
+            lower_inside = (lower_inside[0] + (i in hit), lower_inside[1] + 1)
         if i not in hit:
             missed.append(f"AU{micro_rows[i]['action_units']} {float(micro_rows[i]['onset_s']):.2f} s ({p})")
     false = [s for i, s in enumerate(spotted) if i not in taken]
@@ -117,7 +131,7 @@ def evaluate(video: BenchVideo, grid: CellGrid) -> Result:
     own_talking = _spans(rows, SPEECH_AUS)
     fp_talking = sum(any(interval_iou(f, t) > 0 for t in own_talking) for f in false)
     fp_brow = sum(any(interval_iou(f, b) > 0 for b in brows) for f in false)
-    return Result(video, score, places, fp_talking, fp_brow, seconds, tuple(missed), false_text)
+    return Result(video, score, places, fp_talking, fp_brow, seconds, tuple(missed), false_text, lower_inside)
 
 
 def _prepare_one(video: BenchVideo) -> float:
@@ -126,7 +140,7 @@ def _prepare_one(video: BenchVideo) -> float:
 
 
 def heldout(which: str, jobs: int, amplitudes: tuple[float, ...], talking_only: bool = False,
-            per_video: bool = False) -> None:
+            per_video: bool = False, config: SpotterConfig = SpotterConfig()) -> None:
     """Part 1: F1, recall by place, amplitude sweep and run time on the held-out (or tuning) set."""
     base = HELD_OUT_BASE if which == "heldout" else TUNING_BASE
     videos = variants(base, amplitudes, (TALK,) if talking_only else (0.0, TALK))
@@ -135,7 +149,7 @@ def heldout(which: str, jobs: int, amplitudes: tuple[float, ...], talking_only: 
         made = list(pool_.map(_prepare_one, videos))
     prepared_s = time.perf_counter() - started
     grid = FacialMotion(crop_size=224).grid
-    results = [evaluate(v, grid) for v in videos]
+    results = [evaluate(v, grid, config) for v in videos]
     spot_s = sum(r.seconds for r in results)
     total_s = time.perf_counter() - started
     rates = sorted({v.fps for v in base})
@@ -145,7 +159,7 @@ def heldout(which: str, jobs: int, amplitudes: tuple[float, ...], talking_only: 
         return [r for r in results if r.video.talk == talk and r.video.amplitude == amplitude
                 and (fps is None or r.video.fps == fps)]
 
-    print(f"{which} set: {len(base)} videos x {'talking' if talking_only else 'silent/talking'} x amplitudes "
+    print(f"{which} set{'' if config.lower_in_speech else ' (no lower-face channel during talking)'}: {len(base)} videos x {'talking' if talking_only else 'silent/talking'} x amplitudes "
           f"{amplitudes}; 60 s, 10 micro-expressions "
           f"each; F1 at IoU 0.5, counts pooled over videos\n")
     print("1. pooled F1 at amplitude 1x")
@@ -193,6 +207,31 @@ def heldout(which: str, jobs: int, amplitudes: tuple[float, ...], talking_only: 
     print(f"\nrun time: {total_s:.0f} s in all; rendering and aligning what was not cached {prepared_s:.0f} s "
           f"(this run; {sum(made):.0f} s of worker time); spotting {spot_s:.1f} s for {len(results)} videos "
           f"({1000 * spot_s / frames:.3f} ms per aligned frame)")
+
+
+def lower(jobs: int, per_video: bool) -> None:
+    """--set lower: the lower-face channel's recall and false positives, with it and without it."""
+    with ProcessPoolExecutor(max_workers=jobs) as pool_:
+        list(pool_.map(_prepare_one, LOWER_TUNING))
+    grid = FacialMotion(crop_size=224).grid
+    print(f"lower set: {len(LOWER_TUNING)} videos (30 s, 60 % talking, 8 micro-expressions; those inside talking "
+          "move the lower face: AU12, 14, 15, 17); F1 at IoU 0.5, counts pooled")
+    print(f"{'lower channel':>13} {'fps':>5} {'lower inside talking':>21} {'other micro':>12} {'TP':>4} {'FP':>4} "
+          f"{'FN':>4} {'F1':>6} {'FP in talking':>14}")
+    for on in (False, True):
+        results = [evaluate(v, grid, replace(SpotterConfig(), lower_in_speech=on)) for v in LOWER_TUNING]
+        for fps in sorted({v.fps for v in LOWER_TUNING}) + [None]:
+            rs = [r for r in results if fps is None or r.video.fps == fps]
+            s = pool([r.score for r in rs])
+            found, total = sum(r.lower_inside[0] for r in rs), sum(r.lower_inside[1] for r in rs)
+            other = s.tp - found, sum(sum(t for _, t in r.places.values()) for r in rs) - total
+            print(f"{'on' if on else 'off':>13} {'all' if fps is None else f'{fps:g}':>5} "
+                  f"{f'{found}/{total} {found / max(total, 1):.2f}':>21} {f'{other[0]}/{other[1]}':>12} "
+                  f"{s.tp:4d} {s.fp:4d} {s.fn:4d} {s.f1:6.2f} {sum(r.fp_talking for r in rs):14d}")
+        if per_video:
+            for r in results:
+                print(f"  {r.video.name}: {r.score.tp}/{r.score.fp}/{r.score.fn}; "
+                      f"missed: {', '.join(r.missed) or '-'}; false: {', '.join(r.false) or '-'}")
 
 
 class DISMotion(FacialMotion):
@@ -271,20 +310,24 @@ def cost(seed: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", choices=("heldout", "tuning"), default="heldout",
-                        help="the frozen held-out videos, or the ones to tune on")
+    parser.add_argument("--set", choices=("heldout", "tuning", "lower"), default="heldout",
+                        help="the frozen held-out videos, the ones to tune on, or the lower-face tuning videos")
     parser.add_argument("--jobs", type=int, default=1, help="videos rendered and aligned in parallel")
     parser.add_argument("--amplitudes", type=float, nargs="+", default=[1.0, 0.7, 0.5])
     parser.add_argument("--talking-only", action="store_true", help="only the talking videos (no silent twins)")
     parser.add_argument("--per-video", action="store_true", help="also each video's misses and false positives")
+    parser.add_argument("--lower-off", action="store_true", help="without the lower-face channel during talking")
     parser.add_argument("--cost", action="store_true", help="part 2 instead: cost per frame and the flow choice")
     parser.add_argument("--seed", type=int, default=21, help="--cost: make_video seed (not one the spotter was tuned on)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     if args.cost:
         cost(args.seed)
+    elif args.set == "lower":
+        lower(args.jobs, args.per_video)
     else:
-        heldout(args.set, args.jobs, tuple(args.amplitudes), args.talking_only, args.per_video)
+        heldout(args.set, args.jobs, tuple(args.amplitudes), args.talking_only, args.per_video,
+                replace(SpotterConfig(), lower_in_speech=not args.lower_off))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +49,15 @@ class BenchVideo:
     fps: float
     talk: float = 0.0
     amplitude: float = 1.0
+    lower: float = 0.0  # make_video's lower_in_speech
+    duration_s: float = DURATION_S
+    micro: int = MICRO
 
     @property
     def name(self) -> str:
-        return (f"{self.face}-s{self.seed}-{self.fps:g}fps-talk{self.talk:g}-amp{self.amplitude:g}-"
+        extra = (f"-lower{self.lower:g}" if self.lower else "") + \
+            (f"-{self.duration_s:g}s{self.micro}" if (self.duration_s, self.micro) != (DURATION_S, MICRO) else "")
+        return (f"{self.face}-s{self.seed}-{self.fps:g}fps-talk{self.talk:g}-amp{self.amplitude:g}{extra}-"
                 f"{SIZE[0]}x{SIZE[1]}")
 
     @property
@@ -60,7 +65,7 @@ class BenchVideo:
         return YALE if self.face == "yale" else None
 
     def twin(self, talk: float, amplitude: float) -> BenchVideo:
-        return BenchVideo(self.face, self.seed, self.fps, talk, amplitude)
+        return replace(self, talk=talk, amplitude=amplitude)
 
 
 # (face, seed, fps): Yale seeds 40 -> subject 11 normal, 57 -> 13 happy, 26 -> 12 noglasses,
@@ -77,6 +82,15 @@ TUNING_BASE = (
     BenchVideo("yale", 4, 30.0), BenchVideo("astronaut", 77, 30.0), BenchVideo("yale", 20, 100.0),
     BenchVideo("yale", 52, 100.0), BenchVideo("yale", 36, 200.0),
 )
+
+# Lower-face micro-expressions inside talking (make_video's lower_in_speech): new seeds of the tuning
+# faces, 30 s each. Yale seeds 19 -> subject 05 noglasses, 35 -> 06 normal, 6 -> 07 happy, 22 -> 08 noglasses.
+LOWER_TUNING = (
+    BenchVideo("yale", 19, 30.0, 0.6, 1.0, 1.0, 30.0, 8), BenchVideo("astronaut", 78, 30.0, 0.6, 1.0, 1.0, 30.0, 8),
+    BenchVideo("yale", 35, 100.0, 0.6, 1.0, 1.0, 30.0, 8), BenchVideo("yale", 6, 100.0, 0.6, 1.0, 1.0, 30.0, 8),
+    BenchVideo("yale", 22, 30.0, 0.6, 1.0, 1.0, 30.0, 8),
+)
+"""Tuning only: every micro-expression inside talking moves the lower face (AU12, 14, 15, 17)."""
 
 
 def variants(base: tuple[BenchVideo, ...], amplitudes: tuple[float, ...] = AMPLITUDES,
@@ -127,8 +141,9 @@ def prepare(video: BenchVideo) -> tuple[Path, Path, float]:
     if not (mp4.is_file() and truth.is_file()):
         CACHE.mkdir(parents=True, exist_ok=True)
         tmp = mp4.with_name(f"{video.name}.partial.mp4")
-        made = make_video(tmp, fps=video.fps, duration=DURATION_S, micro=MICRO, faces=video.faces, seed=video.seed,
-                          size=SIZE, talk=video.talk, amplitude=video.amplitude)
+        made = make_video(tmp, fps=video.fps, duration=video.duration_s, micro=video.micro, faces=video.faces,
+                          seed=video.seed, size=SIZE, talk=video.talk, amplitude=video.amplitude,
+                          lower_in_speech=video.lower)
         made.groundtruth.replace(truth)
         tmp.with_name(f"{tmp.stem}_synth.json").replace(mp4.with_name(f"{video.name}_synth.json"))
         tmp.replace(mp4)

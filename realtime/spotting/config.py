@@ -68,6 +68,12 @@ class SpotterConfig:
     raise_symmetry: float = 0.7  # ... moving both brows alike (weaker side / stronger side) ...
     raise_up: float = 0.0  # ... not down against the eyes and nose (brow_up, a share of its amplitude) ...
     raise_min_s: float = 0.3  # ... for at least this long is a conversational brow raise (speech)
+    lower_in_speech: bool = True  # while talking, also score the lower face less the jaw's share (jaw.JawRemoval)
+    #                               on its own, for lip-corner and chin micro-expressions inside speech ...
+    lower_threshold: float = 10.0  # ... whose peak, in units of that score's own noise during talking, reaches
+    #                                this: speech's leftover is heavy-tailed (on the tuning videos its peaks reached
+    #                                9.6 where no micro-expression was; lip-corner ones peaked at 5-27, 7 of 13 >= 10)
+    jaw_memory_s: float = 8.0  # ... with each cell's share of the jaw's drop fitted over about this long of talking
     refit_iterations: int = 4  # the upper face's own robust affine fit (out_and_back.AffineRefit): IRLS passes ...
     refit_tukey: float = 4.0  # ... and residuals beyond this many robust spreads get no weight
     min_confidence: float = 0.5  # tracking confidence below this is occlusion
@@ -116,4 +122,5 @@ class SpotterConfig:
                           speech_window_s=self.speech_window_s,
                           speech_count=self.speech_count, speech_mouth_share=self.speech_mouth_share,
                           raise_brow_share=self.raise_brow_share, raise_symmetry=self.raise_symmetry,
-                          raise_up=self.raise_up, raise_min_s=self.raise_min_s, jaw_open=self.jaw_open)
+                          raise_up=self.raise_up, raise_min_s=self.raise_min_s, jaw_open=self.jaw_open,
+                          lower_threshold=self.lower_threshold)

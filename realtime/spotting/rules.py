@@ -1,6 +1,7 @@
 """Rules stage: what a closed movement is, from what it looks like (`Features`) alone.
 
-In this order: a face lost or barely tracked nearby (occlusion); a mouth movement after
+In this order: a face lost or barely tracked nearby (occlusion); unless it was found on the lower face
+less the jaw's share during talking (`lower_z`), a mouth movement after
 `speech_count` others within `speech_window_s`, or during talking, or a conversational brow
 raise (both brows up alike for `raise_min_s` or longer while talking) (speech); an eye-dominated movement whose lids go
 down, a large one, or one just after a blink (blink); one inside a large one-way movement, larger than
@@ -33,6 +34,7 @@ class RuleConfig:
     raise_up: float
     raise_min_s: float
     jaw_open: float
+    lower_threshold: float
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Features:
     jaw_open: float  # how far the chin went down from onset to the peak, / amplitude_px (the jaw opening)
     brow_up: float  # how far the brows rose from onset to the peak against the eyes and nose, / amplitude_px
     since_blink_s: float = float("inf")  # from the end of the latest blink before it to its onset
+    lower_z: float = float("nan")  # found on the lower face less the jaw's share while talking: its peak, noise units
 
 
 def classify(f: Features, c: RuleConfig) -> tuple[str, str]:
@@ -66,11 +69,12 @@ def classify(f: Features, c: RuleConfig) -> tuple[str, str]:
     duration = f.offset_s - f.onset_s
     if f.occluded:
         return "occlusion", "face lost or tracked with low confidence"
-    if f.mouth_share > c.speech_mouth_share and f.mouth_before >= c.speech_count:
+    jawless = f.lower_z >= c.lower_threshold  # moved as no drop of the jaw does: not a syllable
+    if not jawless and f.mouth_share > c.speech_mouth_share and f.mouth_before >= c.speech_count:
         return "speech", f"{f.mouth_before} other mouth movements in the {c.speech_window_s} s before"
-    if f.talking and f.mouth_share > c.speech_mouth_share and f.jaw_open >= c.jaw_open:
+    if not jawless and f.talking and f.mouth_share > c.speech_mouth_share and f.jaw_open >= c.jaw_open:
         return "speech", "the jaw opening while talking"
-    if f.talking and f.mouth_share <= c.speech_mouth_share and not f.upper_z >= c.threshold:
+    if f.talking and not jawless and f.mouth_share <= c.speech_mouth_share and not f.upper_z >= c.threshold:
         return "speech", f"talking leaks into the upper face (its own score {f.upper_z:.1f} < {c.threshold})"
     if (f.talking and f.brow_share >= c.raise_brow_share and f.brow_symmetry >= c.raise_symmetry
             and f.brow_up >= c.raise_up and duration >= c.raise_min_s):

@@ -29,9 +29,13 @@ except conversational brow raises (both brows up alike for `raise_min_s` or long
 speech, and upper-face movements that the upper face's own score does not confirm (speech
 leaking in before talking was known). The cheeks count as lower face (`speech_regions`): the
 jaw's drop drags them at every syllable, and AU6 still shows in the lower lids, which are eye
-cells. Lower-face micro-expressions during talking are not separated from speech (measured on
-rendered clips: lip-corner and chin movements of 2 px reach 9-15 of their cells' speech spreads,
-the syllables around them 15-34), so they are not reported.
+cells. Lower-face micro-expressions during talking are looked for on a channel of their own
+(`lower_in_speech`): the lower cells' motion less the share the jaw's opening explains
+(`jaw.JawRemoval`: syllables drop the jaw and drag each cell by its own share of the drop, a lip-corner
+pull moves the corners in a way no drop explains), scored out and back, against its own noise
+measured during talking, segmented apart from the upper face; a peak of `lower_threshold` or more is a
+candidate, flagged `during_speech`. (On the whole face's motion they were not separable: lip-corner and
+chin movements of 2 px reach 9-15 of their cells' speech spreads, the syllables around them 15-34.)
 
 Streaming: the score at t needs the motion up to t + L, and a movement is decided once its
 offset has been followed for `tail_s`, so a micro-expression comes out L + tail_s = 0.5 s after
@@ -53,6 +57,7 @@ from realtime.face.regions import CANONICAL_LANDMARKS
 from realtime.spotting.apex import apex_from_motion
 from realtime.spotting.config import SpotterConfig
 from realtime.spotting.frames import FrameLog, Gap
+from realtime.spotting.jaw import JawRemoval
 from realtime.spotting.motion import CellGrid, FrameMotion
 from realtime.spotting.noise import NoiseNormaliser
 from realtime.spotting.one_way import OneWayMovement, OneWayTracker
@@ -136,6 +141,8 @@ class Spotter:
                                 for r, y in zip(grid.regions, grid.centres[:, 1])])
         self._jaw = np.array([r in config.talk_regions for r in grid.regions])
         self._chin = np.array([r == "chin" for r in grid.regions])
+        self._jawless = self._lower & ~self._chin  # the chin is the jaw's reference: what is left there is the fit's
+        #                                           error on the syllable itself, not a movement of its own
         self._anchor_cells = np.array([r in ("eye_left", "eye_right", "nose", "nose_bridge") for r in grid.regions])
         self._brow = np.array([r.startswith("brow") or r == "forehead" for r in grid.regions])
         self._sides = (np.array([r == "brow_left" for r in grid.regions]),
@@ -150,13 +157,17 @@ class Spotter:
         self._keep_s = c.window_s + c.max_duration_s * 2 + c.context_s + c.speech_window_s + c.history_margin_s
         self._motion = MotionHistory(len(self.grid.regions), c.window_s)
         self._upper_motion = MotionHistory(len(self.grid.regions), c.window_s)  # upper face, refitted on its own
+        self._lower_motion = MotionHistory(len(self.grid.regions), c.window_s)  # lower face less the jaw's share
+        self._jaw_removal = JawRemoval(self._jawless, self._chin, c.jaw_memory_s)
         self._noise = NoiseNormaliser(c.noise_window_s, c.noise_refresh_s, c.warmup_s, c.noise_floor)
         self._noise_upper = NoiseNormaliser(c.noise_window_s, c.noise_refresh_s, c.warmup_s, c.noise_floor)
+        self._noise_lower = NoiseNormaliser(c.noise_window_s, c.noise_refresh_s, c.warmup_s, c.noise_floor)
         self._talk = TalkingDetector(c.talking)
         self._talk_onset: tuple[int, float] | None = None  # first frame of the current talking
         self._pending: deque[_Pending] = deque()  # segments decided away from known talking, waiting for it
         self._upper_z: deque[tuple[float, float]] = deque()  # (t, upper face's own score in noise units)
         self._segments = Segmenter(c.segments)
+        self._lower_segments = Segmenter(c.segments)  # the lower face less the jaw, while talking
         self._one_way = OneWayTracker(c.one_way, self.grid.eye, self._k)
         self._frames = FrameLog(c.min_confidence, c.occlusion_margin_s)
         self._mouth_times: deque[float] = deque()  # apex times of recent mouth movements
@@ -189,6 +200,9 @@ class Spotter:
                     self._upper_motion.add(motion.t_s, self._refit(motion.cells))
                 else:  # a still lower face pulls nothing: the whole face's fit holds (and costs nothing more)
                     self._upper_motion.add(motion.t_s, np.where(self._lower[:, None], 0.0, motion.cells))
+                if self.config.lower_in_speech:
+                    self._lower_motion.add(motion.t_s, None if motion.cells is None else self._jaw_removal(
+                        motion.t_s, motion.cells, learn=self._talk.moving(motion.t_s)))
                 span = self._talk.add(motion.t_s, float(self._motion.last[self._jaw, 1].mean()))
                 if self._talk.start_s is not None and self._talk_onset is None:  # resolved while the frame is held
                     self._talk_onset = self._frames.at(self._talk.start_s)
@@ -217,10 +231,13 @@ class Spotter:
 
     def _advance(self, now: float, final: bool = False) -> list[SpotEvent | Movement]:
         out: list[SpotEvent | Movement] = []
-        for sample, upper in zip(self._motion.score(now, final), self._upper_motion.score(now, final)):
+        lower = self._lower_motion.score(now, final) if self.config.lower_in_speech else []
+        for i, (sample, upper) in enumerate(zip(self._motion.score(now, final), self._upper_motion.score(now, final))):
             way = upper.way if self._talk.near(sample.t, sample.t, self.config.window_s) else sample.way
             out += [self._macro(m) for m in self._one_way.add(sample.t, way)]
             out += self._score(sample, upper)
+            if lower:
+                out += self._score_lower(lower[i])
         if final and self._one_way.is_open:
             out.append(self._macro(self._one_way.close()))
         return out
@@ -255,6 +272,26 @@ class Spotter:
             self.state = state
         return [event for segment in closed for event in self._decide(segment)]
 
+    def _score_lower(self, sample: CellScores) -> list[SpotEvent | Movement]:
+        """The lower face less the jaw's share, against its own noise while talking; segmented on its own
+        (silent, the whole face's score sees the lower face already)."""
+        talking = self._talk.near(sample.t, sample.t, 0.0)
+        value = self._top(sample.cells[self._jawless])
+        started = len(self._noise_lower.noise) > 0  # its noise is learned during talking only, from the first
+        z = self._noise_lower(sample.t, value, learn=talking) if talking or started else float("nan")
+        closed, _ = self._lower_segments.add(sample.t, value, z if talking else float("nan"), sample.cells)
+        out: list[SpotEvent | Movement] = []
+        for seg in closed:
+            if self._lower_segments.z[seg.peak] < self.config.lower_threshold:
+                continue
+            features = replace(self._measure(seg, self._lower_segments, self._lower_motion),
+                               lower_z=self._lower_segments.z[seg.peak])
+            onset_f, offset_f = self._frames.at(features.onset_s), self._frames.at(features.offset_s)
+            out += self._classify(_Pending(features, onset_f, offset_f,
+                                           self._apex(onset_f, offset_f, self._lower_segments),
+                                           self._regions(self._lower_segments.cells[seg.peak]), self._now))
+        return out
+
     def _speech(self, span: TalkSpan) -> Movement:
         onset, offset = self._talk_onset or self._frames.at(span.start_s), self._frames.at(span.end_s)
         self._talk_onset = None
@@ -284,11 +321,12 @@ class Spotter:
         not come out as a micro-expression)."""
         if self._segments.z[seg.peak] < self.config.threshold:
             return []
-        features = self._measure(seg)
+        talking = self._talk.near(seg.onset_s, seg.offset_s, self.config.speech_margin_s)
+        features = self._measure(seg, self._segments, self._upper_motion if talking else self._motion)
         if features.mouth_share > self.config.speech_mouth_share:
             self._mouth_times.append(features.apex_s)
         onset_f, offset_f = self._frames.at(features.onset_s), self._frames.at(features.offset_s)
-        pending = _Pending(features, onset_f, offset_f, self._apex(onset_f, offset_f),
+        pending = _Pending(features, onset_f, offset_f, self._apex(onset_f, offset_f, self._segments),
                            self._regions(self._segments.cells[seg.peak]), self._now + self.config.talk_hold_s)
         if not features.talking:
             self._pending.append(pending)
@@ -323,11 +361,12 @@ class Spotter:
                           amplitude_px=p.features.amplitude_px, regions=p.regions,
                           during_speech=self._talk.near(p.features.onset_s, p.features.offset_s, 0.0))]
 
-    def _measure(self, seg: Segment) -> Features:
+    def _measure(self, seg: Segment, history: Segmenter, motion: MotionHistory) -> Features:
+        """A closed segment's features, from the scores it was segmented on and the motion they came from."""
         c = self.config
         assert seg.offset_s is not None
         talking = self._talk.near(seg.onset_s, seg.offset_s, c.speech_margin_s)
-        history, at = self._segments, (self._upper_motion if talking else self._motion).at
+        at = motion.at
         cells = history.cells[seg.peak]  # (C,) px
         top = np.argsort(cells)[-self._k:]
         amplitude = float(cells[top].mean())
@@ -361,10 +400,10 @@ class Spotter:
         strong = [self.grid.regions[i] for i in order if cells[i] >= self.config.region_share * cells[order[0]]]
         return tuple(dict.fromkeys(r for r in strong if r))
 
-    def _apex(self, onset: tuple[int, float], offset: tuple[int, float]) -> tuple[int, float]:
+    def _apex(self, onset: tuple[int, float], offset: tuple[int, float], history: Segmenter) -> tuple[int, float]:
         """Apex frame: training.apex's rule on the score at every frame of the event."""
         frames = self._frames.between(onset[0], offset[0])
-        curve = self._segments.curve([t for _, t in frames])
+        curve = history.curve([t for _, t in frames])
         return frames[apex_from_motion(curve - curve[0])]
 
     def _occlusion(self, gap: Gap) -> Movement:
@@ -374,7 +413,8 @@ class Spotter:
     @property
     def history_size(self) -> int:
         """Samples, frames and scores held: what must stay flat over a long stream."""
-        return len(self._motion.t) + len(self._frames) + len(self._segments.t)
+        return (len(self._motion.t) + len(self._frames) + len(self._segments.t) + len(self._lower_motion.t)
+                + len(self._lower_segments.t))
 
     def _trim(self, now: float) -> None:
         """Drop history older than any open decision can need (memory stays flat over hours)."""
@@ -386,9 +426,12 @@ class Spotter:
         self._talk.trim(horizon)
         while self._upper_z and self._upper_z[0][0] < horizon:
             self._upper_z.popleft()
-        if self._segments.open is None and self._motion.trim(horizon, self.config.trim_batch):
+        if self._segments.open is None and self._lower_segments.open is None and \
+                self._motion.trim(horizon, self.config.trim_batch):
             self._upper_motion.trim(horizon, 0)
+            self._lower_motion.trim(horizon, 0)
             self._segments.trim(horizon)
+            self._lower_segments.trim(horizon)
 
 
 def spot(motions: Iterable[FrameMotion], grid: CellGrid,

@@ -1,6 +1,6 @@
 """mer-synth video --talk: talking segments and brow raises in the ground truth, lips that really
-part (measured by MediaPipe on the decoded video), the silent video's events kept, and event
-counts that follow --duration."""
+part (measured by MediaPipe on the decoded video), the silent video's events kept, lower-face
+micro-expressions inside talking with --lower-in-speech, and event counts that follow --duration."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from realtime.capture.video_io import read_video
 from training.cli.synth import app
 from training.synth import make_video
 from training.synth.speech import BROW_RAISE_AUS, SPEECH_AUS
-from training.synth.video import UPPER_FACE_CHOICES
+from training.synth.video import LOWER_FACE_CHOICES, UPPER_FACE_CHOICES
 
 FPS = 30.0
 DURATION_S = 14.0
@@ -26,11 +26,12 @@ DURATION_S = 14.0
 def videos(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("talk")
     kwargs = {"fps": FPS, "duration": DURATION_S, "micro": 3, "seed": 4, "size": (320, 240)}
-    return (make_video(folder / "talk.mp4", talk=0.5, **kwargs), make_video(folder / "silent.mp4", **kwargs))
+    return (make_video(folder / "talk.mp4", talk=0.5, **kwargs), make_video(folder / "silent.mp4", **kwargs),
+            make_video(folder / "lower.mp4", talk=0.5, lower_in_speech=1.0, **kwargs))
 
 
 def test_talking_segments_and_brow_raises_in_the_ground_truth(videos) -> None:
-    talk, silent = videos
+    talk, silent, _ = videos
     segments = [e for e in talk.events if e.kind == "speech" and e.action_units == SPEECH_AUS]
     raises = [e for e in talk.events if e.kind == "speech" and e.action_units == BROW_RAISE_AUS]
     assert segments and all(2.0 - 1 / FPS <= e.offset_s - e.onset_s <= 8.0 for e in segments)
@@ -52,10 +53,30 @@ def test_talking_segments_and_brow_raises_in_the_ground_truth(videos) -> None:
     assert not [e for e in silent.events if e.kind == "speech"]
 
 
+def test_lower_face_micro_expressions_inside_talking(videos) -> None:
+    """--lower-in-speech 1: every micro-expression inside talking moves the lower face only (lip corners,
+    chin); the talking, the brow raises and every other event are those of the video without it."""
+    talk, _, lower = videos
+    speech = [e for e in talk.events if e.kind == "speech"]
+    assert [e for e in lower.events if e.kind == "speech"] == speech
+    assert [(e.kind, e.frames.bounds) for e in lower.events] == [(e.kind, e.frames.bounds) for e in talk.events]
+    segments = [e for e in speech if e.action_units == SPEECH_AUS]
+    inside = [i for i, e in enumerate(talk.events) if e.kind == "micro"
+              and any(e.onset_s < s.offset_s and s.onset_s < e.offset_s for s in segments)]
+    assert inside
+    for i, (was, now) in enumerate(zip(talk.events, lower.events)):
+        if i in inside:
+            assert (now.emotion, now.action_units) in LOWER_FACE_CHOICES
+        else:
+            assert (now.emotion, now.action_units) == (was.emotion, was.action_units)
+    result = CliRunner().invoke(app, ["video", "--out", "x.mp4", "--fps", "24", "--lower-in-speech", "1.5"])
+    assert result.exit_code == 2 and "--lower-in-speech" in result.output
+
+
 def test_the_lips_really_part_while_talking(videos) -> None:
     """MediaPipe's inner-lip gap (points 13, 14) opens by >= 1 px more than in the silent video (a 125 px
     face) while talking, and is the silent video's elsewhere."""
-    talk, silent = videos
+    talk, silent, _ = videos
     segments = [e.frames.bounds for e in talk.events if e.kind == "speech"
                 and e.action_units == SPEECH_AUS]
     gaps = []

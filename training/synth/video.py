@@ -11,7 +11,10 @@ overlap and are separated by at least `MIN_GAP_S` of rest:
 - with `talk`, speech (training.synth.speech): talking segments covering that share of the video,
   clear of macro-expressions, with syllable-rate jaw and lip movement and conversational brow
   raises. Micro-expressions that fall inside talking are upper-face ones (brows, eyes), drawn
-  afresh where the first draw moved the lower face. Speech comes from its own random stream,
+  afresh where the first draw moved the lower face; with `lower_in_speech`, that share of them
+  is a lower-face one instead (lip corners AU12/14/15, chin AU17: `LOWER_FACE_CHOICES`), drawn from
+  a third stream so that speech and everything else stay those of the video without the option.
+  Speech comes from its own random stream,
   so a video with talking has the same events, head motion and light as the silent video of
   its seed. The ground truth has a `speech` row per segment (action units 25+26) and per
   brow raise (1+2).
@@ -58,9 +61,15 @@ MOVE_CLEARANCE_S = 0.3  # a large head move keeps this far from any event
 SECONDS_PER_MICRO = 2.5  # default length: this much per micro-expression ...
 BASE_DURATION_S = 10.0  # ... plus this (room for the macro-expressions, blinks and rests)
 SPEECH_SEED = 1  # speech draws from np.random.default_rng([seed, SPEECH_SEED]), apart from the rest
+LOWER_SEED = 2  # lower-face micro-expressions inside talking draw from np.random.default_rng([seed, LOWER_SEED])
+LOWER_FACE_REGIONS = frozenset({"mouth", "chin", "cheek_left", "cheek_right"})  # what speech moves
 UPPER_FACE_CHOICES = tuple((emotion, aus) for emotion, choices in EMOTIONS.items() for aus in dict.fromkeys(choices)
                            if set(action_unit_regions(aus)) <= UPPER_FACE_REGIONS)
 """(emotion, action units) of the micro-expressions that move only the upper face: those inside talking."""
+LOWER_FACE_CHOICES = tuple((emotion, aus) for emotion, choices in EMOTIONS.items() for aus in dict.fromkeys(choices)
+                           if set(action_unit_regions(aus)) <= LOWER_FACE_REGIONS)
+"""(emotion, action units) of the micro-expressions that move only what speech moves (lip corners, chin: AU12,
+14, 15, 17): those inside talking with `lower_in_speech`."""
 
 
 @dataclass(frozen=True)
@@ -188,14 +197,16 @@ def _head_moves(rng: np.random.Generator, events: list[tuple[str, Timing]], dura
 
 def make_video(out: Path, *, fps: float, duration: float | None = None, micro: int | None = None,
                faces: Path | None = None, seed: int = 0, size: tuple[int, int] = (640, 480), talk: float = 0.0,
-               amplitude: float = 1.0) -> SynthVideo:
+               amplitude: float = 1.0, lower_in_speech: float = 0.0) -> SynthVideo:
     """Write the video `out` (.mp4) and `<stem>_groundtruth.csv` beside it; deterministic per seed.
 
     `size` is (width, height); the face is 250 px wide at a height of 480 and in proportion.
     Without `duration` and `micro`: 20 micro-expressions in 60 s; given one, the other follows
     (`SECONDS_PER_MICRO` per micro-expression + `BASE_DURATION_S`). There is one macro-expression
     per 15 s and one blink per 6 s (rounded: none in a video under 3 s). `talk` is the share of
-    the video spent talking (0..0.8); `amplitude` scales the micro-expressions (1: 1-3 px).
+    the video spent talking (0..0.8); `amplitude` scales the micro-expressions (1: 1-3 px);
+    `lower_in_speech` (0..1) is the share of the micro-expressions inside talking that move the lower
+    face (lip corners, chin) rather than the upper face.
     """
     out = Path(out)
     if not 24 <= fps <= 200:
@@ -204,6 +215,8 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
         raise InputError(f"--micro must be >= 0, got {micro}")
     if not 0 < amplitude <= 5:
         raise InputError(f"--amplitude {amplitude}: must be in (0, 5]")
+    if not 0 <= lower_in_speech <= 1:
+        raise InputError(f"--lower-in-speech {lower_in_speech}: must be in 0..1")
     talk = check_talk(talk)
     if micro is None:
         micro = 20 if duration is None else max(0, int((duration - BASE_DURATION_S) / SECONDS_PER_MICRO))
@@ -221,14 +234,16 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
     face_scale = scene.face_width / FACE_WIDTH
     motion = _Motion(rng, _head_moves(rng, scheduled, duration, face_scale), face_scale)
     speech_rng = np.random.default_rng([seed, SPEECH_SEED])
+    lower_rng = np.random.default_rng([seed, LOWER_SEED])
     spans = talk_segments(speech_rng, talk, duration, LEAD_IN_S,
                           avoid=[(t.onset_s, t.offset_s) for kind, t in scheduled if kind == "macro"]) if talk else []
 
     events, warps = [], []
     for kind, timing in scheduled:
         talking = any(timing.onset_s < end and start < timing.offset_s for start, end in spans)
+        lower = talking and kind == "micro" and lower_in_speech > 0 and lower_rng.random() < lower_in_speech
         event, warp = _event(scene, kind, timing, fps, rng, amplitude=amplitude,
-                             upper_face=speech_rng if talking else None)
+                             upper_face=speech_rng if talking else None, lower_face=lower_rng if lower else None)
         events.append(event)
         warps.append((timing, warp))
     speech = plan_speech(scene, speech_rng, spans, busy=[(t.onset_s, t.offset_s) for _, t in scheduled],
@@ -263,7 +278,8 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
             writer_csv.writerow([f"{row[c]:.6f}" if c.endswith("_s") else row[c] for c in GROUNDTRUTH_COLUMNS])
     settings = {"fps": fps, "duration": duration, "micro": micro, "faces": str(faces) if faces else None,
                 "seed": seed, "size": [width, height], "identity": scene.name, "face_width": scene.face_width,
-                "noise_sigma": NOISE_SIGMA, "talk": talk, "amplitude": amplitude}
+                "noise_sigma": NOISE_SIGMA, "talk": talk, "amplitude": amplitude,
+                "lower_in_speech": lower_in_speech}
     out.with_name(f"{out.stem}_synth.json").write_text(
         json.dumps({"settings": settings, "events": [e.row() for e in events]}, indent=1))
     return SynthVideo(path=out, groundtruth=groundtruth, fps=fps, num_frames=num_frames, size=(width, height),
@@ -290,10 +306,13 @@ def _row(kind: str, timing: Timing, fps: float, emotion: str, action_units: str,
 
 
 def _event(scene: Scene, kind: str, timing: Timing, fps: float, rng: np.random.Generator, *,
-           amplitude: float = 1.0, upper_face: np.random.Generator | None = None) -> tuple[SynthEvent, Deformation]:
+           amplitude: float = 1.0, upper_face: np.random.Generator | None = None,
+           lower_face: np.random.Generator | None = None) -> tuple[SynthEvent, Deformation]:
     """One event's ground truth and movement; `amplitude` scales a micro-expression. With `upper_face`
     (an event inside talking), a micro-expression moving the lower face is drawn again from
-    `UPPER_FACE_CHOICES` with that generator, so that `rng`'s stream stays the silent video's."""
+    `UPPER_FACE_CHOICES` with that generator, so that `rng`'s stream stays the silent video's; with
+    `lower_face` too, it is then drawn from `LOWER_FACE_CHOICES` with that one (the upper-face draw is
+    still made, so that the speech drawn after it stays that of the video without lower-face ones)."""
     if kind == "blink":
         emotion, action_units, size = "none", BLINK_AUS, float(rng.uniform(0.8, 1.0))
         warp: Deformation = blink(scene, size)
@@ -304,6 +323,8 @@ def _event(scene: Scene, kind: str, timing: Timing, fps: float, rng: np.random.G
             size, spread = float(rng.uniform(1.0, 3.0)) * amplitude, 1.0
             if upper_face is not None and (emotion, action_units) not in UPPER_FACE_CHOICES:
                 emotion, action_units = UPPER_FACE_CHOICES[int(upper_face.integers(len(UPPER_FACE_CHOICES)))]
+            if lower_face is not None:
+                emotion, action_units = LOWER_FACE_CHOICES[int(lower_face.integers(len(LOWER_FACE_CHOICES)))]
         else:
             size, spread = float(rng.uniform(6.0, 12.0)), 1.4
         warp = expression_warp(scene, action_units, scene.px(size), rng, spread=spread)

@@ -190,7 +190,8 @@ def test_history_stays_bounded_on_a_long_stream() -> None:
                                     cells=step.astype(np.float32) if i > 0 else None, head=0.0, regions={}))
         if i % 1500 == 1499:
             sizes.append(spotter.history_size)
-    assert max(sizes) < 3 * (SpotterConfig().noise_window_s * fps)
+    # five histories (motion, frames, scores, and the lower face's motion and scores), each under ~a noise window
+    assert max(sizes) < 5 * (SpotterConfig().noise_window_s * fps)
     assert sizes[-1] <= 1.2 * sizes[1]
 
 
