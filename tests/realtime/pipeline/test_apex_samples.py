@@ -15,6 +15,7 @@ from engines.inputs import synthetic_samples
 from realtime.cli.process import app
 from realtime.core.errors import InputError
 from realtime.core.interval import Interval
+from realtime.pipeline import pipeline as pipeline_module
 from realtime.pipeline.pipeline import ApexSampling, mean_over_hypotheses
 
 
@@ -41,7 +42,15 @@ def test_probabilities_are_the_mean_over_the_hypotheses(tiny_checkpoint: Path) -
     assert mixed.sum(axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
 
 
-def test_mer_process_takes_apex_samples(synth_interview: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_mer_process_takes_apex_samples(synth_interview: Path, tiny_checkpoint: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    classified: list[list[int]] = []  # per event, in order: the onset phase's T of each hypothesis
+
+    def recording(engine, events):
+        classified.extend([sample["di_onset"][1] for sample in samples] for samples in events)
+        return mean_over_hypotheses(engine, events)
+
+    monkeypatch.setattr(pipeline_module, "mean_over_hypotheses", recording)
     result = CliRunner().invoke(app, [str(synth_interview), "--out", str(tmp_path), "--engine", str(tiny_checkpoint),
                                       "--apex-samples", "3", "--no-video"])
     assert result.exit_code == 0, result.output
@@ -51,6 +60,11 @@ def test_mer_process_takes_apex_samples(synth_interview: Path, tiny_checkpoint: 
     with (folder / "events.csv").open(newline="") as handle:
         events = list(csv.DictReader(handle))
     assert events and all(row["label"] for row in events)
+    assert len(classified) == len(events)
+    for row, onset_lengths in zip(events, classified, strict=True):  # every hypothesis once, the spotted apex among them
+        spotted = Interval(int(row["onset_frame"]), int(row["apex_frame"]), int(row["offset_frame"]))
+        apexes = ApexSampling(samples=3).apexes(spotted)
+        assert onset_lengths == [apex - spotted.onset + 1 for apex in apexes] and spotted.apex in apexes
     for row in events:
         assert sum(float(row[f"prob_{c}"]) for c in summary["engine"]["classes"]) == pytest.approx(1.0, abs=1e-4)
     bad = CliRunner().invoke(app, [str(synth_interview), "--out", str(tmp_path / "x"), "--apex-samples", "0"])
