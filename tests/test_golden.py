@@ -92,6 +92,7 @@ def test_spot_only_run_outputs(tmp_path: Path) -> None:
                 "spot_only_summary.json")
 
 
+@pytest.mark.slow
 def test_onnx_engine_outputs(tiny_checkpoint: Path, tmp_path: Path) -> None:
     import engines
     from engines.builder import build_engine

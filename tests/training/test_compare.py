@@ -63,6 +63,7 @@ def test_methods_resolve_with_the_reference_first() -> None:
     assert METHODS["clip_di"].config(base).inputs == "clip" and METHODS["clip_di"].config(base).size == base.size
 
 
+@pytest.mark.slow
 def test_compare_two_methods_resumes_after_interruption(blob_clips, tmp_path, monkeypatch) -> None:
     clips = blob_clips(subjects=4)
     base = resolve("demo", size=32, epochs=2, batch_size=8, patience=2, final_model=False)

@@ -68,6 +68,7 @@ def _colour_counts(pixels: np.ndarray, colours: list[tuple[int, int, int]], tole
     return np.array([int((np.abs(pixels - np.array(c)).sum(axis=2) <= tolerance).sum()) for c in colours])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(XVFB is None, reason="Xvfb is not installed (.ci/run installs it)")
 def test_window_shows_traces_and_text(synth_interview: Path, display: str, tmp_path: Path) -> None:
     from PIL import ImageGrab

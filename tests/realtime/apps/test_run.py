@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from realtime.apps.live import LiveOptions, LiveSession
 from realtime.apps.offline import process_video
 
 GOLDEN_VIDEO = Path(__file__).parents[2] / "golden" / "interview.mp4"
 
 
+@pytest.mark.slow
 def test_offline_and_live_summaries_have_the_same_keys_and_counts(tmp_path: Path) -> None:
     offline = process_video(GOLDEN_VIDEO, tmp_path / "out", write_video=False)
     record = tmp_path / "session.mp4"

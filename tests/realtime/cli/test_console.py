@@ -60,6 +60,7 @@ def test_mer_live_refuses_values_that_cannot_be(option: str, value: str) -> None
     assert lines == [f"error: {option} must be greater than 0, got {float(value):g}"]
 
 
+@pytest.mark.slow
 def test_mer_live_headless_prints_each_event_and_the_classifier(tiny_checkpoint: Path) -> None:
     result = CliRunner().invoke(live_app, ["--camera", str(GOLDEN_VIDEO), "--headless", "--engine",
                                            str(tiny_checkpoint), "--buffer-frames", "100000"])

@@ -94,6 +94,7 @@ def _console_errors(browser) -> list[str]:
     return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
 
 
+@pytest.mark.slow
 @needs_browser
 def test_interview_report_plays_seeks_to_the_onset_frame_zooms_and_replays(interview: Path, browser) -> None:
     events = _rows(interview / "events.csv")
