@@ -100,8 +100,8 @@ class VideoWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._rate = Fraction(fps).limit_denominator(1001)
         self._options = {"crf": str(crf), "preset": preset}  # preset: "veryfast" where encoding is on a hot path
-        if threads is not None:  # x264's output depends on its thread count (by default, the machine's cores):
-            self._options["threads"] = str(threads)  # 1 gives the same bytes on every machine
+        if threads is not None:  # x264's output depends on its thread count (by default, the machine's cores);
+            self._options["threads"] = str(threads)  # 1 removes that (crf=0, lossless, pins the pixels too)
         self._container: av.container.OutputContainer | None = av.open(str(self.path), "w")
         self._stream: av.video.stream.VideoStream | None = None
         self.frames_written = 0
