@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.core.frame import DEFAULT_FPS
 from realtime.sinks.csv_stream import MOTION_PREFIX, cell_float, read_rows
 from realtime.sinks.replay import REPLAY
 from realtime.sinks.report_page import SCRIPT, STYLE
@@ -222,7 +223,7 @@ def write_report(run_dir: str | Path, config: ReportConfig = ReportConfig()) -> 
                                                                summary.get("duration_s") else 0.0])
     fps = cell_float(summary.get("fps"))
     if not math.isfinite(fps) or fps <= 0:
-        fps = (len(frames) - 1) / duration if duration > 0 and len(frames) > 1 else 30.0
+        fps = (len(frames) - 1) / duration if duration > 0 and len(frames) > 1 else DEFAULT_FPS
     engine = summary.get("engine", {})
     model = str(engine.get("description") or "no classifier (spotting only)")
     labelled = bool(engine.get("classes")) or any(r.get("label") for r in events)
