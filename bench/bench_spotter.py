@@ -26,15 +26,15 @@ With --per-video, each video's misses (action units, time, place) and false posi
 with --lower-off, the spotter runs without its lower-face channel during talking
 (SpotterConfig.lower_in_speech).
 
---set weakblink: heldout.WEAK_BLINK_TUNING (tuning only: 100 fps, blinks closing the lids 24-30 %), as the
+--set weakblink: heldout.WEAK_BLINK_TUNING (tuning only: 100 fps, blinks closing the lids 24-50 %), as the
 held-out set.
 
 --set lower: heldout.LOWER_TUNING (tuning only: 30 s, 60 % talking, every micro-expression inside
 talking a lower-face one), spotted with the lower-face channel and without it: recall of the
 lower-face micro-expressions inside talking, of the others, and the false positives.
 
-Run: python bench/bench_spotter.py [--set tuning|weakblink|lower] [--jobs 2] [--amplitudes 1] [--per-video] [--lower-off]
-     | --cost [--seed N]
+Run: python bench/bench_spotter.py [--set tuning|weakblink|lower] [--jobs 2] [--amplitudes 1] [--per-video]
+     [--lower-off] | --cost [--seed N]
 """
 
 from __future__ import annotations

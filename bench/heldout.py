@@ -56,8 +56,9 @@ class BenchVideo:
 
     @property
     def name(self) -> str:
-        extra = (f"-lower{self.lower:g}" if self.lower else "") + (f"-blink{self.blink:g}" if self.blink != 1 else "") + \
-            (f"-{self.duration_s:g}s{self.micro}" if (self.duration_s, self.micro) != (DURATION_S, MICRO) else "")
+        extra = (f"-lower{self.lower:g}" if self.lower else "") + \
+            (f"-{self.duration_s:g}s{self.micro}" if (self.duration_s, self.micro) != (DURATION_S, MICRO) else "") + \
+            (f"-blink{self.blink:g}" if self.blink != 1 else "")
         return (f"{self.face}-s{self.seed}-{self.fps:g}fps-talk{self.talk:g}-amp{self.amplitude:g}{extra}-"
                 f"{SIZE[0]}x{SIZE[1]}")
 
@@ -93,10 +94,11 @@ LOWER_TUNING = (
 )
 """Tuning only: every micro-expression inside talking moves the lower face (AU12, 14, 15, 17)."""
 
-# Weak blinks (make_video's blink_scale 0.3: the lids close 24-30 %), as of a face whose lids barely move:
-# the tuning faces at 100 fps, new seeds (silent and talking, as HELD_OUT). Yale seeds 65 -> subject 06
-# noglasses, 82 -> 08 normal.
-WEAK_BLINK_TUNING = (BenchVideo("yale", 65, 100.0, blink=0.3), BenchVideo("yale", 82, 100.0, blink=0.3))
+# Weak blinks (make_video's blink_scale 0.3: the lids close 24-30 %; 0.5: 40-50 %), as of a face whose lids barely
+# move: the tuning faces at 100 fps, new seeds (silent and talking, as HELD_OUT), two of them smiling (narrower eyes).
+# Yale seeds 65 -> subject 06 noglasses, 82 -> 08 normal, 5 -> 06 happy, 7 -> 08 happy.
+WEAK_BLINK_TUNING = (BenchVideo("yale", 65, 100.0, blink=0.3), BenchVideo("yale", 82, 100.0, blink=0.3),
+                     BenchVideo("yale", 5, 100.0, blink=0.5), BenchVideo("yale", 7, 100.0, blink=0.3))
 """Tuning only: blinks that barely move the lids must not come out as eye-region micro-expressions."""
 
 

@@ -1,14 +1,13 @@
 """Rules stage: what a closed movement is, from what it looks like (`Features`) alone.
 
-In this order: a face lost or barely tracked nearby (occlusion); unless it was found on the lower face
-less the jaw's share during talking (`lower_z`), a mouth movement after
-`speech_count` others within `speech_window_s`, or during talking, or a conversational brow
-raise (both brows up alike for `raise_min_s` or longer while talking) (speech); an eye-dominated movement whose lids go
-down, a large one, one with a smaller share on the eyes whose lids go straight down (a weak blink: its small lid
-movement leaves more of the score to the noise of other cells), or one just after a blink (blink); one inside a large one-way movement, larger than
-`max_amplitude_px` of the canonical face, longer than `max_duration_s`, or next to a one-way
-movement larger than itself (macro); shorter than `min_duration_s` (noise, dropped); else a
-micro-expression.
+In this order: a face lost or barely tracked nearby (occlusion); unless it was found on the lower face less
+the jaw's share during talking (`lower_z`), a mouth movement after `speech_count` others within
+`speech_window_s`, or during talking, or a conversational brow raise (both brows up alike for `raise_min_s` or
+longer while talking) (speech); an eye-dominated movement whose lids go down, a large one, one with a smaller
+share on the eyes whose lids go straight down (a weak blink: its small lid movement leaves more of the score
+to the noise of other cells), or one just after a blink (blink); one inside a large one-way movement, larger
+than `max_amplitude_px` of the canonical face, longer than `max_duration_s`, or next to a one-way movement
+larger than itself (macro); shorter than `min_duration_s` (noise, dropped); else a micro-expression.
 """
 
 from __future__ import annotations
