@@ -26,12 +26,15 @@ With --per-video, each video's misses (action units, time, place) and false posi
 with --lower-off, the spotter runs without its lower-face channel during talking
 (SpotterConfig.lower_in_speech).
 
+--set weakblink: heldout.WEAK_BLINK_TUNING (tuning only: 100 fps, blinks closing the lids 24-50 %), as the
+held-out set.
+
 --set lower: heldout.LOWER_TUNING (tuning only: 30 s, 60 % talking, every micro-expression inside
 talking a lower-face one), spotted with the lower-face channel and without it: recall of the
 lower-face micro-expressions inside talking, of the others, and the false positives.
 
-Run: python bench/bench_spotter.py [--set tuning|lower] [--jobs 2] [--amplitudes 1] [--per-video] [--lower-off]
-     | --cost [--seed N]
+Run: python bench/bench_spotter.py [--set tuning|weakblink|lower] [--jobs 2] [--amplitudes 1] [--per-video]
+     [--lower-off] | --cost [--seed N]
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heldout import (HELD_OUT_BASE, LOWER_TUNING, TALK, TUNING_BASE, BenchVideo, load_motion, prepare,  # noqa: E402
-                     variants)
+from heldout import (HELD_OUT_BASE, LOWER_TUNING, TALK, TUNING_BASE, WEAK_BLINK_TUNING, BenchVideo,  # noqa: E402
+                     load_motion, prepare, variants)
 
 from realtime.capture.video_io import read_video  # noqa: E402
 from realtime.face.aligner import AlignConfig, FaceAligner  # noqa: E402
@@ -142,7 +145,7 @@ def _prepare_one(video: BenchVideo) -> float:
 def heldout(which: str, jobs: int, amplitudes: tuple[float, ...], talking_only: bool = False,
             per_video: bool = False, config: SpotterConfig = SpotterConfig()) -> None:
     """Part 1: F1, recall by place, amplitude sweep and run time on the held-out (or tuning) set."""
-    base = HELD_OUT_BASE if which == "heldout" else TUNING_BASE
+    base = {"heldout": HELD_OUT_BASE, "tuning": TUNING_BASE, "weakblink": WEAK_BLINK_TUNING}[which]
     videos = variants(base, amplitudes, (TALK,) if talking_only else (0.0, TALK))
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs) as pool_:
@@ -310,8 +313,9 @@ def cost(seed: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", choices=("heldout", "tuning", "lower"), default="heldout",
-                        help="the frozen held-out videos, the ones to tune on, or the lower-face tuning videos")
+    parser.add_argument("--set", choices=("heldout", "tuning", "weakblink", "lower"), default="heldout",
+                        help="the frozen held-out videos, the ones to tune on, the weak-blink or the lower-face "
+                             "tuning videos")
     parser.add_argument("--jobs", type=int, default=1, help="videos rendered and aligned in parallel")
     parser.add_argument("--amplitudes", type=float, nargs="+", default=[1.0, 0.7, 0.5])
     parser.add_argument("--talking-only", action="store_true", help="only the talking videos (no silent twins)")

@@ -52,11 +52,13 @@ class BenchVideo:
     lower: float = 0.0  # make_video's lower_in_speech
     duration_s: float = DURATION_S
     micro: int = MICRO
+    blink: float = 1.0  # make_video's blink_scale
 
     @property
     def name(self) -> str:
         extra = (f"-lower{self.lower:g}" if self.lower else "") + \
-            (f"-{self.duration_s:g}s{self.micro}" if (self.duration_s, self.micro) != (DURATION_S, MICRO) else "")
+            (f"-{self.duration_s:g}s{self.micro}" if (self.duration_s, self.micro) != (DURATION_S, MICRO) else "") + \
+            (f"-blink{self.blink:g}" if self.blink != 1 else "")
         return (f"{self.face}-s{self.seed}-{self.fps:g}fps-talk{self.talk:g}-amp{self.amplitude:g}{extra}-"
                 f"{SIZE[0]}x{SIZE[1]}")
 
@@ -91,6 +93,13 @@ LOWER_TUNING = (
     BenchVideo("yale", 22, 30.0, 0.6, 1.0, 1.0, 30.0, 8),
 )
 """Tuning only: every micro-expression inside talking moves the lower face (AU12, 14, 15, 17)."""
+
+# Weak blinks (make_video's blink_scale 0.3: the lids close 24-30 %; 0.5: 40-50 %), as of a face whose lids barely
+# move: the tuning faces at 100 fps, new seeds (silent and talking, as HELD_OUT), two of them smiling (narrower eyes).
+# Yale seeds 65 -> subject 06 noglasses, 82 -> 08 normal, 5 -> 06 happy, 7 -> 08 happy.
+WEAK_BLINK_TUNING = (BenchVideo("yale", 65, 100.0, blink=0.3), BenchVideo("yale", 82, 100.0, blink=0.3),
+                     BenchVideo("yale", 5, 100.0, blink=0.5), BenchVideo("yale", 7, 100.0, blink=0.3))
+"""Tuning only: blinks that barely move the lids must not come out as eye-region micro-expressions."""
 
 
 def variants(base: tuple[BenchVideo, ...], amplitudes: tuple[float, ...] = AMPLITUDES,
@@ -143,7 +152,7 @@ def prepare(video: BenchVideo) -> tuple[Path, Path, float]:
         tmp = mp4.with_name(f"{video.name}.partial.mp4")
         made = make_video(tmp, fps=video.fps, duration=video.duration_s, micro=video.micro, faces=video.faces,
                           seed=video.seed, size=SIZE, talk=video.talk, amplitude=video.amplitude,
-                          lower_in_speech=video.lower)
+                          lower_in_speech=video.lower, blink_scale=video.blink)
         made.groundtruth.replace(truth)
         tmp.with_name(f"{tmp.stem}_synth.json").replace(mp4.with_name(f"{video.name}_synth.json"))
         tmp.replace(mp4)

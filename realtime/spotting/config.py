@@ -41,6 +41,9 @@ class SpotterConfig:
     blink_eye_share: float = 0.4  # an eye-dominated movement (this share of the score on eye cells) ...
     blink_down: float = 0.3  # ... whose eye cells move down (upper lids closing) is a blink; lids moving up
     #                          (AU6, AU7: cheek raiser, lid tightener) stay micro-expression candidates
+    weak_blink_eye_share: float = 0.3  # a weak blink (lids closing 24-30 %) leaves the eyes only 0.39-0.64 of the
+    weak_blink_down: float = 0.6  # score, its lids going straight down (+0.5..+0.9); on the tuning videos no
+    #                               micro-expression had over 0.3 of its score on the eyes with lids > 0.5 down
     blink_echo: float = 1.0  # an eye-dominated movement starting within this many windows L after a blink ends is
     #                          that blink's echo: the score at t pairs the lids reopening (before t) with whatever
     #                          the lids do next (a second blink), an out and back that never happened
@@ -118,7 +121,8 @@ class SpotterConfig:
         return RuleConfig(threshold=self.threshold, min_duration_s=self.min_duration_s, max_duration_s=self.max_duration_s,
                           max_amplitude_px=self.max_amplitude_px, one_way_ratio=self.one_way_ratio,
                           one_way_noise=self.one_way_noise, blink_eye_share=self.blink_eye_share,
-                          blink_down=self.blink_down, blink_echo_s=self.blink_echo * self.window_s,
+                          blink_down=self.blink_down, weak_blink_eye_share=self.weak_blink_eye_share,
+                          weak_blink_down=self.weak_blink_down, blink_echo_s=self.blink_echo * self.window_s,
                           speech_window_s=self.speech_window_s,
                           speech_count=self.speech_count, speech_mouth_share=self.speech_mouth_share,
                           raise_brow_share=self.raise_brow_share, raise_symmetry=self.raise_symmetry,

@@ -1,13 +1,13 @@
 """Rules stage: what a closed movement is, from what it looks like (`Features`) alone.
 
-In this order: a face lost or barely tracked nearby (occlusion); unless it was found on the lower face
-less the jaw's share during talking (`lower_z`), a mouth movement after
-`speech_count` others within `speech_window_s`, or during talking, or a conversational brow
-raise (both brows up alike for `raise_min_s` or longer while talking) (speech); an eye-dominated movement whose lids go
-down, a large one, or one just after a blink (blink); one inside a large one-way movement, larger than
-`max_amplitude_px` of the canonical face, longer than `max_duration_s`, or next to a one-way
-movement larger than itself (macro); shorter than `min_duration_s` (noise, dropped); else a
-micro-expression.
+In this order: a face lost or barely tracked nearby (occlusion); unless it was found on the lower face less
+the jaw's share during talking (`lower_z`), a mouth movement after `speech_count` others within
+`speech_window_s`, or during talking, or a conversational brow raise (both brows up alike for `raise_min_s` or
+longer while talking) (speech); an eye-dominated movement whose lids go down, a large one, one with a smaller
+share on the eyes whose lids go straight down (a weak blink: its small lid movement leaves more of the score
+to the noise of other cells), or one just after a blink (blink); one inside a large one-way movement, larger
+than `max_amplitude_px` of the canonical face, longer than `max_duration_s`, or next to a one-way movement
+larger than itself (macro); shorter than `min_duration_s` (noise, dropped); else a micro-expression.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class RuleConfig:
     one_way_noise: float
     blink_eye_share: float
     blink_down: float
+    weak_blink_eye_share: float
+    weak_blink_down: float
     blink_echo_s: float
     speech_window_s: float
     speech_count: int
@@ -82,6 +84,8 @@ def classify(f: Features, c: RuleConfig) -> tuple[str, str]:
                           f"{duration * 1000:.0f} ms while talking")
     if f.eye_share > c.blink_eye_share and (f.eye_down > c.blink_down or f.amplitude_px > c.max_amplitude_px):
         return "blink", f"{f.eye_share:.0%} on the eyes, {f.eye_down:+.0%} downwards, {f.amplitude_px:.1f} px"
+    if f.eye_share > c.weak_blink_eye_share and f.eye_down > c.weak_blink_down:
+        return "blink", f"{f.eye_share:.0%} on the eyes, lids {f.eye_down:+.0%} downwards: a weak blink"
     if f.eye_share > c.blink_eye_share and f.since_blink_s < c.blink_echo_s:
         return "blink", f"{f.eye_share:.0%} on the eyes {f.since_blink_s * 1000:.0f} ms after a blink (its echo)"
     if f.in_one_way:

@@ -20,14 +20,14 @@ from training.synth.video import LOWER_FACE_CHOICES, UPPER_FACE_CHOICES
 
 FPS = 30.0
 DURATION_S = 14.0
+KWARGS = {"fps": FPS, "duration": DURATION_S, "micro": 3, "seed": 4, "size": (320, 240)}
 
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("talk")
-    kwargs = {"fps": FPS, "duration": DURATION_S, "micro": 3, "seed": 4, "size": (320, 240)}
-    return (make_video(folder / "talk.mp4", talk=0.5, **kwargs), make_video(folder / "silent.mp4", **kwargs),
-            make_video(folder / "lower.mp4", talk=0.5, lower_in_speech=1.0, **kwargs))
+    return (make_video(folder / "talk.mp4", talk=0.5, **KWARGS), make_video(folder / "silent.mp4", **KWARGS),
+            make_video(folder / "lower.mp4", talk=0.5, lower_in_speech=1.0, **KWARGS))
 
 
 def test_talking_segments_and_brow_raises_in_the_ground_truth(videos) -> None:
@@ -89,6 +89,33 @@ def test_the_lips_really_part_while_talking(videos) -> None:
     talking = np.array([any(a <= 2 * i <= b for a, b in segments) for i in range(len(opened))])
     assert np.percentile(opened[talking], 90) > 1.0, np.percentile(opened[talking], 90)
     assert np.median(np.abs(opened[~talking])) < 0.3, np.median(np.abs(opened[~talking]))
+
+
+def _lid_closing(path: Path, blinks: list[tuple[int, int]]) -> list[float]:
+    """How far MediaPipe's upper-lid to lower-lid gaps (both eyes, px) close in each blink, from their median."""
+    with FaceMesh(static_image_mode=False) as mesh:
+        found = [mesh.process(frame.image) for frame in read_video(path)]
+    assert all(lm is not None for lm in found)
+    gap = np.array([float(np.linalg.norm(lm[159] - lm[145]) + np.linalg.norm(lm[386] - lm[374])) for lm in found])
+    return [float(np.median(gap) - gap[a:b + 1].min()) for a, b in blinks]
+
+
+def test_weak_blinks_close_the_lids_less_and_change_nothing_else(videos, tmp_path: Path) -> None:
+    """make_video(blink_scale=0.3) (mer-synth video --blink 0.3): the silent video's events, blink closures
+    times 0.3, and lids that close (MediaPipe, on the decoded video) less than half as far."""
+    _, silent, _ = videos
+    weak = make_video(tmp_path / "weak.mp4", blink_scale=0.3, **KWARGS)
+    assert [(e.kind, e.frames.bounds, e.action_units) for e in weak.events] == \
+        [(e.kind, e.frames.bounds, e.action_units) for e in silent.events]
+    blinks = [i for i, e in enumerate(silent.events) if e.kind == "blink"]
+    assert blinks
+    assert np.allclose([weak.events[i].amplitude for i in blinks], [0.3 * silent.events[i].amplitude for i in blinks])
+    spans = [silent.events[i].frames.bounds for i in blinks]
+    full, partial = _lid_closing(silent.path, spans), _lid_closing(weak.path, spans)
+    assert min(full) > 2.0, full
+    assert all(p < 0.5 * f for p, f in zip(partial, full)), (partial, full)
+    result = CliRunner().invoke(app, ["video", "--out", "x.mp4", "--fps", "24", "--blink", "0"])
+    assert result.exit_code == 2 and "--blink" in result.output
 
 
 @pytest.mark.slow

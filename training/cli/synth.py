@@ -82,6 +82,9 @@ def video(
         "--lower-in-speech", min=0, max=1, help="Share of the micro-expressions inside talking that move the lower "
                                                 "face (lip corners AU12/14/15, chin AU17) instead of the upper "
                                                 "face.")] = 0.0,
+    blink: Annotated[float, typer.Option(
+        "--blink", min=0.05, max=1, help="Scale of every blink's closure (1: the upper lids close 80-100 %; lower: "
+                                         "weak, partial blinks). Nothing else changes.")] = 1.0,
     faces: Annotated[Path | None, typer.Option("--faces", help=FACES_HELP)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same video.")] = 0,
     verbose: VerboseOpt = False,
@@ -105,7 +108,7 @@ def video(
         if fps is None:
             raise InputError("give --fps (or --layout)")
         result = make_video(out_file, fps=fps, duration=duration, micro=micro, faces=faces, seed=seed, talk=talk,
-                            amplitude=amplitude, lower_in_speech=lower_in_speech)
+                            amplitude=amplitude, lower_in_speech=lower_in_speech, blink_scale=blink)
         kinds = Counter(event.kind for event in result.events)
         out.print(f"{result.num_frames} frames at {result.fps:g} fps ({result.num_frames / result.fps:.1f} s), "
                   f"{', '.join(f'{v} {k}' for k, v in kinds.items())} -> {result.path}, {result.groundtruth.name}",

@@ -7,7 +7,8 @@ overlap and are separated by at least `MIN_GAP_S` of rest:
 - micro-expressions: 1-3 px at a 250 px face, 200-500 ms, the AU combinations of the five
   CASME-II classes;
 - macro-expressions: 6-12 px, 1-3 s, the same AU combinations with wider skin movement;
-- blinks (AU45): the upper lids close by 80-100 % over 150-400 ms;
+- blinks (AU45): the upper lids close by 80-100 % over 150-400 ms (times `blink_scale`: weak, partial
+  blinks, as of a face whose lids barely move);
 - with `talk`, speech (training.synth.speech): talking segments covering that share of the video,
   clear of macro-expressions, with syllable-rate jaw and lip movement and conversational brow
   raises. Micro-expressions that fall inside talking are upper-face ones (brows, eyes), drawn
@@ -197,7 +198,7 @@ def _head_moves(rng: np.random.Generator, events: list[tuple[str, Timing]], dura
 
 def make_video(out: Path, *, fps: float, duration: float | None = None, micro: int | None = None,
                faces: Path | None = None, seed: int = 0, size: tuple[int, int] = (640, 480), talk: float = 0.0,
-               amplitude: float = 1.0, lower_in_speech: float = 0.0) -> SynthVideo:
+               amplitude: float = 1.0, lower_in_speech: float = 0.0, blink_scale: float = 1.0) -> SynthVideo:
     """Write the video `out` (.mp4) and `<stem>_groundtruth.csv` beside it; deterministic per seed.
 
     `size` is (width, height); the face is 250 px wide at a height of 480 and in proportion.
@@ -206,7 +207,9 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
     per 15 s and one blink per 6 s (rounded: none in a video under 3 s). `talk` is the share of
     the video spent talking (0..0.8); `amplitude` scales the micro-expressions (1: 1-3 px);
     `lower_in_speech` (0..1) is the share of the micro-expressions inside talking that move the lower
-    face (lip corners, chin) rather than the upper face.
+    face (lip corners, chin) rather than the upper face; `blink_scale` scales every blink's closure (1: the lids
+    close 80-100 %; 0.3: weak blinks, which a spotter must not take for eye-region micro-expressions).
+    `blink_scale` changes no random draw: the video is otherwise that of the seed without it.
     """
     out = Path(out)
     if not 24 <= fps <= 200:
@@ -217,6 +220,8 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
         raise InputError(f"--amplitude {amplitude}: must be in (0, 5]")
     if not 0 <= lower_in_speech <= 1:
         raise InputError(f"--lower-in-speech {lower_in_speech}: must be in 0..1")
+    if not 0 < blink_scale <= 1:
+        raise InputError(f"--blink {blink_scale}: must be in (0, 1]")
     talk = check_talk(talk)
     if micro is None:
         micro = 20 if duration is None else max(0, int((duration - BASE_DURATION_S) / SECONDS_PER_MICRO))
@@ -242,7 +247,7 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
     for kind, timing in scheduled:
         talking = any(timing.onset_s < end and start < timing.offset_s for start, end in spans)
         lower = talking and kind == "micro" and lower_in_speech > 0 and lower_rng.random() < lower_in_speech
-        event, warp = _event(scene, kind, timing, fps, rng, amplitude=amplitude,
+        event, warp = _event(scene, kind, timing, fps, rng, amplitude=amplitude, blink_scale=blink_scale,
                              upper_face=speech_rng if talking else None, lower_face=lower_rng if lower else None)
         events.append(event)
         warps.append((timing, warp))
@@ -279,7 +284,7 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
     settings = {"fps": fps, "duration": duration, "micro": micro, "faces": str(faces) if faces else None,
                 "seed": seed, "size": [width, height], "identity": scene.name, "face_width": scene.face_width,
                 "noise_sigma": NOISE_SIGMA, "talk": talk, "amplitude": amplitude,
-                "lower_in_speech": lower_in_speech}
+                "lower_in_speech": lower_in_speech, "blink_scale": blink_scale}
     out.with_name(f"{out.stem}_synth.json").write_text(
         json.dumps({"settings": settings, "events": [e.row() for e in events]}, indent=1))
     return SynthVideo(path=out, groundtruth=groundtruth, fps=fps, num_frames=num_frames, size=(width, height),
@@ -306,15 +311,16 @@ def _row(kind: str, timing: Timing, fps: float, emotion: str, action_units: str,
 
 
 def _event(scene: Scene, kind: str, timing: Timing, fps: float, rng: np.random.Generator, *,
-           amplitude: float = 1.0, upper_face: np.random.Generator | None = None,
+           amplitude: float = 1.0, blink_scale: float = 1.0, upper_face: np.random.Generator | None = None,
            lower_face: np.random.Generator | None = None) -> tuple[SynthEvent, Deformation]:
-    """One event's ground truth and movement; `amplitude` scales a micro-expression. With `upper_face`
+    """One event's ground truth and movement; `amplitude` scales a micro-expression, `blink_scale` a blink's
+    closure. With `upper_face`
     (an event inside talking), a micro-expression moving the lower face is drawn again from
     `UPPER_FACE_CHOICES` with that generator, so that `rng`'s stream stays the silent video's; with
     `lower_face` too, it is then drawn from `LOWER_FACE_CHOICES` with that one (the upper-face draw is
     still made, so that the speech drawn after it stays that of the video without lower-face ones)."""
     if kind == "blink":
-        emotion, action_units, size = "none", BLINK_AUS, float(rng.uniform(0.8, 1.0))
+        emotion, action_units, size = "none", BLINK_AUS, float(rng.uniform(0.8, 1.0)) * blink_scale
         warp: Deformation = blink(scene, size)
     else:
         emotion = CLASSES[int(rng.integers(len(CLASSES)))]
