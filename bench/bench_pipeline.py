@@ -9,7 +9,10 @@
    runs at most AlignConfig.mesh_max_hz times a second; frames between are carried by optical
    flow of rigid points, and the stabiliser registers the rigid skin on every frame. With
    --video, the annotated H.264 too. Then where the time goes: each stage alone (decoding,
-   alignment, occlusion detection, the rest), ms per frame, by the thread it runs on.
+   alignment, occlusion detection, the rest), ms per frame, by the thread it runs on; and every
+   stage timed inside one single-threaded run (wall and the calling thread's CPU: the CPU a
+   thread holds, where the GIL is, against the other thread's; MediaPipe's graphs run on
+   threads of their own, so the mesh's and Hands' CPU shows in the wall time only).
 2. Resident memory over --frames frames (default 108,000: an hour at 30 fps), fed from a
    decoded clip looped with increasing indices and times: growth after warm-up (aim < 5%).
 
@@ -26,8 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -143,6 +147,95 @@ def pipeline_ms(video: Path, *, threaded: bool, with_video: bool) -> float:
         return 1000 * (time.perf_counter() - start) / n
 
 
+class Timed:
+    """Wall time and the calling thread's CPU time of every call of `fn`, summed."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.calls = 0
+        self.wall = self.cpu = 0.0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.thread_time() - cpu
+            self.calls += 1
+
+    def __getattr__(self, name: str) -> Any:  # a wrapped object's other methods (the stabiliser's reset)
+        return getattr(self.fn, name)
+
+
+def timed_frames(frames: Iterator[Frame], timer: Timed) -> Iterator[Frame]:
+    """The frames of `frames`, the time to get each (decoding) counted by `timer` (a Timed `next`)."""
+    while True:
+        try:
+            yield timer(frames)
+        except StopIteration:
+            return
+
+
+def stage_ms(video: Path) -> tuple[dict[str, Timed], int]:
+    """Every stage of the pipeline and its sinks timed in one single-threaded run (the stages'
+    objects wrapped in place: a bench's view inside the pipeline, not an interface of it)."""
+    fps = VideoInfo.from_video_path(video).fps
+    stages: dict[str, Timed] = {}
+
+    def wrap(owner: object, name: str, label: str) -> None:
+        stages[label] = Timed(getattr(owner, name))
+        setattr(owner, name, stages[label])
+
+    with tempfile.TemporaryDirectory() as tmp, RecognitionPipeline(PipelineConfig(), fps=fps) as pipeline:
+        run = RunFolder(Path(tmp), classes=(), regions=pipeline.region_names)
+        aligner, occlusion, spotter = pipeline._aligner, pipeline._occlusion, pipeline._spotter
+        wrap(aligner, "process", "alignment")
+        wrap(aligner._mesh, "process", "mesh")
+        wrap(aligner._detector, "detect", "face detector")
+        wrap(aligner._flow, "track", "point flow")
+        if aligner._stabiliser is not None:
+            wrap(aligner, "_stabiliser", "stabiliser")
+        wrap(occlusion, "process", "occlusion")
+        if occlusion._hands is not None:
+            wrap(occlusion._hands, "find", "Hands")
+        wrap(pipeline, "_push", "ring + DI builder")
+        wrap(pipeline._motion, "process", "motion")
+        wrap(pipeline._covers, "mask", "cover mask")
+        wrap(spotter, "process", "spotter")
+        wrap(spotter, "_jaw_removal", "jaw removal")
+        wrap(pipeline, "_step", "events")
+        wrap(run, "write", "sinks")
+        stages["decoding"] = Timed(next)
+        n = 0
+        for step in map(pipeline.process, timed_frames(read_video(video), stages["decoding"])):
+            run.write(step)
+            n += 1
+        run.write(pipeline.finish())
+        run.close_streams()
+    return stages, n
+
+
+THREADS = {  # stage: (thread, the stage it is part of)
+    "alignment": ("align-ahead", None), "mesh": ("align-ahead", "alignment"),
+    "face detector": ("align-ahead", "alignment"), "point flow": ("align-ahead", "alignment"),
+    "stabiliser": ("align-ahead", "alignment"), "occlusion": ("align-ahead", None),
+    "Hands": ("align-ahead", "occlusion"), "decoding": ("frame", None), "ring + DI builder": ("frame", None),
+    "motion": ("frame", None), "cover mask": ("frame", None), "spotter": ("frame", None),
+    "jaw removal": ("frame", "spotter"), "events": ("frame", None), "sinks": ("frame", None)}
+
+
+def print_stages(stages: dict[str, Timed], frames: int) -> None:
+    """Per thread, each stage's wall / calling-thread CPU ms per frame, parts indented under their stage."""
+    for thread in ("align-ahead", "frame"):
+        names = [n for n in stages if THREADS[n][0] == thread]
+        wall = sum(stages[n].wall for n in names if THREADS[n][1] is None)
+        cpu = sum(stages[n].cpu for n in names if THREADS[n][1] is None)
+        parts = [f"{'  of which ' if THREADS[n][1] else ''}{n} {1000 * stages[n].wall / frames:.2f}/"
+                 f"{1000 * stages[n].cpu / frames:.2f} ({stages[n].calls} calls)" for n in names]
+        print(f"{'':>16} {thread} thread {1000 * wall / frames:.2f}/{1000 * cpu / frames:.2f}: {'; '.join(parts)}")
+
+
 def per_frame_ms(video: Path, *, with_video: bool, rounds: int) -> dict[str, float]:
     """Median ms per frame of each way, the ways taking turns so that all see the same load."""
     times: dict[str, list[float]] = {name: [] for name in WAYS}
@@ -223,9 +316,11 @@ def main() -> None:
                       f"{align + occlusion:.2f} ms (the align-ahead thread); decoding {ms['decode']:.2f} + the rest "
                       f"(ring, DI builder, motion, spotter, sinks) {rest:.2f} = {ms['decode'] + rest:.2f} ms (the frame "
                       f"thread; the rest: everything on one thread {ms['one thread']:.2f} less the stages alone)")
+                print_stages(*stage_ms(video))
             print("(mer-process: frames / wall time of its processing loop, from summary.json; command: the whole "
                   "command per frame, start-up included; in-process: the pipeline and its sinks in this process; "
-                  "decode, +align: the stages alone, one thread)")
+                  "decode, +align: the stages alone, one thread; per stage: wall / the calling thread's CPU, ms per "
+                  "frame, in one single-threaded run after the rounds)")
             print(f"where mer-process and in-process part: making the pipeline, inside mer-process's timed loop, "
                   f"takes {startup_ms():.0f} ms (per frame: that / the video's frames); the command adds Python's "
                   f"start-up and imports")
