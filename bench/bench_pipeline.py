@@ -9,11 +9,20 @@
    runs at most AlignConfig.mesh_max_hz times a second; frames between are carried by optical
    flow of rigid points, and the stabiliser registers the rigid skin on every frame. With
    --video, the annotated H.264 too. Then where the time goes: each stage alone (decoding,
-   alignment, occlusion detection, the rest), ms per frame, by the thread it runs on.
+   alignment, occlusion detection, the rest), ms per frame, by the thread it runs on; and every
+   stage timed inside one single-threaded run (wall and the calling thread's CPU: the CPU a
+   thread holds, where the GIL is, against the other thread's; MediaPipe's graphs run on
+   threads of their own, so the mesh's and Hands' CPU shows in the wall time only).
 2. Resident memory over --frames frames (default 108,000: an hour at 30 fps), fed from a
    decoded clip looped with increasing indices and times: growth after warm-up (aim < 5%).
 
     python bench/bench_pipeline.py [--video] [--frames 108000] [--skip-memory] [--skip-per-frame] [--rounds 3]
+                                   [--against CHECKOUT]
+
+--against: the pipeline of another checkout of the project (the code before a change) takes its
+turn beside this one's in every round, each in a fresh process as mer-process runs it (alignment
+on a second thread): wall time and CPU time (every thread of the process; what load from other
+processes inflates least) per frame of both.
 """
 
 from __future__ import annotations
@@ -26,8 +35,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -44,7 +54,7 @@ from training.synth import make_video
 
 ROOT = Path(__file__).resolve().parents[1]
 WAYS = ("base", "mer-process", "mer-process command", "in-process", "one thread", "decode", "decode+align",
-        "decode+align+occlusion")
+        "decode+align+occlusion", "checkout", "checkout CPU", "against", "against CPU")
 FPS = (30.0, 100.0, 200.0)
 AIMS = {30.0: 1.0, 100.0: 0.6, 200.0: 0.6}  # per-frame wall time / (decode + mesh on every frame)
 
@@ -103,6 +113,16 @@ def mer_process_ms(video: Path) -> tuple[float, float]:
     return 1000 / summary["processing_fps"], 1000 * command / summary["frames"]
 
 
+def checkout_ms(video: Path, root: Path) -> tuple[float, float]:
+    """The pipeline of the checkout at `root` (its `realtime` package) in a fresh process, threaded as in
+    mer-process: wall and CPU (every thread) ms per frame."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, __file__, "--pipeline-only", str(video)], check=True, capture_output=True,
+                          text=True, env=env, cwd=root)
+    wall, cpu = json.loads(done.stdout.strip().splitlines()[-1])
+    return wall, cpu
+
+
 def startup_ms() -> float:
     """Making and closing a pipeline (MediaPipe's graphs, the ring): inside mer-process's timed loop."""
     start = time.perf_counter()
@@ -121,15 +141,16 @@ def decode_and_mesh_ms(video: Path) -> float:
     return 1000 * (time.perf_counter() - start) / n
 
 
-def pipeline_ms(video: Path, *, threaded: bool, with_video: bool) -> float:
-    """Decoding and the whole pipeline with its sinks, ms per frame of wall time; `threaded` is
-    mer-process's path (alignment on a second thread), else everything on one thread."""
+def pipeline_ms(video: Path, *, threaded: bool, with_video: bool) -> tuple[float, float]:
+    """Decoding and the whole pipeline with its sinks, ms per frame of wall time and of CPU time (every
+    thread of this process); `threaded` is mer-process's path (alignment on a second thread), else
+    everything on one thread."""
     fps = VideoInfo.from_video_path(video).fps
     with tempfile.TemporaryDirectory() as tmp, RecognitionPipeline(PipelineConfig(), fps=fps) as pipeline:
         run = RunFolder(Path(tmp), classes=(), regions=pipeline.region_names)
         history = OverlayHistory(pipeline.region_names)
         writer = VideoWriter(Path(tmp) / "annotated.mp4", fps, preset="veryfast") if with_video else None
-        start, n = time.perf_counter(), 0
+        start, cpu, n = time.perf_counter(), time.process_time(), 0
         frames = read_video(video)
         for step in pipeline.stream(frames) if threaded else map(pipeline.process, frames):
             run.write(step)
@@ -140,10 +161,99 @@ def pipeline_ms(video: Path, *, threaded: bool, with_video: bool) -> float:
         run.close_streams()
         if writer is not None:
             writer.close()
-        return 1000 * (time.perf_counter() - start) / n
+        return 1000 * (time.perf_counter() - start) / n, 1000 * (time.process_time() - cpu) / n
 
 
-def per_frame_ms(video: Path, *, with_video: bool, rounds: int) -> dict[str, float]:
+class Timed:
+    """Wall time and the calling thread's CPU time of every call of `fn`, summed."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.calls = 0
+        self.wall = self.cpu = 0.0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.thread_time() - cpu
+            self.calls += 1
+
+    def __getattr__(self, name: str) -> Any:  # a wrapped object's other methods (the stabiliser's reset)
+        return getattr(self.fn, name)
+
+
+def timed_frames(frames: Iterator[Frame], timer: Timed) -> Iterator[Frame]:
+    """The frames of `frames`, the time to get each (decoding) counted by `timer` (a Timed `next`)."""
+    while True:
+        try:
+            yield timer(frames)
+        except StopIteration:
+            return
+
+
+def stage_ms(video: Path) -> tuple[dict[str, Timed], int]:
+    """Every stage of the pipeline and its sinks timed in one single-threaded run (the stages'
+    objects wrapped in place: a bench's view inside the pipeline, not an interface of it)."""
+    fps = VideoInfo.from_video_path(video).fps
+    stages: dict[str, Timed] = {}
+
+    def wrap(owner: object, name: str, label: str) -> None:
+        stages[label] = Timed(getattr(owner, name))
+        setattr(owner, name, stages[label])
+
+    with tempfile.TemporaryDirectory() as tmp, RecognitionPipeline(PipelineConfig(), fps=fps) as pipeline:
+        run = RunFolder(Path(tmp), classes=(), regions=pipeline.region_names)
+        aligner, occlusion, spotter = pipeline._aligner, pipeline._occlusion, pipeline._spotter
+        wrap(aligner, "process", "alignment")
+        wrap(aligner._mesh, "process", "mesh")
+        wrap(aligner._detector, "detect", "face detector")
+        wrap(aligner._flow, "track", "point flow")
+        if aligner._stabiliser is not None:
+            wrap(aligner, "_stabiliser", "stabiliser")
+        wrap(occlusion, "process", "occlusion")
+        if occlusion._hands is not None:
+            wrap(occlusion._hands, "find", "Hands")
+        wrap(pipeline, "_push", "ring + DI builder")
+        wrap(pipeline._motion, "process", "motion")
+        wrap(pipeline._covers, "mask", "cover mask")
+        wrap(spotter, "process", "spotter")
+        wrap(spotter, "_jaw_removal", "jaw removal")
+        wrap(pipeline, "_step", "events")
+        wrap(run, "write", "sinks")
+        stages["decoding"] = Timed(next)
+        n = 0
+        for step in map(pipeline.process, timed_frames(read_video(video), stages["decoding"])):
+            run.write(step)
+            n += 1
+        run.write(pipeline.finish())
+        run.close_streams()
+    return stages, n
+
+
+THREADS = {  # stage: (thread, the stage it is part of)
+    "alignment": ("align-ahead", None), "mesh": ("align-ahead", "alignment"),
+    "face detector": ("align-ahead", "alignment"), "point flow": ("align-ahead", "alignment"),
+    "stabiliser": ("align-ahead", "alignment"), "occlusion": ("align-ahead", None),
+    "Hands": ("align-ahead", "occlusion"), "decoding": ("frame", None), "ring + DI builder": ("frame", None),
+    "motion": ("frame", None), "cover mask": ("frame", None), "spotter": ("frame", None),
+    "jaw removal": ("frame", "spotter"), "events": ("frame", None), "sinks": ("frame", None)}
+
+
+def print_stages(stages: dict[str, Timed], frames: int) -> None:
+    """Per thread, each stage's wall / calling-thread CPU ms per frame, parts indented under their stage."""
+    for thread in ("align-ahead", "frame"):
+        names = [n for n in stages if THREADS[n][0] == thread]
+        wall = sum(stages[n].wall for n in names if THREADS[n][1] is None)
+        cpu = sum(stages[n].cpu for n in names if THREADS[n][1] is None)
+        parts = [f"{'  of which ' if THREADS[n][1] else ''}{n} {1000 * stages[n].wall / frames:.2f}/"
+                 f"{1000 * stages[n].cpu / frames:.2f} ({stages[n].calls} calls)" for n in names]
+        print(f"{'':>16} {thread} thread {1000 * wall / frames:.2f}/{1000 * cpu / frames:.2f}: {'; '.join(parts)}")
+
+
+def per_frame_ms(video: Path, *, with_video: bool, rounds: int, against: Path | None) -> dict[str, float]:
     """Median ms per frame of each way, the ways taking turns so that all see the same load."""
     times: dict[str, list[float]] = {name: [] for name in WAYS}
     for _ in range(rounds):
@@ -151,12 +261,16 @@ def per_frame_ms(video: Path, *, with_video: bool, rounds: int) -> dict[str, flo
         loop, command = mer_process_ms(video)
         times["mer-process"].append(loop)
         times["mer-process command"].append(command)
-        times["in-process"].append(pipeline_ms(video, threaded=True, with_video=with_video))
-        times["one thread"].append(pipeline_ms(video, threaded=False, with_video=with_video))
+        for way, root in (("checkout", ROOT), ("against", against)) if against is not None else ():
+            wall, cpu = checkout_ms(video, root)
+            times[way].append(wall)
+            times[f"{way} CPU"].append(cpu)
+        times["in-process"].append(pipeline_ms(video, threaded=True, with_video=with_video)[0])
+        times["one thread"].append(pipeline_ms(video, threaded=False, with_video=with_video)[0])
         times["decode"].append(decode_ms(video))
         times["decode+align"].append(align_ms(video, occlusion=False))
         times["decode+align+occlusion"].append(align_ms(video, occlusion=True))
-    return {name: statistics.median(values) for name, values in times.items()}
+    return {name: statistics.median(values) for name, values in times.items() if values}
 
 
 def memory_growth(video: Path, total: int) -> None:
@@ -195,7 +309,13 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-per-frame", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the per-frame ways, taken in turns")
+    parser.add_argument("--against", type=Path, help="another checkout whose pipeline takes its turn beside this one's")
+    parser.add_argument("--pipeline-only", type=Path, metavar="VIDEO", help=argparse.SUPPRESS)  # checkout_ms's child
     args = parser.parse_args()
+    if args.pipeline_only is not None:
+        cv2.setNumThreads(1)
+        print(json.dumps(pipeline_ms(args.pipeline_only, threaded=True, with_video=False)))
+        return
     cv2.setNumThreads(1)
     align = AlignConfig()
     with tempfile.TemporaryDirectory() as tmp:
@@ -210,7 +330,7 @@ def main() -> None:
                   f"{'ratio':>6} {'in-process':>11} {'ratio':>6} | {'decode':>7} {'+align':>7}")
             for fps in FPS:
                 video = test_video(Path(tmp), fps)
-                ms = per_frame_ms(video, with_video=args.video, rounds=args.rounds)
+                ms = per_frame_ms(video, with_video=args.video, rounds=args.rounds, against=args.against)
                 base = ms["base"]
                 verdict = "met" if ms["mer-process"] / base <= AIMS[fps] else "MISSED"
                 print(f"{video.name:>16} {base:>12.2f} {ms['mer-process']:>12.2f} {ms['mer-process'] / base:>6.2f} "
@@ -223,9 +343,16 @@ def main() -> None:
                       f"{align + occlusion:.2f} ms (the align-ahead thread); decoding {ms['decode']:.2f} + the rest "
                       f"(ring, DI builder, motion, spotter, sinks) {rest:.2f} = {ms['decode'] + rest:.2f} ms (the frame "
                       f"thread; the rest: everything on one thread {ms['one thread']:.2f} less the stages alone)")
+                if args.against is not None:
+                    print(f"{'':>16} this checkout's pipeline {ms['checkout']:.2f} ms wall, {ms['checkout CPU']:.2f} ms "
+                          f"CPU per frame; {args.against}'s {ms['against']:.2f} wall, {ms['against CPU']:.2f} CPU; "
+                          f"this / that: wall {ms['checkout'] / ms['against']:.2f}, CPU "
+                          f"{ms['checkout CPU'] / ms['against CPU']:.2f} (each in a fresh process, threaded)")
+                print_stages(*stage_ms(video))
             print("(mer-process: frames / wall time of its processing loop, from summary.json; command: the whole "
                   "command per frame, start-up included; in-process: the pipeline and its sinks in this process; "
-                  "decode, +align: the stages alone, one thread)")
+                  "decode, +align: the stages alone, one thread; per stage: wall / the calling thread's CPU, ms per "
+                  "frame, in one single-threaded run after the rounds)")
             print(f"where mer-process and in-process part: making the pipeline, inside mer-process's timed loop, "
                   f"takes {startup_ms():.0f} ms (per frame: that / the video's frames); the command adds Python's "
                   f"start-up and imports")

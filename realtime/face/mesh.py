@@ -19,6 +19,9 @@ from types import TracebackType
 
 import mediapipe as mp
 import numpy as np
+from mediapipe.framework.formats import landmark_pb2
+from mediapipe.python import packet_creator
+from mediapipe.python._framework_bindings import _packet_getter, image_frame
 
 from realtime.core.errors import InputError
 
@@ -112,10 +115,8 @@ class FaceMesh:
     def process(self, image: np.ndarray) -> np.ndarray | None:
         """(468, 2) float32 x, y in image px of the face in an (H, W, 3) RGB uint8 image, or None."""
         height, width = check_rgb(image).shape[:2]
-        faces = self._mesh.process(image).multi_face_landmarks
-        if not faces:
-            return None
-        return landmarks_to_pixels(faces[0], width, height)
+        raw = _first_face(self._mesh, image)
+        return None if raw is None else landmarks_to_pixels(raw, width, height)
 
     def reset(self) -> None:
         """Forget the tracked face (restarts the graph, ~2 ms)."""
@@ -135,14 +136,33 @@ class FaceMesh:
         self.close()
 
 
-def landmarks_to_pixels(landmarks: object, width: int, height: int) -> np.ndarray:
-    """A NormalizedLandmarkList -> (N, 2) float32 image px.
+def _first_face(solution: mp.solutions.face_mesh.FaceMesh, image: np.ndarray) -> bytes | None:
+    """The serialised NormalizedLandmarkList of the first face in `image`, or None.
 
-    Reads the serialised message as a numpy record array (~15 us for 468 points, against
-    ~160 us for a Python loop over the protobuf objects); falls back to the loop if the wire
-    layout is not the expected one.
+    What `SolutionBase.process` does for one image in and one list of faces out (MediaPipe
+    0.10.21), less what it adds on every call under the GIL: a new namedtuple class (`eval` of
+    its source) and every face parsed into Python protobuf objects, ~0.3 ms a frame that the
+    frame thread waits for while the align-ahead thread holds the GIL.
     """
-    raw = landmarks.SerializeToString()  # type: ignore[attr-defined]
+    solution._graph_outputs.clear()
+    solution._simulated_timestamp += 33333  # as SolutionBase: a 30 fps clock, the mesh's tracking needs it to advance
+    packet = packet_creator.create_image(image, image_format=image_frame.ImageFormat.SRGB)
+    solution._graph.add_packet_to_input_stream(stream="image", packet=packet.at(solution._simulated_timestamp))
+    solution._graph.wait_until_idle()
+    faces = solution._graph_outputs.get("multi_face_landmarks")
+    if faces is None or faces.is_empty():
+        return None
+    serialised = _packet_getter._get_serialized_proto_list(faces)
+    return serialised[0] if serialised else None
+
+
+def landmarks_to_pixels(raw: bytes, width: int, height: int) -> np.ndarray:
+    """A serialised NormalizedLandmarkList -> (N, 2) float32 image px.
+
+    Reads the bytes as a numpy record array (~15 us for 468 points, against ~160 us for a
+    Python loop over the protobuf objects); falls back to parsing them if the wire layout is
+    not the expected one.
+    """
     count = len(raw) // _LANDMARK_RECORD.itemsize
     out = np.empty((count, 2), np.float32)
     records = np.frombuffer(raw, _LANDMARK_RECORD) if len(raw) % _LANDMARK_RECORD.itemsize == 0 else None
@@ -151,7 +171,7 @@ def landmarks_to_pixels(landmarks: object, width: int, height: int) -> np.ndarra
         np.multiply(records["x"], width, out=out[:, 0])
         np.multiply(records["y"], height, out=out[:, 1])
         return out
-    points = landmarks.landmark  # type: ignore[attr-defined]
+    points = landmark_pb2.NormalizedLandmarkList.FromString(raw).landmark
     return np.array([(p.x * width, p.y * height) for p in points], np.float32).reshape(-1, 2)
 
 

@@ -103,11 +103,28 @@ def robust_affine_fit(u: np.ndarray, design: np.ndarray, iterations: int, tukey:
         aw = design.T * weights  # (3, C)
         _, coef = cv2.solve(aw @ design, aw @ u, flags=cv2.DECOMP_CHOLESKY)  # (3, 2) weighted least squares;
         #                     OpenCV's, not LAPACK's: OpenBLAS threads cost 100x its time on a busy machine
-        r = np.linalg.norm(u - design @ coef, axis=1)
-        spread = 1.4826 * np.median(r) + 1e-6
+        r = row_norms(u - design @ coef)
+        spread = 1.4826 * median(r) + 1e-6
         z = np.minimum(r / (tukey * spread), 1.0)
         weights = (1 - z**2) ** 2 + 1e-6  # Tukey bisquare: local expression cells drop out
     return design @ coef
+
+
+def row_norms(v: np.ndarray) -> np.ndarray:
+    """(N,) Euclidean norms of the rows of (N, 2) `v`: np.linalg.norm(v, axis=1) to the bit (the same
+    squares, summed in the same order), without its generic path (a third of the fit's time)."""
+    squares = v * v
+    return np.sqrt(squares[:, 0] + squares[:, 1])
+
+
+def median(values: np.ndarray) -> float:
+    """np.median of a 1-D array, to the bit (NaN if any value is, as numpy's), without its generic path."""
+    n = len(values)
+    middle = (n // 2,) if n % 2 else (n // 2 - 1, n // 2)
+    part = np.partition(values, (*middle, n - 1))  # the last place holds the largest value, or a NaN
+    if np.isnan(part[-1]):
+        return float("nan")
+    return float(part[middle[0]]) if n % 2 else float((part[middle[0]] + part[middle[1]]) / 2)
 
 
 @dataclass(frozen=True)
@@ -171,7 +188,7 @@ class FacialMotion:
         dt = t_s - self._prev_t
         self._prev, self._prev_t = small, t_s
         cells, head = self._residual(flow)
-        speed = self._region_mean @ np.linalg.norm(cells, axis=1) / max(dt, 1e-6)  # (R,) crop px/s
+        speed = self._region_mean @ row_norms(cells) / max(dt, 1e-6)  # (R,) crop px/s
         self._regions = dict(zip(self.grid.region_names, speed.tolist()))
         return FrameMotion(index=index, t_s=t_s, found=True, confidence=confidence, sampled=True,
                            cells=cells, head=head, regions=self._regions)
@@ -186,7 +203,8 @@ class FacialMotion:
         Gradients of the mean image (symmetric in a and b, so no bias towards either frame),
         then the 2x2 normal equations summed over a square window at every pixel.
         """
-        mean = (a + b) * 0.5
+        mean = a + b
+        mean *= 0.5
         gx = cv2.Sobel(mean, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
         gy = cv2.Sobel(mean, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
         gt = b - a
@@ -196,9 +214,10 @@ class FacialMotion:
         sxx += self.config.ridge
         syy += self.config.ridge
         det = sxx * syy - sxy * sxy
-        u = (sxy * syt - syy * sxt) / det
-        v = (sxy * sxt - sxx * syt) / det
-        return np.dstack([u, v])
+        flow = np.empty(a.shape + (2,), np.float32)
+        np.divide(sxy * syt - syy * sxt, det, out=flow[..., 0])
+        np.divide(sxy * sxt - sxx * syt, det, out=flow[..., 1])
+        return flow
 
     def _residual(self, flow: np.ndarray) -> tuple[np.ndarray, float]:
         """Cell means of the flow minus a robust affine fit -> ((C, 2) crop px, head motion px)."""
@@ -206,4 +225,4 @@ class FacialMotion:
         pooled = cv2.resize(flow, (n, n), interpolation=cv2.INTER_AREA).reshape(n * n, 2)  # (n*n, 2) cell means
         u = pooled[self.grid.blocks].astype(np.float64) * self._scale  # (C, 2) crop px
         fitted = robust_affine_fit(u, self._design, self.config.fit_iterations, self.config.fit_tukey)
-        return (u - fitted).astype(np.float32), float(np.linalg.norm(fitted, axis=1).mean())
+        return (u - fitted).astype(np.float32), float(row_norms(fitted).mean())

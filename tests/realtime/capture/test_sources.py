@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
 
 from realtime.capture.sources import (CameraConfig, CameraSource, ImageFolderSource, VideoFileSource, open_source,
                                      release_fps)
-from realtime.capture.video_io import VideoWriter
+from realtime.capture.video_io import VideoWriter, read_video
 from realtime.core.errors import InputError, VideoError
 
 
@@ -29,6 +30,20 @@ def test_video_file_source_reports_rate_and_timestamps(tmp_path: Path) -> None:
     frames = list(source)
     assert [f.index for f in frames] == list(range(20))
     assert frames[-1].t_s == pytest.approx(0.19, abs=1e-6)
+
+
+def test_frames_are_pyavs_own_rgb_conversion_to_the_byte(tmp_path: Path) -> None:
+    """read_video converts on one thread: the same pixels as PyAV's default (threaded) conversion."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "noise.mp4"
+    with VideoWriter(path, 30.0) as writer:
+        for _ in range(6):
+            writer.write(cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (0, 0), 2))
+    with av.open(str(path)) as container:
+        expected = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    got = [frame.image for frame in read_video(path)]
+    assert len(got) == len(expected) == 6
+    assert all(np.array_equal(g, e) for g, e in zip(got, expected, strict=True))
 
 
 def test_image_folder_is_read_in_numeric_order(tmp_path: Path) -> None:

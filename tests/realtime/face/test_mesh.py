@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mediapipe as mp
 import numpy as np
 import pytest
 import skimage.data
@@ -45,6 +46,27 @@ def test_mesh_landmarks_are_pixels_on_the_face(astronaut: np.ndarray) -> None:
     assert landmarks[1, 1] > landmarks[133, 1] + 10
 
 
+def test_mesh_gives_mediapipes_own_landmarks_in_stream_mode(astronaut: np.ndarray) -> None:
+    """The mesh drives MediaPipe's graph itself (no per-call namedtuple, no protobuf objects): on a
+    moving face, frame after frame in tracking mode, its landmarks are MediaPipe's, bit for bit."""
+    frames = [np.roll(astronaut, (dy, dx), axis=(0, 1)) for dx, dy in ((0, 0), (3, 1), (6, 2), (9, 3), (9, 3))]
+    with FaceMesh(static_image_mode=False) as mesh, mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=False, max_num_faces=1, refine_landmarks=False) as reference:
+        found = 0
+        for image in frames + [np.full((200, 200, 3), 90, np.uint8)]:
+            ours = mesh.process(image)
+            theirs = reference.process(image).multi_face_landmarks
+            if theirs is None:
+                assert ours is None
+                continue
+            h, w = image.shape[:2]
+            expected = np.array([(p.x * w, p.y * h) for p in theirs[0].landmark], np.float32)
+            assert ours is not None
+            np.testing.assert_array_equal(ours, expected)
+            found += 1
+    assert found == len(frames)  # the face on every frame, none on the grey one
+
+
 def test_fast_landmark_decoding_equals_the_protobuf_fields() -> None:
     rng = np.random.default_rng(1)
     values = rng.random((NUM_LANDMARKS, 3)).astype(np.float32)
@@ -52,10 +74,10 @@ def test_fast_landmark_decoding_equals_the_protobuf_fields() -> None:
     message = landmark_pb2.NormalizedLandmarkList()
     for x, y, z in values:
         message.landmark.add(x=x, y=y, z=z)
-    fast = landmarks_to_pixels(message, 640, 480)
+    fast = landmarks_to_pixels(message.SerializeToString(), 640, 480)
     np.testing.assert_allclose(fast, values[:, :2] * [640, 480], rtol=1e-6)
     message.landmark[5].visibility = 0.5  # another wire layout: the slow path must take over
-    slow = landmarks_to_pixels(message, 640, 480)
+    slow = landmarks_to_pixels(message.SerializeToString(), 640, 480)
     np.testing.assert_allclose(slow, fast, rtol=1e-6)
 
 

@@ -10,7 +10,7 @@ import skimage.data
 from realtime.core.errors import InputError
 from realtime.face.aligner import AlignConfig, FaceAligner
 from realtime.face.regions import REGIONS
-from realtime.spotting.motion import CellGrid, FacialMotion, MotionConfig
+from realtime.spotting.motion import CellGrid, FacialMotion, MotionConfig, median, row_norms
 
 SIZE = 224
 
@@ -102,3 +102,16 @@ def test_wrong_crop_is_refused(face: np.ndarray) -> None:
         motion.process(face[:100], t_s=0.0, index=0)
     with pytest.raises(InputError, match="multiple of cells"):
         MotionConfig(flow_size=100, cells=12)
+
+
+@pytest.mark.parametrize("n", [61, 60, 1, 2])
+def test_fast_norms_and_median_equal_numpys_to_the_bit(n: int) -> None:
+    """The fit's shortcuts must not change a single spotting decision: same bits as numpy's own."""
+    rng = np.random.default_rng(n)
+    for dtype in (np.float64, np.float32):
+        v = rng.normal(0, 1.5, (n, 2)).astype(dtype)
+        assert np.array_equal(row_norms(v), np.linalg.norm(v, axis=1))
+        r = np.abs(rng.normal(0, 1, n))
+        assert median(r) == np.median(r)
+        r[n // 2] = np.nan
+        assert np.isnan(median(r)) and np.isnan(np.median(r))
