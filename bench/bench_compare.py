@@ -76,10 +76,10 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=8)
     parser.add_argument("--clips-per-class", type=int, default=2)
     parser.add_argument("--methods", default=None, help="comma-separated (default: every registered method)")
-    parser.add_argument("--epochs", type=int, default=None, help="per fold (default: the demo preset's)")
+    parser.add_argument("--epochs", type=int, default=None, help="per fold (default: the compare preset's)")
     parser.add_argument("--micro", type=int, default=24, help="micro-expressions in the interview")
-    parser.add_argument("--apex-samples", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--apex-samples", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     work = args.work.resolve()
@@ -89,7 +89,7 @@ def main() -> None:
     if not data.is_dir():
         command("training.cli.synth", "dataset", "--out", data, "--subjects", args.subjects, "--clips-per-class",
                 args.clips_per_class, "--fps", FPS, "--size", 256, "--seed", args.seed)
-    compare_args = ["compare", "--dataset", "casme2", "--root", data, "--out", out, "--preset", "demo", "--fps", FPS,
+    compare_args = ["compare", "--dataset", "casme2", "--root", data, "--out", out, "--preset", "compare", "--fps", FPS,
                     "--cache", work / "cache", "--min-clips-per-class", 1, "--device", "cpu", "--threads",
                     args.threads, "--seed", args.seed]
     compare_args += ["--methods", args.methods] if args.methods else []
