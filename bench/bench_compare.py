@@ -1,7 +1,7 @@
 """`mer-train compare` end to end, and each method's engine on a synthetic interview against its LOSO numbers.
 
     python bench/bench_compare.py --work DIR [--subjects 8] [--methods dianet,clip_di,shuffled]
-                                  [--epochs 8] [--micro 24] [--apex-samples 1]
+                                  [--epochs 8] [--micro 24] [--apex-samples 1] [--interview dianet,shuffled]
 
 In DIR (reused and resumed on a second call):
 1. `mer-synth dataset` (--subjects x 5 classes x --clips-per-class, 50 fps, 256 px);
@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--methods", default=None, help="comma-separated (default: every registered method)")
     parser.add_argument("--epochs", type=int, default=None, help="per fold (default: the compare preset's)")
     parser.add_argument("--micro", type=int, default=24, help="micro-expressions in the interview")
+    parser.add_argument("--interview", default=None,
+                        help="comma-separated methods whose engines run on the interview (default: all compared)")
     parser.add_argument("--apex-samples", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -98,7 +100,8 @@ def main() -> None:
     truth_csv = video.with_name(f"{video.stem}_groundtruth.csv")
 
     rows = []
-    for name, method in summary["methods"].items():
+    chosen = args.interview.split(",") if args.interview else list(summary["methods"])
+    for name, method in ((n, m) for n, m in summary["methods"].items() if n in chosen):
         engine = work / "engines" / name
         if not (engine / "engine.json").is_file():
             command("engines.cli", Path(method["run_dir"]) / "model.pt", "--out", engine, "--backend", "onnx")
