@@ -72,7 +72,6 @@ def test_wilson_and_newcombe_intervals_match_the_published_examples() -> None:
         wilson(3, 2)
 
 
-@pytest.mark.slow
 def test_compare_preset_computes_each_representation_once_per_clip(blob_clips, tmp_path) -> None:
     """No phase jitter: every fold and epoch reads the flows at the coded phases, computed once."""
     clips = blob_clips(subjects=3)
