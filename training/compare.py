@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 from rich.progress import Progress
@@ -115,6 +117,50 @@ def paired_difference(labels: np.ndarray, predicted: np.ndarray, reference: np.n
     point = float(uf1_resampled(labels, predicted, num_classes, everything)[0]
                   - uf1_resampled(labels, reference, num_classes, everything)[0])
     return (point, *_interval(difference, config))
+
+
+def wilson(successes: int, n: int, level: float = BOOTSTRAP.level) -> tuple[float, float]:
+    """Wilson score interval of a proportion: right at 0 or n successes and for n of ~20, where the
+    normal interval leaves [0, 1] or collapses to a point."""
+    if n < 1 or not 0 <= successes <= n:
+        raise InputError(f"a proportion needs 0 <= successes <= n and n >= 1, got {successes} of {n}")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / n
+    scale = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / scale
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / scale
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class AccuracyAgreement:
+    """A deployed engine's label accuracy beside its leave-one-subject-out accuracy, as two proportions."""
+
+    deployed: tuple[int, int]  # (right, events): the interview's matched events
+    loso: tuple[int, int]  # (right, clips): the pooled test predictions
+    deployed_ci: tuple[float, float]  # Wilson interval of the deployed accuracy
+    loso_ci: tuple[float, float]  # Wilson interval of the LOSO accuracy
+    difference: float  # deployed minus LOSO accuracy
+    ci: tuple[float, float]  # Newcombe's hybrid score interval of that difference
+
+    @property
+    def agrees(self) -> bool:
+        """The two accuracies are consistent: the interval of their difference contains 0."""
+        return self.ci[0] <= 0.0 <= self.ci[1]
+
+
+def accuracy_agreement(deployed_right: int, deployed_n: int, loso_right: int, loso_n: int,
+                       level: float = BOOTSTRAP.level) -> AccuracyAgreement:
+    """Compare like with like: both accuracies are proportions with their own sampling error (about
+    20 events against 80 clips), so the check is the interval of their difference (Newcombe 1998,
+    method 10, from the two Wilson intervals), not whether one point lies in the other's interval."""
+    p1, p2 = deployed_right / deployed_n, loso_right / loso_n
+    (l1, u1), (l2, u2) = wilson(deployed_right, deployed_n, level), wilson(loso_right, loso_n, level)
+    difference = p1 - p2
+    low = difference - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = difference + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return AccuracyAgreement((deployed_right, deployed_n), (loso_right, loso_n), (l1, u1), (l2, u2), difference,
+                             (low, high))
 
 
 def _aligned(result: RunResult, classes: Sequence[str], keys: list[tuple[str, str, str]]) -> np.ndarray:

@@ -22,6 +22,9 @@ from training.models import check_backbone, check_fusion, check_inputs
 from training.optim import check_optimiser, check_schedule
 
 
+COMPARE_JITTER = 0.0  # the compare preset's phase jitter: off, so every representation is computed once per clip
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides what a training run computes (device and paths excluded)."""
@@ -88,6 +91,16 @@ PRESETS: dict[str, TrainConfig] = {
     # MobileViT-XXS or a shorter schedule stayed at chance).
     "demo": TrainConfig(preset="demo", backbone="resnet18", size=64, epochs=12, batch_size=16,
                         lr=1e-3, patience=12, schedule="cosine"),
+    # `mer-train compare` of every method on a 2-core machine (bench/bench_compare.py). Profiled on
+    # 3 subjects: TV-L1 flows at jittered phases were 93 % of a flow method's time (1.5 s a flow
+    # under load, new phases every epoch), so the comparison trains at the coded phases only
+    # (COMPARE_JITTER: each clip's representations are computed once and cached on disk for every
+    # fold and method); 48 px halves ResNet-18's time per sample against 64 px (43 vs 22 samples/s,
+    # one thread); 6 cosine-decayed epochs of batches of 8 (DIANet's first fold at 8 epochs of 16
+    # reached validation UF1 0.89 at epoch 5), so 40 training clips still make 24 steps.
+    "compare": TrainConfig(preset="compare", backbone="resnet18", size=48, epochs=6, batch_size=8,
+                           lr=1e-3, patience=6, schedule="cosine",
+                           augment=AugmentConfig(jitter_fraction=COMPARE_JITTER)),
 }
 
 

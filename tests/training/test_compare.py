@@ -10,8 +10,8 @@ import pytest
 
 import training.loso.run
 from realtime.core.errors import InputError
-from training.compare import (BootstrapConfig, bootstrap_accuracy, bootstrap_uf1, compare_results, paired_difference,
-                              run_cached_variants, uf1_resampled)
+from training.compare import (BootstrapConfig, accuracy_agreement, bootstrap_accuracy, bootstrap_uf1, compare_results,
+                              paired_difference, run_cached_variants, uf1_resampled, wilson)
 from training.jobs import RunOptions
 from training.loso.epochs import train_fold
 from training.methods import METHODS, REFERENCE, resolve_methods
@@ -51,6 +51,38 @@ def test_bootstrap_intervals_on_constructed_predictions() -> None:
     close[:3] = labels[:3]
     _, c_low, c_high = paired_difference(labels, close, good, 3, FAST)
     assert c_high - c_low < 0.06 < high - low
+
+
+def test_wilson_and_newcombe_intervals_match_the_published_examples() -> None:
+    # Newcombe (1998), Stat. Med. 17: 857-872 (single proportion) and 873-890 (difference, method 10).
+    assert wilson(81, 263) == pytest.approx((0.2553, 0.3662), abs=1e-4)
+    assert wilson(15, 148) == pytest.approx((0.0624, 0.1605), abs=1e-4)
+    assert wilson(0, 20)[0] == pytest.approx(0.0) and wilson(20, 20)[1] == pytest.approx(1.0)
+    published = accuracy_agreement(56, 70, 48, 80)
+    assert published.difference == pytest.approx(0.2)
+    assert published.ci == pytest.approx((0.0524, 0.3339), abs=1e-4) and not published.agrees
+    # 20 of 22 interview events against 78 of 80 LOSO clips: the interview's point lies below the LOSO
+    # interval, but with 22 events the two accuracies are not distinguishable.
+    interview = accuracy_agreement(20, 22, 78, 80)
+    assert not interview.loso_ci[0] <= 20 / 22 <= interview.loso_ci[1]
+    assert interview.ci[0] < 0 < interview.ci[1] and interview.agrees
+    assert interview.deployed_ci == wilson(20, 22) and interview.loso_ci == wilson(78, 80)
+    assert not accuracy_agreement(5, 22, 78, 80).agrees  # chance-level deployment of a good model
+    with pytest.raises(InputError, match="3 of 2"):
+        wilson(3, 2)
+
+
+def test_compare_preset_computes_each_representation_once_per_clip(blob_clips, tmp_path) -> None:
+    """No phase jitter: every fold and epoch reads the flows at the coded phases, computed once."""
+    clips = blob_clips(subjects=3)
+    config = METHODS["cof"].config(resolve("compare", size=32, epochs=2, batch_size=8, final_model=False))
+    assert config.augment.jitter_fraction == 0.0 and config.backbone == "resnet18"
+    result = run_cached_variants(clips, CLASSES, {}, {"cof": config}, RunOptions(out=tmp_path, device="cpu"), None,
+                                 description={})["cof"]
+    assert len(result.folds) == 3 and result.metrics.n == len(clips)
+    for clip in clips:
+        stored = list(clip.stack_path.parent.glob(f"{clip.stack_path.stem}-*-cof-*.npz"))
+        assert [p.name.split("-")[1:4] for p in stored] == [["1", "6", "11"]]  # the coded onset, apex, offset
 
 
 def test_methods_resolve_with_the_reference_first() -> None:

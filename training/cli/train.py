@@ -183,13 +183,13 @@ def ablation(
 @app.command()
 def compare(
     dataset: DatasetOpt = None, root: RootOpt = None, annotations: AnnotationsOpt = None, out: OutOpt = None,
-    methods: MethodsOpt = None, preset: PresetOpt = "demo", size: SizeOpt = None, epochs: EpochsOpt = None,
+    methods: MethodsOpt = None, preset: PresetOpt = "compare", size: SizeOpt = None, epochs: EpochsOpt = None,
     seed: SeedOpt = 0, device: DeviceOpt = "auto", cache: CacheOpt = None, resume: ResumeOpt = False,
     final_models: FinalModelsOpt = True, min_clips_per_class: MinClipsOpt = 10, fps: FpsOpt = None,
     composite_list: CompositeListOpt = None, threads: ThreadsOpt = None, ray: RayOpt = None,
     ray_cpus: RayCpusOpt = 1.0, ray_gpus: RayGpusOpt = 0.0, verbose: VerboseOpt = False,
 ) -> None:
-    """Every method on the same folds, seeds and epoch rule (the demo preset trains from scratch);
+    """Every method on the same folds, seeds and epoch rule (the compare preset trains from scratch);
     write OUT/compare.md, compare.json and compare.png."""
     with user_errors():
         data, run = _options(dataset, root, annotations, out, min_clips_per_class=min_clips_per_class, fps=fps,
