@@ -55,8 +55,6 @@ CACHE_VERSION = 1  # bump when what is stored, or how it is computed, changes
 # Recording rates of the releases; the aligner's temporal smoothing and jitter_ms need them.
 DATASET_FPS: dict[str, float] = {"casme2": 200.0, "samm": 200.0, "mmew": 90.0}
 
-DI_NAMES = BUILDER_NAMES  # the DIs every clip's cache entry holds; other representations are made on demand
-
 
 def _code_digest(*modules: object) -> str:
     """Source code is a parameter of the cached results too: a change to it makes new entries."""
@@ -123,8 +121,8 @@ def raw_representations(stack: np.ndarray, phases: Interval, names: Sequence[str
 
 
 def raw_dynamic_images(stack: np.ndarray, phases: Interval) -> dict[str, Raw]:
-    """The DIs every cache entry holds (DI_NAMES) at the given phases."""
-    return raw_representations(stack, phases, DI_NAMES)
+    """The DIs every cache entry holds (BUILDER_NAMES; the rest are made on demand) at the given phases."""
+    return raw_representations(stack, phases, BUILDER_NAMES)
 
 
 def network_inputs(raws: dict[str, Raw], names: Sequence[str], config: DIInputConfig) -> tuple[np.ndarray, ...]:
@@ -238,7 +236,7 @@ class ClipCache:
             _save_atomic(stack_path, lambda f: np.save(f, stack))
         if di_path.is_file():
             with np.load(di_path) as stored:
-                dis = {name: (stored[name], int(stored[f"{name}_frames"])) for name in DI_NAMES}
+                dis = {name: (stored[name], int(stored[f"{name}_frames"])) for name in BUILDER_NAMES}
         else:
             if stack is None:
                 stack = np.load(stack_path, mmap_mode="r")

@@ -136,7 +136,8 @@ class OcclusionDetector:
         dt = 0.0 if self._last_check is None else t_s - self._last_check
         self._last_check = t_s
         crop = face.crop if face.crop.ndim == 2 else cv2.cvtColor(face.crop, cv2.COLOR_RGB2GRAY)
-        departures = {name: self.departure(crop, name) for name in self._masks}
+        patches = {name: self._patch(crop, name) for name in self._masks}  # once a check: both tests read them
+        departures = {name: self.departure(patch, name) for name, patch in patches.items()}
         hands = []
         self.checks += 1
         if self._hands is not None and face.transform is not None and self._hands_due(t_s, departures):
@@ -148,7 +149,7 @@ class OcclusionDetector:
         held = (name for name in self.by_hand if 0 <= t_s - self._hand_seen_t <= self.config.hand_hold_s
                 and departures[name] is not None and departures[name][0] < self.config.hand_gate_correlation)
         by_hand = self._hand_regions(hands).union(held)
-        by_look = self._appearance(crop, departures, dt, exclude=by_hand, at_once=self._was_lost)
+        by_look = self._appearance(patches, departures, dt, exclude=by_hand, at_once=self._was_lost)
         self._was_lost = False
         self.by_hand = by_hand
         self._covered = by_hand | by_look
@@ -180,14 +181,14 @@ class OcclusionDetector:
         patch = cv2.resize(crop[y0:y1, x0:x1], (p, p), interpolation=cv2.INTER_AREA).astype(np.float32)
         return patch - cv2.GaussianBlur(patch, (0, 0), self.config.shading_px)  # structure, not shading
 
-    def departure(self, crop: np.ndarray, name: str) -> tuple[float, float, float] | None:
-        """(NCC, mean absolute change, contrast kept) of a region against its reference, over the
-        region's own pixels; None before it has a reference."""
+    def departure(self, patch: np.ndarray, name: str) -> tuple[float, float, float] | None:
+        """(NCC, mean absolute change, contrast kept) of a region's `patch` (`_patch`) against its
+        reference, over the region's own pixels; None before it has a reference."""
         reference = self._reference.get(name)
         if reference is None:
             return None
         inside = self._small_masks[name]
-        a = self._patch(crop, name)[inside]
+        a = patch[inside]
         b = reference[inside]
         change = float(np.abs(a - b).mean())
         a, b = a - a.mean(), b - b.mean()
@@ -195,10 +196,10 @@ class OcclusionDetector:
         kept = float(a.std() / max(float(b.std()), 1e-6))
         return (float((a * b).sum() / denominator) if denominator > 1e-6 else 0.0), change, kept
 
-    def _appearance(self, crop: np.ndarray, departures: dict[str, tuple[float, float, float] | None], dt: float, *,
-                    exclude: frozenset[str], at_once: bool) -> frozenset[str]:
-        """Regions whose appearance (`departures`: this check's, per region) has been unexplained for
-        `persist_checks` checks (`at_once`: this one)."""
+    def _appearance(self, patches: dict[str, np.ndarray], departures: dict[str, tuple[float, float, float] | None],
+                    dt: float, *, exclude: frozenset[str], at_once: bool) -> frozenset[str]:
+        """Regions whose appearance (`departures`: this check's, per region, of `patches`) has been
+        unexplained for `persist_checks` checks (`at_once`: this one)."""
         covered = set()
         ready = self._seen_s >= self.config.warmup_s
         c = self.config
@@ -216,7 +217,7 @@ class OcclusionDetector:
             elif not unexplained and name not in exclude and not (
                     found is not None and found[0] < c.smooth_max_correlation and found[2] < c.learn_min_contrast):
                 # the reference learns only what is uncovered
-                patch = self._patch(crop, name)
+                patch = patches[name]
                 reference = self._reference.get(name)
                 self._reference[name] = patch if reference is None else reference + alpha * (patch - reference)
         if not covered and not exclude:

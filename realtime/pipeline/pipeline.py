@@ -322,11 +322,10 @@ class RecognitionPipeline:
         if "di_clip" in self.engine.input_names:
             clip = self._builder.window_di(*spot.frames.bounds).cpu().numpy()
             inputs["di_clip"] = (clip, spot.frames.length)
-        hypotheses = [spot.frames if apex == spot.frames.apex else Interval(spot.frames.onset, apex, spot.frames.offset)
-                      for apex in self.config.apex.apexes(spot.frames)]
+        hypotheses = [replace(spot.frames, apex=apex) for apex in self.config.apex.apexes(spot.frames)]
         samples = []
         for interval in hypotheses:
-            if interval is spot.frames:
+            if interval == spot.frames:  # the spotted apex: its DIs are in `inputs` already
                 samples.append(inputs)
                 continue
             dis = self._builder.process(interval)
