@@ -44,6 +44,11 @@ class SpotterConfig:
     weak_blink_eye_share: float = 0.3  # a weak blink (lids closing 24-30 %) leaves the eyes only 0.39-0.64 of the
     weak_blink_down: float = 0.6  # score, its lids going straight down (+0.5..+0.9); on the tuning videos no
     #                               micro-expression had over 0.3 of its score on the eyes with lids > 0.5 down
+    blink_lift: float = 0.3  # an eye-dominated movement whose lower lids rise less than this share of its amplitude
+    blink_rise: float = 0.2  # ... and whose upper lids rise less than this share is a blink whatever the direction
+    #                          of its eye cells as a whole: a blink's upper lid goes down and its lower lid barely
+    #                          moves; AU7 lifts the lower lid (0.5-1.1 on the tuning videos) and brows going up lift
+    #                          the upper one (0.3-0.6); the blinks and false eye events there: lower lids -0.1..+0.2
     blink_echo: float = 1.0  # an eye-dominated movement starting within this many windows L after a blink ends is
     #                          that blink's echo: the score at t pairs the lids reopening (before t) with whatever
     #                          the lids do next (a second blink), an out and back that never happened
@@ -122,7 +127,8 @@ class SpotterConfig:
                           max_amplitude_px=self.max_amplitude_px, one_way_ratio=self.one_way_ratio,
                           one_way_noise=self.one_way_noise, blink_eye_share=self.blink_eye_share,
                           blink_down=self.blink_down, weak_blink_eye_share=self.weak_blink_eye_share,
-                          weak_blink_down=self.weak_blink_down, blink_echo_s=self.blink_echo * self.window_s,
+                          weak_blink_down=self.weak_blink_down, blink_lift=self.blink_lift,
+                          blink_rise=self.blink_rise, blink_echo_s=self.blink_echo * self.window_s,
                           speech_window_s=self.speech_window_s,
                           speech_count=self.speech_count, speech_mouth_share=self.speech_mouth_share,
                           raise_brow_share=self.raise_brow_share, raise_symmetry=self.raise_symmetry,

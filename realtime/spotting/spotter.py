@@ -71,6 +71,9 @@ __all__ = ["MOUTH_REGIONS", "MOVEMENT_KINDS", "Movement", "SpotEvent", "Spotter"
 
 MOUTH_REGIONS = ("mouth", "chin", "cheek_left", "cheek_right")  # where speech moves the face
 _NOSE_TIP = 1  # MediaPipe mesh point: cells of no region below it belong to the lower face
+_LID_POINTS = (159, 145, 386, 374)  # MediaPipe mesh: upper and lower lid middles; eye cells above their mean are
+#                                     the upper lids', below it the lower lids'
+_EYE_CORNERS = (33, 133, 362, 263)  # MediaPipe mesh: each eye's outer and inner corner (the lids lie between)
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,12 @@ class Spotter:
         #                                           error on the syllable itself, not a movement of its own
         self._anchor_cells = np.array([r in ("eye_left", "eye_right", "nose", "nose_bridge") for r in grid.regions])
         self._brow = np.array([r.startswith("brow") or r == "forehead" for r in grid.regions])
+        eye_line = CANONICAL_LANDMARKS[list(_LID_POINTS), 1].mean() * grid.crop_size  # between the lids
+        corners = CANONICAL_LANDMARKS[list(_EYE_CORNERS), 0].reshape(2, 2) * grid.crop_size
+        x = grid.centres[:, 0]
+        lids = grid.eye & np.any([(x >= a.min()) & (x <= a.max()) for a in corners], axis=0)  # not the nose's
+        self._upper_lid = lids & (grid.centres[:, 1] < eye_line)
+        self._lower_lid = lids & (grid.centres[:, 1] >= eye_line)
         self._sides = (np.array([r == "brow_left" for r in grid.regions]),
                        np.array([r == "brow_right" for r in grid.regions]))
         self._k = min(config.top_cells, len(grid.regions))
@@ -380,12 +389,15 @@ class Spotter:
         recent = [t for t in self._mouth_times if 0 < peak_t - t < c.speech_window_s]
         brows = [float(cells[side].sum()) for side in self._sides]
         lift = at(peak_t) - at(seg.onset_s)  # (C, 2) movement from onset to the peak
+        lid_lift = -float(lift[self._lower_lid, 1].mean()) / max(amplitude, 1e-12)  # image y grows downwards
+        lid_rise = -float(lift[self._upper_lid, 1].mean()) / max(amplitude, 1e-12)
         brow_up = float(lift[self._anchor_cells, 1].mean() - lift[self._brow, 1].mean()) / max(amplitude, 1e-12)
         chin = (self._motion.at(peak_t) - self._motion.at(seg.onset_s))[self._chin, 1]  # whole face: the jaw's own
         jaw_open = float(chin.mean()) / max(amplitude, 1e-12)  # image y grows downwards
         return Features(onset_s=seg.onset_s, offset_s=seg.offset_s, apex_s=peak_t, peak_z=history.z[seg.peak],
                         amplitude_px=amplitude, level_px=self._noise.level, one_way_px=float(max(pre, post)),
                         eye_share=float(cells[self.grid.eye].sum()) / total, eye_down=eye_down,
+                        lid_lift=lid_lift, lid_rise=lid_rise,
                         mouth_share=float(cells[self._mouth].sum()) / total, mouth_before=len(recent),
                         occluded=self._frames.occluded(seg.onset_s, seg.offset_s),
                         in_one_way=self._one_way.overlaps(seg.onset_s, seg.offset_s, self._jaw_talking),
