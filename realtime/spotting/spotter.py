@@ -47,7 +47,7 @@ after a few turns of the jaw, so that a sentence's first syllable is not reporte
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -307,11 +307,20 @@ class Spotter:
         return Movement(kind="speech", frames=Interval(onset[0], None, offset[0]), onset_s=onset[1],
                         offset_s=offset[1], peak_score=0.0, regions=("mouth", "chin"), reason="talking")
 
+    def _lower_share(self, movement: OneWayMovement) -> float:
+        return float(movement.way[self._lower].sum() / max(movement.way.sum(), 1e-12))
+
     def _jaw_talking(self, movement: OneWayMovement) -> bool:
         """A one-way movement of the lower face near talking: the jaw as talking starts or stops."""
-        lower = float(movement.way[self._lower].sum() / max(movement.way.sum(), 1e-12))
-        return lower > self.config.speech_mouth_share and self._talk.near(movement.start, movement.end,
-                                                                          self.config.speech_margin_s)
+        return self._lower_share(movement) > self.config.speech_mouth_share and \
+            self._talk.near(movement.start, movement.end, self.config.speech_margin_s)
+
+    def _vetoes(self, mouth_share: float) -> Callable[[OneWayMovement], bool]:
+        """Which one-way movements leave a candidate with this share on the lower face alone: the jaw's as
+        talking starts, and for one of the upper face every one of the lower face (the jaw opening on the first
+        syllable, before the turns that tell talking are in, is no macro-expression of the brows or eyes)."""
+        upper = mouth_share <= self.config.speech_mouth_share
+        return lambda m: self._jaw_talking(m) or (upper and self._lower_share(m) > self.config.speech_mouth_share)
 
     def _macro(self, movement: OneWayMovement) -> Movement:
         onset, offset = self._frames.at(movement.start), self._frames.at(movement.end)
@@ -349,7 +358,7 @@ class Spotter:
             held = self._pending.popleft()
             f = held.features
             talking = self._talk.near(f.onset_s, f.offset_s, self.config.speech_margin_s)
-            in_one_way = self._one_way.overlaps(f.onset_s, f.offset_s, self._jaw_talking)
+            in_one_way = self._one_way.overlaps(f.onset_s, f.offset_s, self._vetoes(f.mouth_share))
             upper_z = max((z for t, z in self._upper_z if f.onset_s <= t <= f.offset_s), default=float("nan"))
             out += self._classify(replace(held, features=replace(f, talking=talking, in_one_way=in_one_way,
                                                                  upper_z=upper_z)))
@@ -394,13 +403,14 @@ class Spotter:
         brow_up = float(lift[self._anchor_cells, 1].mean() - lift[self._brow, 1].mean()) / max(amplitude, 1e-12)
         chin = (self._motion.at(peak_t) - self._motion.at(seg.onset_s))[self._chin, 1]  # whole face: the jaw's own
         jaw_open = float(chin.mean()) / max(amplitude, 1e-12)  # image y grows downwards
+        mouth_share = float(cells[self._mouth].sum()) / total
         return Features(onset_s=seg.onset_s, offset_s=seg.offset_s, apex_s=peak_t, peak_z=history.z[seg.peak],
                         amplitude_px=amplitude, level_px=self._noise.level, one_way_px=float(max(pre, post)),
                         eye_share=float(cells[self.grid.eye].sum()) / total, eye_down=eye_down,
                         lid_lift=lid_lift, lid_rise=lid_rise,
-                        mouth_share=float(cells[self._mouth].sum()) / total, mouth_before=len(recent),
+                        mouth_share=mouth_share, mouth_before=len(recent),
                         occluded=self._frames.occluded(seg.onset_s, seg.offset_s),
-                        in_one_way=self._one_way.overlaps(seg.onset_s, seg.offset_s, self._jaw_talking),
+                        in_one_way=self._one_way.overlaps(seg.onset_s, seg.offset_s, self._vetoes(mouth_share)),
                         talking=talking,
                         brow_share=float(cells[self._brow].sum()) / total,
                         brow_symmetry=min(brows) / max(max(brows), 1e-12), brow_up=brow_up, jaw_open=jaw_open,
