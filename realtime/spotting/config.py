@@ -72,6 +72,10 @@ class SpotterConfig:
     talk_hold_s: float = 0.3  # a lower-face movement far from known talking is decided this much later: with the
     #                           look-ahead, 0.8 s after its offset, time for the turns that tell talking (the
     #                           first syllable of a sentence must not come out as a micro-expression)
+    hidden_upper_z: float = 12.0  # a lower-face movement taken for speech whose upper face's own score peaks at this
+    #                               (noise units) hid an upper-face movement: it is measured again on the upper face
+    #                               (tuning videos: micro-expressions on a syllable 8-16, syllables <= 8, others 14-17
+    #                               a blink and a brow raise, which the upper face's measure tells)
     raise_brow_share: float = 0.5  # a movement during talking with this share of its score on the brows ...
     raise_symmetry: float = 0.7  # ... moving both brows alike (weaker side / stronger side) ...
     raise_up: float = 0.0  # ... not down against the eyes and nose (brow_up, a share of its amplitude) ...

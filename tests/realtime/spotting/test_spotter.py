@@ -145,6 +145,21 @@ def test_jaw_dropping_does_not_veto_a_brow_micro_expression() -> None:
     assert micro_of(mouth) == [], mouth
 
 
+def test_brow_micro_expression_on_the_first_syllable_is_found() -> None:
+    """Brows moving on the first syllable of talking, before talking is known: the whole face's score takes them
+    with the syllable for one mouth movement, speech once talking is known; the upper face's own score shows them
+    (`hidden_upper_z`), so the movement is measured again there and is a micro-expression. On the syllables alone
+    the upper face is still and the rule changes nothing."""
+    syllables = [(("mouth", "chin"), 4.0 + 0.3 * i, 0.3, 1.5) for i in range(10)]
+    brows = hand_made(100.0, 10.0, syllables + [(("brow_left", "brow_right"), 4.0, 0.3, 0.6)])
+    found = micro_of(spot(brows, GRID))
+    assert len(found) == 1 and found[0].regions[0].startswith("brow"), found
+    assert score_spotting([found[0].frames.bounds], [(400, 430)]).tp == 1
+    assert micro_of(spot(brows, GRID, replace(SpotterConfig(), hidden_upper_z=np.inf))) == []
+    alone = hand_made(100.0, 10.0, syllables)
+    assert spot(alone, GRID) == spot(alone, GRID, replace(SpotterConfig(), hidden_upper_z=np.inf))
+
+
 def _lids(upper: bool) -> np.ndarray:
     """The upper or lower lids' cells: the eye cells above or below the lids' middle, within the eyes' width."""
     lids = GRID.eye & np.array([r.startswith(("eye", "brow")) for r in GRID.regions])
