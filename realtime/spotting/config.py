@@ -73,9 +73,10 @@ class SpotterConfig:
     #                           look-ahead, 0.8 s after its offset, time for the turns that tell talking (the
     #                           first syllable of a sentence must not come out as a micro-expression)
     hidden_upper_z: float = 12.0  # a lower-face movement taken for speech whose upper face's own score peaks at this
-    #                               (noise units) hid an upper-face movement: it is measured again on the upper face
-    #                               (tuning videos: micro-expressions on a syllable 8-16, syllables <= 8, others 14-17
-    #                               a blink and a brow raise, which the upper face's measure tells)
+    #                               (noise units), refitted on the upper face alone, hid an upper-face movement: it is
+    #                               measured again there (tuning videos: a brow micro-expression on a syllable 13.5,
+    #                               a blink 19.1 and a brow raise 13.7, which the measure on the upper face tells; the
+    #                               first syllable's leak into the upper face 16.8 before the refit, 0.9 after)
     raise_brow_share: float = 0.5  # a movement during talking with this share of its score on the brows ...
     raise_symmetry: float = 0.7  # ... moving both brows alike (weaker side / stronger side) ...
     raise_up: float = 0.0  # ... not down against the eyes and nose (brow_up, a share of its amplitude) ...

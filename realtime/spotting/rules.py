@@ -5,10 +5,10 @@ the jaw's share during talking (`lower_z`), a mouth movement after `speech_count
 `speech_window_s`, or during talking, or a conversational brow raise (both brows up alike for `raise_min_s` or
 longer while talking) (speech); an eye-dominated movement whose lids go down, a large one, one with a smaller
 share on the eyes whose lids go straight down (a weak blink: its small lid movement leaves more of the score
-to the noise of other cells), an eye-dominated one whose lower lids do not rise (AU7 lifts them) and whose upper
-lids do not rise (brows going up lift them), or one just after a blink (blink); one inside a large one-way movement, larger
-than `max_amplitude_px` of the canonical face, longer than `max_duration_s`, or next to a one-way movement
-larger than itself (macro); shorter than `min_duration_s` (noise, dropped); else a micro-expression.
+to the noise of other cells), an eye-dominated one whose lower lids do not rise (AU7 lifts them) and whose
+upper lids do not rise (brows going up lift them), or one just after a blink (blink); one inside a large one-way
+movement, larger than `max_amplitude_px` of the canonical face, longer than `max_duration_s`, or next to a
+one-way movement larger than itself (macro); shorter than `min_duration_s` (noise, dropped); else a micro-expression.
 """
 
 from __future__ import annotations

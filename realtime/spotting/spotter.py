@@ -27,7 +27,11 @@ are speech when the jaw opens (a syllable) and stay candidates when it does not 
 lip corners); upper-face movements during talking are candidates, flagged `during_speech`,
 except conversational brow raises (both brows up alike for `raise_min_s` or longer), logged as
 speech, and upper-face movements that the upper face's own score does not confirm (speech
-leaking in before talking was known). The cheeks count as lower face (`speech_regions`): the
+leaking in before talking was known). A lower-face movement taken for speech while the upper face's own
+score stands out (`hidden_upper_z`) is measured again on the upper face: a micro-expression of the brows or
+eyes on the first syllable, segmented with it on the whole face before talking was known, is found that way,
+and one-way movements of the lower face (the jaw's first drop) never veto the upper face's candidates. The
+cheeks count as lower face (`speech_regions`): the
 jaw's drop drags them at every syllable, and AU6 still shows in the lower lids, which are eye
 cells. Lower-face micro-expressions during talking are looked for on a channel of their own
 (`lower_in_speech`): the lower cells' motion less the share the jaw's opening explains
@@ -174,8 +178,7 @@ class Spotter:
         self._talk = TalkingDetector(c.talking)
         self._talk_onset: tuple[int, float] | None = None  # first frame of the current talking
         self._pending: deque[_Pending] = deque()  # segments decided away from known talking, waiting for it
-        self._upper_z: deque[tuple[float, float, np.ndarray]] = deque()  # (t, the upper face's own score in noise
-        #                                                                    units, its cells' scores)
+        self._upper_z: deque[tuple[float, float]] = deque()  # (t, upper face's own score in noise units)
         self._segments = Segmenter(c.segments)
         self._lower_segments = Segmenter(c.segments)  # the lower face less the jaw, while talking
         self._one_way = OneWayTracker(c.one_way, self.grid.eye, self._k)
@@ -269,7 +272,7 @@ class Spotter:
         the moment the talking stops."""
         upper_value = self._top(upper_sample.cells[~self._lower])
         upper = self._noise_upper(sample.t, upper_value)
-        self._upper_z.append((sample.t, upper, upper_sample.cells))
+        self._upper_z.append((sample.t, upper))
         talking = self._talk.near(sample.t, sample.t, 0.0)  # the detector is L ahead of the scores
         value = self._top(sample.cells)
         whole = self._noise(sample.t, value, learn=not talking)
@@ -360,7 +363,7 @@ class Spotter:
             f = held.features
             talking = self._talk.near(f.onset_s, f.offset_s, self.config.speech_margin_s)
             in_one_way = self._one_way.overlaps(f.onset_s, f.offset_s, self._vetoes(f.mouth_share))
-            upper_z = max((z for t, z, _ in self._upper_z if f.onset_s <= t <= f.offset_s), default=float("nan"))
+            upper_z = max((z for t, z in self._upper_z if f.onset_s <= t <= f.offset_s), default=float("nan"))
             out += self._classify(replace(held, features=replace(f, talking=talking, in_one_way=in_one_way,
                                                                  upper_z=upper_z)))
         return out
@@ -370,8 +373,10 @@ class Spotter:
                                 self.config.rules)
         f = p.features
         c = self.config
-        if kind == "speech" and f.mouth_share > c.speech_mouth_share and f.upper_z >= c.hidden_upper_z:
-            p = self._upper_view(p)
+        upper = self._upper_view(p) if (kind == "speech" and f.mouth_share > c.speech_mouth_share
+                                        and f.upper_z >= c.hidden_upper_z) else None
+        if upper is not None:
+            p = upper
             kind, reason = classify(replace(p.features, since_blink_s=f.onset_s - self._blink_end), c.rules)
         if kind == "blink":
             self._blink_end = max(self._blink_end, p.features.offset_s)
@@ -385,16 +390,27 @@ class Spotter:
                           amplitude_px=p.features.amplitude_px, regions=p.regions,
                           during_speech=self._talk.near(p.features.onset_s, p.features.offset_s, 0.0))]
 
-    def _upper_view(self, p: _Pending) -> _Pending:
-        """A lower-face movement taken for speech, measured again on the upper face's own scores and motion: the
-        upper face moved on its own meanwhile (a micro-expression of the brows or eyes on a syllable, segmented with
-        it on the whole face before talking was known; measured on rendered interviews at 100 fps: a brow lowerer
-        and a lid tightener taken for the first syllables)."""
+    def _upper_view(self, p: _Pending) -> _Pending | None:
+        """A lower-face movement taken for speech, measured again on the upper face, or None when the upper face
+        did not move on its own: a micro-expression of the brows or eyes on a syllable, segmented with it on the
+        whole face before talking was known (measured on rendered interviews at 100 fps: a brow lowerer and a lid
+        tightener taken for the first syllables). The upper face's motion is refitted here on its own
+        (`AffineRefit`) whatever it was when it came: before the first turn of the jaw told talking, the first
+        syllable leaks into it through the whole face's fit (a rendered clip: 17 noise units on nose and
+        forehead, none left after the refit)."""
         f = p.features
-        peak_t, peak_z, cells = max(((t, z, cells) for t, z, cells in self._upper_z if f.onset_s <= t <= f.offset_s),
-                                    key=lambda sample: sample[1])
-        upper = self._features(f.onset_s, f.offset_s, peak_t, peak_z, cells, self._upper_motion)
-        return replace(p, features=replace(upper, talking=f.talking), regions=self._regions(cells))
+        at, L = self._motion.at, self.config.window_s
+        best: tuple[float, float, np.ndarray] | None = None
+        for t, _ in self._upper_z:
+            if f.onset_s <= t <= f.offset_s:
+                cells = out_and_back(self._refit(at(t) - at(t - L)), self._refit(at(t + L) - at(t)))  # (C,) px
+                z = self._noise_upper(t, self._top(cells[~self._lower]), learn=False)
+                if best is None or z > best[1]:
+                    best = (t, z, cells)
+        if best is None or best[1] < self.config.hidden_upper_z:
+            return None
+        upper = self._features(f.onset_s, f.offset_s, *best, self._upper_motion)
+        return replace(p, features=replace(upper, talking=f.talking), regions=self._regions(best[2]))
 
     def _measure(self, seg: Segment, history: Segmenter, motion: MotionHistory) -> Features:
         """A closed segment's features, from the scores it was segmented on and the motion they came from."""
@@ -436,7 +452,7 @@ class Spotter:
                         talking=talking,
                         brow_share=float(cells[self._brow].sum()) / total,
                         brow_symmetry=min(brows) / max(max(brows), 1e-12), brow_up=brow_up, jaw_open=jaw_open,
-                        upper_z=max((z for t, z, _ in self._upper_z if onset_s <= t <= offset_s),
+                        upper_z=max((z for t, z in self._upper_z if onset_s <= t <= offset_s),
                                     default=float("nan")))
 
     def _regions(self, cells: np.ndarray) -> tuple[str, ...]:
