@@ -44,6 +44,11 @@ class SpotterConfig:
     weak_blink_eye_share: float = 0.3  # a weak blink (lids closing 24-30 %) leaves the eyes only 0.39-0.64 of the
     weak_blink_down: float = 0.6  # score, its lids going straight down (+0.5..+0.9); on the tuning videos no
     #                               micro-expression had over 0.3 of its score on the eyes with lids > 0.5 down
+    blink_lift: float = 0.3  # an eye-dominated movement whose lower lids rise less than this share of its amplitude
+    blink_rise: float = 0.2  # ... and whose upper lids rise less than this share is a blink whatever the direction
+    #                          of its eye cells as a whole: a blink's upper lid goes down and its lower lid barely
+    #                          moves; AU7 lifts the lower lid (0.5-1.1 on the tuning videos) and brows going up lift
+    #                          the upper one (0.3-0.6); the blinks and false eye events there: lower lids -0.1..+0.2
     blink_echo: float = 1.0  # an eye-dominated movement starting within this many windows L after a blink ends is
     #                          that blink's echo: the score at t pairs the lids reopening (before t) with whatever
     #                          the lids do next (a second blink), an out and back that never happened
@@ -67,6 +72,11 @@ class SpotterConfig:
     talk_hold_s: float = 0.3  # a lower-face movement far from known talking is decided this much later: with the
     #                           look-ahead, 0.8 s after its offset, time for the turns that tell talking (the
     #                           first syllable of a sentence must not come out as a micro-expression)
+    hidden_upper_z: float = 12.0  # a lower-face movement taken for speech whose upper face's own score peaks at this
+    #                               (noise units), refitted on the upper face alone, hid an upper-face movement: it is
+    #                               measured again there (tuning videos: a brow micro-expression on a syllable 13.5,
+    #                               a blink 19.1 and a brow raise 13.7, which the measure on the upper face tells; the
+    #                               first syllable's leak into the upper face 16.8 before the refit, 0.9 after)
     raise_brow_share: float = 0.5  # a movement during talking with this share of its score on the brows ...
     raise_symmetry: float = 0.7  # ... moving both brows alike (weaker side / stronger side) ...
     raise_up: float = 0.0  # ... not down against the eyes and nose (brow_up, a share of its amplitude) ...
@@ -122,7 +132,8 @@ class SpotterConfig:
                           max_amplitude_px=self.max_amplitude_px, one_way_ratio=self.one_way_ratio,
                           one_way_noise=self.one_way_noise, blink_eye_share=self.blink_eye_share,
                           blink_down=self.blink_down, weak_blink_eye_share=self.weak_blink_eye_share,
-                          weak_blink_down=self.weak_blink_down, blink_echo_s=self.blink_echo * self.window_s,
+                          weak_blink_down=self.weak_blink_down, blink_lift=self.blink_lift,
+                          blink_rise=self.blink_rise, blink_echo_s=self.blink_echo * self.window_s,
                           speech_window_s=self.speech_window_s,
                           speech_count=self.speech_count, speech_mouth_share=self.speech_mouth_share,
                           raise_brow_share=self.raise_brow_share, raise_symmetry=self.raise_symmetry,

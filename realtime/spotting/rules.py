@@ -5,9 +5,10 @@ the jaw's share during talking (`lower_z`), a mouth movement after `speech_count
 `speech_window_s`, or during talking, or a conversational brow raise (both brows up alike for `raise_min_s` or
 longer while talking) (speech); an eye-dominated movement whose lids go down, a large one, one with a smaller
 share on the eyes whose lids go straight down (a weak blink: its small lid movement leaves more of the score
-to the noise of other cells), or one just after a blink (blink); one inside a large one-way movement, larger
-than `max_amplitude_px` of the canonical face, longer than `max_duration_s`, or next to a one-way movement
-larger than itself (macro); shorter than `min_duration_s` (noise, dropped); else a micro-expression.
+to the noise of other cells), an eye-dominated one whose lower lids do not rise (AU7 lifts them) and whose
+upper lids do not rise (brows going up lift them), or one just after a blink (blink); one inside a large one-way
+movement, larger than `max_amplitude_px` of the canonical face, longer than `max_duration_s`, or next to a
+one-way movement larger than itself (macro); shorter than `min_duration_s` (noise, dropped); else a micro-expression.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class RuleConfig:
     blink_down: float
     weak_blink_eye_share: float
     weak_blink_down: float
+    blink_lift: float
+    blink_rise: float
     blink_echo_s: float
     speech_window_s: float
     speech_count: int
@@ -52,6 +55,8 @@ class Features:
     one_way_px: float  # larger net movement of the top cells in the context before onset / after offset
     eye_share: float  # share of the peak score on eye cells
     eye_down: float  # -1..1: how much the eye cells moved down (+) or up (-) from neutral to the peak
+    lid_lift: float  # how far the lower lids rose from onset to the peak, / amplitude_px (AU6, AU7)
+    lid_rise: float  # how far the upper lids rose from onset to the peak, / amplitude_px (the brows lifting them)
     mouth_share: float  # share of the peak score on mouth, chin and cheek cells
     mouth_before: int  # mouth movements in the speech window before the apex
     occluded: bool
@@ -86,6 +91,9 @@ def classify(f: Features, c: RuleConfig) -> tuple[str, str]:
         return "blink", f"{f.eye_share:.0%} on the eyes, {f.eye_down:+.0%} downwards, {f.amplitude_px:.1f} px"
     if f.eye_share > c.weak_blink_eye_share and f.eye_down > c.weak_blink_down:
         return "blink", f"{f.eye_share:.0%} on the eyes, lids {f.eye_down:+.0%} downwards: a weak blink"
+    if f.eye_share > c.blink_eye_share and f.lid_lift < c.blink_lift and f.lid_rise < c.blink_rise:
+        return "blink", (f"{f.eye_share:.0%} on the eyes, lower lids rising {f.lid_lift:+.0%}, upper lids "
+                         f"{f.lid_rise:+.0%}: the lids close, no tightening")
     if f.eye_share > c.blink_eye_share and f.since_blink_s < c.blink_echo_s:
         return "blink", f"{f.eye_share:.0%} on the eyes {f.since_blink_s * 1000:.0f} ms after a blink (its echo)"
     if f.in_one_way:

@@ -26,12 +26,14 @@ def _cells(*regions: str) -> np.ndarray:
     return np.array([r in regions for r in GRID.regions])
 
 
-def hand_made(fps: float, duration_s: float, movements: list[tuple[str, float, float, float]], *,
+def hand_made(fps: float, duration_s: float,
+              movements: list[tuple[tuple[str, ...] | np.ndarray, float, float, float | tuple[float, float]]], *,
               noise_px: float = 0.03, seed: int = 0, one_way: bool = False,
               lost: tuple[float, float] | None = None) -> list[FrameMotion]:
-    """Frames of residual cell motion: (regions, onset_s, duration_s, amplitude_px) movements.
+    """Frames of residual cell motion: (regions or a cell mask, onset_s, duration_s, amplitude_px) movements.
 
-    A movement goes down (image y) by the amplitude (up if negative) at mid-duration and returns;
+    A movement goes down (image y) by the amplitude (up if negative), or by an (x, y) amplitude, at mid-duration
+    and returns;
     `one_way` movements get there at the end and stay (the onset of a macro-expression). The
     accumulated displacement carries white measurement noise of `noise_px`; flow is sampled at
     ~50 Hz like FacialMotion.
@@ -45,7 +47,9 @@ def hand_made(fps: float, duration_s: float, movements: list[tuple[str, float, f
     for regions, onset, length, amplitude in movements:
         s = np.clip((times - onset) / length, 0, 1)
         profile = (1 - np.cos(np.pi * s)) / 2 if one_way else np.sin(np.pi * s) ** 2
-        truth[:, _cells(*regions), 1] += amplitude * profile[:, None]
+        mask = regions if isinstance(regions, np.ndarray) else _cells(*regions)
+        vector = np.array(amplitude if isinstance(amplitude, tuple) else (0.0, amplitude))
+        truth[:, mask] += profile[:, None, None] * vector
     measured = truth + rng.normal(0, noise_px, truth.shape)
     frames, last = [], None
     for i, t in enumerate(times):
@@ -125,6 +129,61 @@ def test_weak_blink_is_a_blink_not_a_micro_expression() -> None:
     assert len(micro_of(up)) == 1 and others_of(up, "blink") == [], up
 
 
+def test_jaw_dropping_does_not_veto_a_brow_micro_expression() -> None:
+    """A jaw dropping one way (the first syllable's, before the turns that tell talking are in, measured on a
+    rendered 100 fps interview: a lid tightener vetoed 0.1 s before talking was known) overlaps a micro-expression
+    of the brows: it vetoes the same movement of the mouth, not the brows'."""
+    jaw = hand_made(100.0, 8.0, [(("mouth", "chin"), 3.9, 0.3, 3.0)], one_way=True, noise_px=0.0)
+
+    def with_jaw(regions: tuple[str, ...]) -> list[FrameMotion]:
+        own = hand_made(100.0, 8.0, [(regions, 4.0, 0.3, 0.6)])
+        return [replace(f, cells=None if f.cells is None else f.cells + j.cells) for f, j in zip(own, jaw)]
+
+    brows = spot(with_jaw(("brow_left", "brow_right")), GRID)
+    assert len(micro_of(brows)) == 1 and others_of(brows, "macro"), brows
+    mouth = spot(with_jaw(("mouth",)), GRID)
+    assert micro_of(mouth) == [], mouth
+
+
+def test_brow_micro_expression_on_the_first_syllable_is_found() -> None:
+    """Brows moving on the first syllable of talking, before talking is known: the whole face's score takes them
+    with the syllable for one mouth movement, speech once talking is known; the upper face's own score shows them
+    (`hidden_upper_z`), so the movement is measured again there and is a micro-expression. On the syllables alone
+    the upper face is still and the rule changes nothing."""
+    syllables = [(("mouth", "chin"), 4.0 + 0.3 * i, 0.3, 1.5) for i in range(10)]
+    brows = hand_made(100.0, 10.0, syllables + [(("brow_left", "brow_right"), 4.0, 0.3, 0.6)])
+    found = micro_of(spot(brows, GRID))
+    assert len(found) == 1 and found[0].regions[0].startswith("brow"), found
+    assert score_spotting([found[0].frames.bounds], [(400, 430)]).tp == 1
+    assert micro_of(spot(brows, GRID, replace(SpotterConfig(), hidden_upper_z=np.inf))) == []
+    alone = hand_made(100.0, 10.0, syllables)
+    assert spot(alone, GRID) == spot(alone, GRID, replace(SpotterConfig(), hidden_upper_z=np.inf))
+
+
+def _lids(upper: bool) -> np.ndarray:
+    """The upper or lower lids' cells: the eye cells above or below the lids' middle, within the eyes' width."""
+    lids = GRID.eye & np.array([r.startswith(("eye", "brow")) for r in GRID.regions])
+    middle = np.median(GRID.centres[lids, 1])
+    return lids & ((GRID.centres[:, 1] < middle) == upper)
+
+
+def test_lids_closing_askew_are_a_blink_and_lower_lids_rising_a_micro_expression() -> None:
+    """A weak blink whose upper lids' flow goes more sideways than down (the eye cells as a whole barely move
+    down: no `blink_down` nor weak-blink rule applies, and it was a micro-expression) is a blink by its shape:
+    upper lids down, lower lids still. A lid tightener (AU7: lower lids up, upper lids a little down) with the
+    same eye share stays a micro-expression, as do brows lifting the upper lids."""
+    askew = hand_made(100.0, 6.0, [(_lids(upper=True), 3.0, 0.2, (0.3, 0.08))], noise_px=0.02, seed=2)
+    events = spot(askew, GRID)
+    assert micro_of(events) == [] and [b for b in others_of(events, "blink") if "no tightening" in b.reason], events
+    assert len(micro_of(spot(askew, GRID, replace(SpotterConfig(), blink_lift=-np.inf)))) == 1
+    tightener = hand_made(100.0, 6.0, [(_lids(upper=False), 3.0, 0.25, -0.3), (_lids(upper=True), 3.0, 0.25, 0.1)],
+                          noise_px=0.02, seed=2)
+    events = spot(tightener, GRID)
+    assert len(micro_of(events)) == 1 and others_of(events, "blink") == [], events
+    lifted = spot(hand_made(100.0, 6.0, [(_lids(upper=True), 3.0, 0.25, (0.1, -0.3))], noise_px=0.02, seed=2), GRID)
+    assert len(micro_of(lifted)) == 1 and others_of(lifted, "blink") == [], lifted
+
+
 @pytest.mark.parametrize("echo", [1.0, 0.0])
 def test_two_blinks_close_together_make_no_micro_expression(echo: float) -> None:
     """Between two blinks 0.4 s apart the score pairs the first one's reopening lids with the second's
@@ -132,7 +191,7 @@ def test_two_blinks_close_together_make_no_micro_expression(echo: float) -> None
     on a rendered 200 fps interview: a 1.1 px 'micro-expression' between two blinks)."""
     eyes = ("eye_left", "eye_right")
     events = spot(hand_made(50.0, 6.0, [(eyes, 3.0, 0.25, 0.8), (eyes, 3.65, 0.25, 0.8)]), GRID,
-                  replace(SpotterConfig(), blink_echo=echo))
+                  replace(SpotterConfig(), blink_echo=echo, blink_lift=-np.inf))  # the echo alone (no lid shape)
     assert (micro_of(events) == []) == (echo > 0), events
     assert len(others_of(events, "blink")) >= 2
 
