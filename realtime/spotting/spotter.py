@@ -31,9 +31,8 @@ leaking in before talking was known). A lower-face movement taken for speech whi
 score stands out (`hidden_upper_z`) is measured again on the upper face: a micro-expression of the brows or
 eyes on the first syllable, segmented with it on the whole face before talking was known, is found that way,
 and one-way movements of the lower face (the jaw's first drop) never veto the upper face's candidates. The
-cheeks count as lower face (`speech_regions`): the
-jaw's drop drags them at every syllable, and AU6 still shows in the lower lids, which are eye
-cells. Lower-face micro-expressions during talking are looked for on a channel of their own
+cheeks count as lower face (`speech_regions`): the jaw's drop drags them at every syllable, and AU6 still
+shows in the lower lids, which are eye cells. Lower-face micro-expressions during talking are looked for on a channel of their own
 (`lower_in_speech`): the lower cells' motion less the share the jaw's opening explains
 (`jaw.JawRemoval`: syllables drop the jaw and drag each cell by its own share of the drop, a lip-corner
 pull moves the corners in a way no drop explains), scored out and back, against its own noise
