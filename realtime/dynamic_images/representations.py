@@ -26,6 +26,7 @@ The live pipeline builds di_onset, di_offset and di_clip in O(1) from the ring's
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import NamedTuple
 
 import cv2
@@ -119,10 +120,14 @@ def motion_intensity(frames: np.ndarray, config: RepresentationConfig) -> np.nda
 def di_mi(frames: np.ndarray, onset: int, apex: int, offset: int, config: RepresentationConfig) -> Raw:
     """AFN's MI-DI: the span's frames sorted by ascending motion intensity (ties by time), then
     rank-pooled, so the most intense frames (near the apex) get the largest weights. The intensity
-    is measured over the whole event (its reference may need the offset) whatever the span."""
+    is measured over the whole event (its reference may need the offset) whatever the span; an
+    event whose apex is its offset has no neutral offset for the line, so it is measured against
+    its onset (the real CASME-II sheet has four such rows)."""
     last = offset if config.mi_span == "onset_offset" else apex
     event = frames[onset:offset + 1]
     span = event[:last - onset + 1]
+    if apex == offset and config.mi_reference == "line":
+        config = replace(config, mi_reference="onset")
     order = np.argsort(motion_intensity(event, config)[:len(span)], kind="stable")
     return dynamic_image(span[order]), len(span)
 

@@ -44,11 +44,13 @@ def test_every_representation_is_registered_with_its_shape_and_zero_on_a_constan
 
 
 def test_tr_di_and_mi_di_agree_on_a_ramp_and_differ_on_out_and_back() -> None:
-    # A ramp is already ordered by intensity against its first frame: MI-DI is the temporal DI.
-    # (The default reference, the line from onset to offset frame, takes a ramp that ends at its
-    # offset for drift: a micro-expression is back to neutral at its offset.)
-    onset_reference = RepresentationConfig(mi_reference="onset")
-    np.testing.assert_allclose(build("di_mi", RAMP, 0, 4, 4, onset_reference)[0], build("di_clip", RAMP, 0, 4, 4)[0])
+    # A ramp is already ordered by intensity: MI-DI is the temporal DI. (Its apex is its offset,
+    # so the line from onset to offset frame, which takes the offset for neutral, is not used.)
+    np.testing.assert_allclose(build("di_mi", RAMP, 0, 4, 4)[0], build("di_clip", RAMP, 0, 4, 4)[0])
+    # Measured as an event that ends at its last frame, the line takes that frame for neutral:
+    # both ends rank lowest and the middle frame, furthest from the line, highest.
+    line = np.argsort(motion_intensity(RAMP[..., None], RepresentationConfig()), kind="stable")
+    assert list(line[:2]) == [0, 4] and line[-1] == 2
     # Out and back is symmetric in time: the antisymmetric temporal weights cancel it exactly,
     # while MI-DI ranks by intensity, so the apex-most frames weigh most and the movement shows.
     tr = build("di_clip", OUT_BACK, 0, 4, 8)[0]
