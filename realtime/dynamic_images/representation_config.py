@@ -13,7 +13,7 @@ from realtime.core.errors import InputError
 
 FLOW_METHODS = ("tvl1", "dis")
 MI_SPANS = ("onset_offset", "onset_apex")
-MI_REFERENCES = ("onset", "previous")
+MI_REFERENCES = ("line", "onset", "previous")
 MODULATIONS = ("soft", "hard")
 
 
@@ -24,7 +24,10 @@ class RepresentationConfig:
     flow_method: str = "tvl1"  # TV-L1, the MER field's flow (STSTNet, Bi-WOOF); "dis": 20-400x cheaper (bench_flow.py)
     flow_gain: float = 10.0  # grey levels per pixel of flow: puts u, v, |f| on the scale of DIANet's noise floor
     mi_span: str = "onset_offset"  # MI-DI pools these frames (AFN: not stated)
-    mi_reference: str = "onset"  # MI-DI intensity m_t = mean |G(I_t) - G(reference)|: onset frame or previous frame
+    mi_reference: str = "line"  # MI-DI intensity m_t = mean |G(I_t) - G(reference_t)|; reference_t: "line", the
+    #                             straight line from the onset frame to the offset frame at t (a slow drift of pose
+    #                             or light over the event cancels: in continuous video "onset" ranks by time, not
+    #                             by the movement; docs/methods.md), "onset" the onset frame, "previous" frame t - 1
     mi_blur_sigma: float = 1.0  # pixels; G above, a light blur so sensor noise does not rank frames
     cof_theta_onset: float = 0.5  # COF weight of the onset->apex magnitude (the papers' theta_1: not found)
     cof_theta_offset: float = 0.5  # COF weight of the apex->offset magnitude (theta_2)

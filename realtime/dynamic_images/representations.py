@@ -26,6 +26,7 @@ The live pipeline builds di_onset, di_offset and di_clip in O(1) from the ring's
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import NamedTuple
 
 import cv2
@@ -94,21 +95,40 @@ def di_clip(frames: np.ndarray, onset: int, apex: int, offset: int, config: Repr
 
 
 def motion_intensity(frames: np.ndarray, config: RepresentationConfig) -> np.ndarray:
-    """(T,) m_t = mean |G(I_t) - G(reference)|, G a Gaussian blur; reference: the first frame or the previous."""
+    """(T,) m_t = mean |G(I_t) - G(R_t)| over an event's frames onset..offset (T, S, S, 1), G a Gaussian blur.
+
+    R_t (`mi_reference`): "line", (1 - s) I_onset + s I_offset with s = t / (T - 1), the face as it
+    would be with no movement if pose and light drift linearly over the event (the movement is back
+    to neutral at the offset); "onset", I_onset; "previous", I_{t-1}. Against the onset alone, a
+    slow drift grows with t and, in continuous video, outranks a 1-3 px movement: the order then
+    follows time, not intensity (docs/methods.md, AFN).
+    """
     grey = frames[..., 0].astype(np.float32)
     if config.mi_blur_sigma > 0:
         grey = np.stack([cv2.GaussianBlur(f, (0, 0), config.mi_blur_sigma) for f in grey])
-    reference = grey[:1] if config.mi_reference == "onset" else np.concatenate((grey[:1], grey[:-1]))
+    if config.mi_reference == "line":
+        s = np.linspace(0.0, 1.0, len(grey), dtype=np.float32)[:, None, None]
+        reference = (1.0 - s) * grey[:1] + s * grey[-1:]
+    elif config.mi_reference == "onset":
+        reference = grey[:1]
+    else:
+        reference = np.concatenate((grey[:1], grey[:-1]))
     return np.abs(grey - reference).mean(axis=(1, 2))
 
 
 @_register("di_mi", 1, True)
 def di_mi(frames: np.ndarray, onset: int, apex: int, offset: int, config: RepresentationConfig) -> Raw:
     """AFN's MI-DI: the span's frames sorted by ascending motion intensity (ties by time), then
-    rank-pooled, so the most intense frames (near the apex) get the largest weights."""
+    rank-pooled, so the most intense frames (near the apex) get the largest weights. The intensity
+    is measured over the whole event (its reference may need the offset) whatever the span; an
+    event whose apex is its offset has no neutral offset for the line, so it is measured against
+    its onset (the real CASME-II sheet has four such rows)."""
     last = offset if config.mi_span == "onset_offset" else apex
-    span = frames[onset:last + 1]
-    order = np.argsort(motion_intensity(span, config), kind="stable")
+    event = frames[onset:offset + 1]
+    span = event[:last - onset + 1]
+    if apex == offset and config.mi_reference == "line":
+        config = replace(config, mi_reference="onset")
+    order = np.argsort(motion_intensity(event, config)[:len(span)], kind="stable")
     return dynamic_image(span[order]), len(span)
 
 

@@ -10,17 +10,25 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
+from engines import load as load_engine
 from realtime.capture.video_io import VideoWriter, read_video
 from realtime.cli.process import app
-from realtime.dynamic_images.rank_pooling import phase_dynamic_images
+from realtime.core.interval import Interval
+from realtime.dynamic_images.rank_pooling import DIInputConfig, phase_dynamic_images
+from realtime.face.aligner import AlignConfig
 from realtime.pipeline.pipeline import PipelineConfig, RecognitionPipeline
 from realtime.spotting.spotter import MOVEMENT_KINDS
+from training.checkpoint import CheckpointMeta, save_checkpoint
+from training.clip_cache import raw_representations
+from training.models import ModelConfig, create_model, input_names
 
 runner = CliRunner()
 
@@ -85,6 +93,35 @@ def test_event_dis_equal_the_offline_dynamic_images(synth_interview: Path) -> No
         want_on, want_off = phase_dynamic_images(stack, s.frames.onset, s.frames.apex, s.frames.offset)
         for got, want in ((event.dis["di_onset"], want_on), (event.dis["di_offset"], want_off)):
             assert np.linalg.norm(got - want) <= 1e-5 * max(np.linalg.norm(want), 1e-9)
+
+
+def test_an_engine_gets_at_each_event_what_training_computes(synth_interview: Path, tmp_path: Path) -> None:
+    """AFN's inputs at event close (TR-DI from the builder's sums, MI-DI from the event's frames
+    copied out of the ring) equal training's (clip_cache) for the same crops and positions: the
+    probabilities the pipeline reports equal the engine's on training's inputs."""
+    config = ModelConfig(backbone="resnet18", num_classes=3, inputs="afn", feature_dim=32, hidden_dim=16)
+    torch.manual_seed(0)
+    model = create_model(config).eval()
+    with torch.no_grad():
+        model.head[-1].weight.mul_(40.0)  # probabilities far from uniform, so they tell inputs apart
+    save_checkpoint(tmp_path / "model.pt", model, CheckpointMeta(
+        classes=("a", "b", "c"), model=config, input_names=input_names(config), di_input=DIInputConfig(size=64),
+        alignment=asdict(AlignConfig()), data_fingerprint="untrained", training={"note": "test"}))
+    engine = load_engine(tmp_path / "model.pt", threads=1)
+    crops, labelled = [], []
+    with RecognitionPipeline(PipelineConfig(), engine=engine, fps=30.0) as pipeline:
+        for step in pipeline.stream(read_video(synth_interview)):
+            crops.append(step.face.crop if step.face.found else crops[-1])
+            labelled += step.finished
+        labelled += pipeline.finish().finished
+    assert len(labelled) >= 2 and all(event.probabilities for event in labelled)
+    stack = np.stack(crops)  # (T, S, S) grey uint8, the ring's content
+    for event in labelled:
+        s = event.spot.frames
+        raws = raw_representations(stack, Interval(s.onset, s.apex, s.offset), engine.input_names,
+                                   engine.di_input.representation)
+        got = np.array([p for _, p in event.probabilities])
+        np.testing.assert_allclose(got, engine.classify([raws])[0], atol=1e-5)
 
 
 def test_an_engine_that_does_not_load_is_one_line(synth_interview: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from realtime.core.errors import InputError
 from realtime.dynamic_images.rank_pooling import DIInputConfig
 from realtime.dynamic_images.representation_config import RepresentationConfig
 from realtime.dynamic_images.representations import (REPRESENTATIONS, build, list_representations, minmax,
-                                                     network_input)
+                                                     motion_intensity, network_input)
 
 S = 32
 YS, XS = np.mgrid[0:S, 0:S]
@@ -44,8 +44,13 @@ def test_every_representation_is_registered_with_its_shape_and_zero_on_a_constan
 
 
 def test_tr_di_and_mi_di_agree_on_a_ramp_and_differ_on_out_and_back() -> None:
-    # A ramp is already ordered by intensity: MI-DI is the temporal DI.
+    # A ramp is already ordered by intensity: MI-DI is the temporal DI. (Its apex is its offset,
+    # so the line from onset to offset frame, which takes the offset for neutral, is not used.)
     np.testing.assert_allclose(build("di_mi", RAMP, 0, 4, 4)[0], build("di_clip", RAMP, 0, 4, 4)[0])
+    # Measured as an event that ends at its last frame, the line takes that frame for neutral:
+    # both ends rank lowest and the middle frame, furthest from the line, highest.
+    line = np.argsort(motion_intensity(RAMP[..., None], RepresentationConfig()), kind="stable")
+    assert list(line[:2]) == [0, 4] and line[-1] == 2
     # Out and back is symmetric in time: the antisymmetric temporal weights cancel it exactly,
     # while MI-DI ranks by intensity, so the apex-most frames weigh most and the movement shows.
     tr = build("di_clip", OUT_BACK, 0, 4, 8)[0]
@@ -53,6 +58,27 @@ def test_tr_di_and_mi_di_agree_on_a_ramp_and_differ_on_out_and_back() -> None:
     assert np.abs(tr).max() < 1e-3
     ramp_di = build("di_clip", RAMP, 0, 4, 4)[0]
     assert np.corrcoef(mi.ravel(), ramp_di.ravel())[0, 1] > 0.9
+
+
+def test_mi_di_ranks_by_the_movement_under_a_slow_drift_of_light() -> None:
+    """A light gradient growing by about a grey level per frame, as large over the event as the
+    movement: against the onset frame the intensity then grows with time and MI-DI turns into a
+    temporal DI (what AFN's engine got in a continuous video); against the line from onset to
+    offset frame the drift cancels, the order is the movement's and MI-DI stays the still clip's."""
+    still = clip_of([0, 1, 2, 3.5, 4, 2.5, 1.5, 0.5, 0])  # out to the apex (frame 4) and back, no ties
+    drifting = still + (np.arange(9)[:, None, None] * (0.5 + XS / S)[None]).astype(np.float32)
+    inputs = {}
+    for config in (RepresentationConfig(), RepresentationConfig(mi_reference="onset")):
+        order = [np.argsort(motion_intensity(clip[..., None], config), kind="stable") for clip in (still, drifting)]
+        a, b = (network_input("di_mi", *build("di_mi", clip, 0, 4, 8, config), DIInputConfig(size=S)).ravel()
+                for clip in (still, drifting))
+        inputs[config.mi_reference] = (order, float(np.corrcoef(a, b)[0, 1]))
+    (still_order, drifting_order), line_corr = inputs["line"]
+    np.testing.assert_array_equal(drifting_order, still_order)
+    assert still_order[-1] == 4  # the apex ranks highest
+    assert line_corr > 0.99
+    (still_order, drifting_order), onset_corr = inputs["onset"]
+    assert drifting_order[-1] == 8 and onset_corr < 0.8  # the last frame outranks the apex
 
 
 def test_reversed_time_negates_tr_di_and_keeps_mi_di_and_mesti() -> None:
