@@ -368,15 +368,13 @@ class Spotter:
         return out
 
     def _classify(self, p: _Pending) -> list[SpotEvent | Movement]:
-        kind, reason = classify(replace(p.features, since_blink_s=p.features.onset_s - self._blink_end),
-                                self.config.rules)
-        f = p.features
-        c = self.config
-        upper = self._upper_view(p) if (kind == "speech" and f.mouth_share > c.speech_mouth_share
-                                        and f.upper_z >= c.hidden_upper_z) else None
-        if upper is not None:
-            p = upper
-            kind, reason = classify(replace(p.features, since_blink_s=f.onset_s - self._blink_end), c.rules)
+        kind, reason = self._rule(p)
+        f, c = p.features, self.config
+        if kind == "speech" and f.mouth_share > c.speech_mouth_share and f.upper_z >= c.hidden_upper_z:
+            upper = self._upper_view(p)  # a brow or eye movement hidden in the syllable, if any
+            if upper is not None:
+                p = upper
+                kind, reason = self._rule(p)
         if kind == "blink":
             self._blink_end = max(self._blink_end, p.features.offset_s)
         if kind == "":
@@ -388,6 +386,9 @@ class Spotter:
                           onset_s=p.onset[1], apex_s=p.apex[1], offset_s=p.offset[1], peak_score=p.features.peak_z,
                           amplitude_px=p.features.amplitude_px, regions=p.regions,
                           during_speech=self._talk.near(p.features.onset_s, p.features.offset_s, 0.0))]
+
+    def _rule(self, p: _Pending) -> tuple[str, str]:
+        return classify(replace(p.features, since_blink_s=p.features.onset_s - self._blink_end), self.config.rules)
 
     def _upper_view(self, p: _Pending) -> _Pending | None:
         """A lower-face movement taken for speech, measured again on the upper face, or None when the upper face

@@ -313,12 +313,12 @@ def _row(kind: str, timing: Timing, fps: float, emotion: str, action_units: str,
 def _event(scene: Scene, kind: str, timing: Timing, fps: float, rng: np.random.Generator, *,
            amplitude: float = 1.0, blink_scale: float = 1.0, upper_face: np.random.Generator | None = None,
            lower_face: np.random.Generator | None = None) -> tuple[SynthEvent, Deformation]:
-    """One event's ground truth and movement; `amplitude` scales a micro-expression, `blink_scale` a blink's
-    closure. With `upper_face`
-    (an event inside talking), a micro-expression moving the lower face is drawn again from
-    `UPPER_FACE_CHOICES` with that generator, so that `rng`'s stream stays the silent video's; with
-    `lower_face` too, it is then drawn from `LOWER_FACE_CHOICES` with that one (the upper-face draw is
-    still made, so that the speech drawn after it stays that of the video without lower-face ones)."""
+    """One event's ground truth and movement; `amplitude` scales a micro-expression, `blink_scale` a
+    blink's closure. With `upper_face` (an event inside talking), a micro-expression moving the lower
+    face is drawn again from `UPPER_FACE_CHOICES` with that generator, so that `rng`'s stream stays the
+    silent video's; with `lower_face` too, it is then drawn from `LOWER_FACE_CHOICES` with that one (the
+    upper-face draw is still made, so that the speech drawn after it stays that of the video without
+    lower-face ones)."""
     if kind == "blink":
         emotion, action_units, size = "none", BLINK_AUS, float(rng.uniform(0.8, 1.0)) * blink_scale
         warp: Deformation = blink(scene, size)
