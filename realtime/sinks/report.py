@@ -150,9 +150,19 @@ def _face_share(summary: dict, frames: list[dict[str, str]]) -> float:
 
 
 def _json(data: dict) -> str:
-    """JSON safe inside <script>: no NaN (not JSON), no "</" (would end the script element)."""
-    text = json.dumps(data, separators=(",", ":"), default=str).replace("NaN", "null")
-    return text.replace("</", "<\\/")
+    """JSON safe inside <script>: NaN and infinities (not JSON: JSON.parse would stop the page) as null,
+    no "</" (would end the script element)."""
+    return json.dumps(_finite(data), separators=(",", ":"), default=str, allow_nan=False).replace("</", "<\\/")
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _fact(value: str, caption: str) -> str:

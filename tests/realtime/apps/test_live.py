@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from realtime.cli.live import app as live_app
 from realtime.cli.process import app as process_app
-from realtime.sinks.overlay import TRACE_COLOURS, YELLOW
+from realtime.sinks.overlay import TRACE_COLOURS, YELLOW, OverlayState, draw_overlay
 
 runner = CliRunner()
 XVFB = shutil.which("Xvfb")
@@ -78,6 +78,9 @@ def test_window_shows_traces_and_text(synth_interview: Path, display: str, tmp_p
     colours = [YELLOW, *TRACE_COLOURS]  # the spotter-state text, then one trace per facial region
     video_frame = next(iter(read_video(synth_interview))).image
     baseline = _colour_counts(np.concatenate([video_frame, video_frame]), colours)  # generous: twice the frame
+    # The window shows the overlay pixel for pixel (WINDOW_AUTOSIZE): the state text must show at least
+    # the yellow pixels of its shortest state, "spotter: idle" (15 at the time of writing), drawn here.
+    text_px = _colour_counts(draw_overlay(video_frame, OverlayState(t_s=0.0, spotter_state="idle")), [YELLOW])[0]
     exe = shutil.which("mer-live", path=str(Path(sys.executable).parent))
     live = subprocess.Popen([exe, "--camera", str(synth_interview)], env={**os.environ, "DISPLAY": display},
                             stdout=subprocess.DEVNULL, stderr=(tmp_path / "live.err").open("w"))
@@ -91,10 +94,11 @@ def test_window_shows_traces_and_text(synth_interview: Path, display: str, tmp_p
             if (counts > best).sum() > len(colours) // 2:
                 ImageGrab.grab(xdisplay=display).save(tmp_path / "window.png")
             best = np.maximum(best, counts)  # each colour's most on any screen: the text may change colour by state
-            if counts[0] >= 20 and (counts[1:] >= 30 + 3 * baseline[1:]).sum() >= 6:
+            if counts[0] >= text_px and (counts[1:] >= 30 + 3 * baseline[1:]).sum() >= 6:
                 break
     finally:
         live.terminate()
         live.wait(timeout=20)
-    assert best[0] >= 20, f"no spotter-state text on screen (see {tmp_path}): {(tmp_path / 'live.err').read_text()[-2000:]}"
+    assert best[0] >= text_px, (f"no spotter-state text on screen ({best[0]} yellow px < {text_px}, see {tmp_path}): "
+                                f"{(tmp_path / 'live.err').read_text()[-2000:]}")
     assert (best[1:] >= 30 + 3 * baseline[1:]).sum() >= 6, f"traces not on screen: {best} vs video {baseline}"

@@ -8,6 +8,8 @@ serves every test, so that the browser tests stay few and fast.
 from __future__ import annotations
 
 import csv
+import json
+import math
 import re
 import shutil
 import time
@@ -22,7 +24,7 @@ from realtime.sinks.csv_stream import CsvStream
 from realtime.sinks.evidence import write_evidence
 from realtime.sinks.index_page import batch_folders, write_index
 from realtime.sinks.replay import REPLAY
-from realtime.sinks.report import DI_PAIR, lane_counts, write_report
+from realtime.sinks.report import DI_PAIR, _json, lane_counts, write_report
 from realtime.sinks.run_folder import EVENT_COLUMNS, MOVEMENT_COLUMNS, write_json
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -87,7 +89,9 @@ def _wait(browser, script: str, timeout_s: float = 30.0):  # a wait, not a speed
         if value:
             return value
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {script}")
+    page = browser.execute_script("return [location.href, document.readyState, window.mer ? window.mer.errors : null]")
+    raise AssertionError(f"timed out waiting for: {script}; page (url, readyState, errors): {page}; "
+                         f"console: {browser.get_log('browser')}")
 
 
 def _console_errors(browser) -> list[str]:
@@ -125,6 +129,13 @@ def test_interview_report_plays_seeks_to_the_onset_frame_zooms_and_replays(inter
                    "v.currentTime > 0.2 && v.videoWidth === 448")
     assert _console_errors(browser) == []
     assert browser.execute_script("return window.mer.errors") == []
+
+
+def test_report_data_is_json_the_page_can_parse() -> None:
+    """NaN and infinities are not JSON (JSON.parse would throw and the page stay blank): null; text stays."""
+    text = _json({"f1": math.nan, "z": [math.inf, -math.inf, np.float32(2.5)], "note": "NaN </script>"})
+    assert "</" not in text
+    assert json.loads(text) == {"f1": None, "z": [None, None, 2.5], "note": "NaN </script>"}
 
 
 def test_interview_report_text_is_for_a_reader(interview: Path) -> None:
