@@ -65,9 +65,8 @@ def _check_json(got: dict, name: str) -> None:
 
 
 def _interview() -> Path:
-    """The spot-only run's input, a stored mer-synth video: rendering is deterministic, but libx264's
-    threaded encoding is not (the same frames gave different files under load), so the file is made
-    once and kept."""
+    """The spot-only run's input, a stored mer-synth video: recorded when make_video's encodes still
+    differed run to run (x264's MB-tree), so the file was made once and kept."""
     video = GOLDEN / "interview.mp4"
     if REGEN:
         from training.synth import make_video

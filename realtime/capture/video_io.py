@@ -97,13 +97,21 @@ class VideoWriter:
     """H.264 writer; a context manager so that a crash or Ctrl-C still leaves a playable file."""
 
     def __init__(self, path: str | Path, fps: float, *, crf: int = 18, preset: str = "medium",
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, reproducible: bool = False) -> None:
+        """`reproducible`: the same frames give the same file on every run and machine. x264's MB-tree
+        rate control gave other bytes on every encode of the same frames here (5 of 5 distinct, even on
+        one thread), and its output depends on its thread count (by default, the machine's cores); so
+        MB-tree off and one thread (files about twice as large at the same crf). crf=0 (lossless) pins
+        the decoded pixels too."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._rate = Fraction(fps).limit_denominator(1001)
         self._options = {"crf": str(crf), "preset": preset}  # preset: "veryfast" where encoding is on a hot path
-        if threads is not None:  # x264's output depends on its thread count (by default, the machine's cores);
-            self._options["threads"] = str(threads)  # 1 removes that (crf=0, lossless, pins the pixels too)
+        if reproducible:
+            threads = 1
+            self._options["x264-params"] = "mbtree=0"
+        if threads is not None:
+            self._options["threads"] = str(threads)
         self._container: av.container.OutputContainer | None = av.open(str(self.path), "w")
         self._stream: av.video.stream.VideoStream | None = None
         self.frames_written = 0

@@ -199,7 +199,8 @@ def _head_moves(rng: np.random.Generator, events: list[tuple[str, Timing]], dura
 def make_video(out: Path, *, fps: float, duration: float | None = None, micro: int | None = None,
                faces: Path | None = None, seed: int = 0, size: tuple[int, int] = (640, 480), talk: float = 0.0,
                amplitude: float = 1.0, lower_in_speech: float = 0.0, blink_scale: float = 1.0) -> SynthVideo:
-    """Write the video `out` (.mp4) and `<stem>_groundtruth.csv` beside it; deterministic per seed.
+    """Write the video `out` (.mp4) and `<stem>_groundtruth.csv` beside it; deterministic per seed (the
+    same .mp4 byte for byte).
 
     `size` is (width, height); the face is 250 px wide at a height of 480 and in proportion.
     Without `duration` and `micro`: 20 micro-expressions in 60 s; given one, the other follows
@@ -258,7 +259,7 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
     renderer = FaceRenderer(scene, noise_sigma=NOISE_SIGMA, rng=rng)
     center = scene.face_center
     started = time.perf_counter()
-    with VideoWriter(out, fps) as writer:
+    with VideoWriter(out, fps, preset="veryfast", reproducible=True) as writer:  # same seed, same file
         active = 0
         for k in range(num_frames):
             t = k / fps
