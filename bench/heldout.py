@@ -15,7 +15,8 @@ photo happy for i < 15, noglasses for i < 30, normal otherwise.
 Videos, their ground truth and the aligned facial motion are cached under `CACHE` (outside the
 repository), so that a rerun of the benchmark spends its time on spotting only. The README's table
 was measured on videos encoded before make_video became byte-reproducible (their encodes differed
-run to run by about a grey level); a fresh cache renders the reproducible encode.
+run to run by about a grey level); a fresh cache renders the reproducible encode (the README gives
+its amplitude-1x numbers).
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ class VideoWriter:
         """`reproducible`: the same frames give the same file on every run, whatever the machine's core
         count. x264's MB-tree rate control gave other bytes on every encode of the same frames here (5 of
         5 distinct, even on one thread), and its output depends on its thread count (by default, the
-        machine's cores); so MB-tree off and one thread (files about twice as large at the same crf)."""
+        machine's cores); so MB-tree off and one thread (files 2-4x as large at the same crf here)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._rate = Fraction(fps).limit_denominator(1001)

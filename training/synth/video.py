@@ -259,7 +259,7 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
     renderer = FaceRenderer(scene, noise_sigma=NOISE_SIGMA, rng=rng)
     center = scene.face_center
     started = time.perf_counter()
-    with VideoWriter(out, fps, preset="veryfast", reproducible=True) as writer:  # same seed, same file
+    with VideoWriter(out, fps, reproducible=True) as writer:  # same seed, same file
         active = 0
         for k in range(num_frames):
             t = k / fps
