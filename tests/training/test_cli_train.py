@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -19,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from rich.logging import RichHandler
 from typer.testing import CliRunner
 
 from realtime.face.aligner import AlignConfig
@@ -51,11 +49,7 @@ def cache_dir(tmp_path_factory) -> Path:
 
 
 def _invoke(args: list[str]):
-    result = CliRunner().invoke(app, args, catch_exceptions=False)
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, RichHandler)]:
-        root.removeHandler(handler)  # it writes to the runner's stderr, closed now
-    return result
+    return CliRunner().invoke(app, args, catch_exceptions=False)  # its log handler is undone by conftest.py
 
 
 @pytest.fixture(scope="module")
