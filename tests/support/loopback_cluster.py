@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 # one per process (never written to disk), so that every cluster and local Ray instance a test
 # process starts accepts the driver (Ray caches the token a process first reads).
 AUTH_TOKEN = secrets.token_hex(32)
+
+
+NODE_PORTS = ("node-manager-port", "object-manager-port", "metrics-export-port", "dashboard-agent-listen-port",
+              "dashboard-agent-grpc-port", "runtime-env-agent-port")  # `ray start` options, one port each
 
 
 class ClusterStartError(MerError):
@@ -51,11 +56,19 @@ class LoopbackConfig:
     start_timeout_s: float = 120.0  # a `ray start` on a busy 2-core machine takes 5-20 s
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different TCP ports nobody listens on right now (the OS's picks). All are held open
+    until the last is picked: one at a time, the OS can hand out a port it just gave (a node's two
+    dashboard-agent ports once came out equal and `ray start` refused them)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now (the OS's pick)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def _processes() -> dict[int, tuple[int, int, str]]:
@@ -80,7 +93,9 @@ class LoopbackCluster:
     def __init__(self, config: LoopbackConfig = LoopbackConfig()) -> None:
         self.config = config
         self.root = Path(tempfile.mkdtemp(prefix="mer-ray-", dir="/tmp"))  # short: Ray's socket paths are < 108 chars
-        self.port = free_port()
+        # Every port of every node, picked together so that no two are the same.
+        self._ports = iter(free_ports(2 + len(NODE_PORTS) * config.nodes))
+        self.port = next(self._ports)
         self.address = f"127.0.0.2:{self.port}"  # node k is 127.0.0.(k+2)
         self._groups: list[int] = []  # process group of each node's `ray start` (head first)
 
@@ -106,9 +121,7 @@ class LoopbackCluster:
 
     def _launch(self, node: int) -> subprocess.Popen:
         c = self.config
-        ports = {name: free_port() for name in ("node-manager-port", "object-manager-port", "metrics-export-port",
-                                                 "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-                                                 "runtime-env-agent-port")}
+        ports = {name: next(self._ports) for name in NODE_PORTS}
         command = [str(Path(sys.executable).with_name("ray")), "start", f"--num-cpus={c.cpus_per_node}",
                    f"--object-store-memory={c.object_store_bytes}", f"--temp-dir={self.root / f'node{node}'}",
                    f"--node-ip-address=127.0.0.{node + 2}", "--disable-usage-stats", "--min-worker-port=0",
@@ -116,7 +129,7 @@ class LoopbackCluster:
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **self.driver_env}
         if node == 0:
             command += ["--head", f"--port={self.port}", "--include-dashboard=false",
-                        f"--ray-client-server-port={free_port()}"]
+                        f"--ray-client-server-port={next(self._ports)}"]
             period_ms = int(1000 * c.health_check_s)
             env.update({"RAY_health_check_period_ms": str(period_ms), "RAY_health_check_timeout_ms": str(period_ms),
                         "RAY_health_check_failure_threshold": "3", "RAY_health_check_initial_delay_ms": "0"})

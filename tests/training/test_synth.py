@@ -307,3 +307,10 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--duration" in result.output
     result = CliRunner().invoke(app, ["video", "--out", str(tmp_path / "v.mp4"), "--fps", "300"])
     assert result.exit_code != 0
+    for size, problem in (("640-480", "WIDTHxHEIGHT"), ("641x480", "even"), ("120x90", "at least 160x120")):
+        result = CliRunner().invoke(app, ["video", "--out", str(tmp_path / "v.mp4"), "--fps", "30", "--size", size])
+        assert result.exit_code == 2 and problem in result.output and "Traceback" not in result.output, result.output
+    result = CliRunner().invoke(app, ["video", "--layout", "casme2-long", "--out", str(tmp_path / "r"),
+                                      "--size", "320x240"])
+    assert result.exit_code == 2 and "--size" in result.output
+    assert not (tmp_path / "v.mp4").exists() and not (tmp_path / "r").exists()

@@ -12,6 +12,7 @@ from rich.console import Console
 from realtime.core.console import VerboseOpt, make_app, setup_logging, user_errors
 from realtime.core.errors import InputError
 from training.synth import make_dataset, make_video
+from training.synth.video import frame_size
 
 app = make_app("Make synthetic micro-expression data: a CASME-II-layout dataset or a long interview video "
                "with ground truth.",
@@ -87,6 +88,9 @@ def video(
                                          "weak, partial blinks). Nothing else changes.")] = 1.0,
     faces: Annotated[Path | None, typer.Option("--faces", help=FACES_HELP)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same video.")] = 0,
+    size: Annotated[str | None, typer.Option(
+        "--size", metavar="WxH", help="Frame width x height in px, default 640x480 (not with --layout: the "
+                                      "release's); the face is 250 px wide at a height of 480, in proportion.")] = None,
     verbose: VerboseOpt = False,
     layout: Annotated[str | None, typer.Option(
         "--layout", help="Write a synthetic long-video release in this layout instead: casme2-long "
@@ -98,6 +102,8 @@ def video(
     setup_logging(verbose)
     with user_errors():
         if layout is not None:
+            if size is not None:
+                raise InputError("--size is not for --layout: a release has its own frame size")
             from training.synth.long_release import make_long_release
 
             release = make_long_release(out_file, layout=layout, micro=(1 if micro is None else micro, 0),
@@ -108,7 +114,8 @@ def video(
         if fps is None:
             raise InputError("give --fps (or --layout)")
         result = make_video(out_file, fps=fps, duration=duration, micro=micro, faces=faces, seed=seed, talk=talk,
-                            amplitude=amplitude, lower_in_speech=lower_in_speech, blink_scale=blink)
+                            size=frame_size(size or "640x480"), amplitude=amplitude,
+                            lower_in_speech=lower_in_speech, blink_scale=blink)
         kinds = Counter(event.kind for event in result.events)
         out.print(f"{result.num_frames} frames at {result.fps:g} fps ({result.num_frames / result.fps:.1f} s), "
                   f"{', '.join(f'{v} {k}' for k, v in kinds.items())} -> {result.path}, {result.groundtruth.name}",

@@ -57,6 +57,7 @@ GROUNDTRUTH_COLUMNS = ("kind", "onset_frame", "apex_frame", "offset_frame", "ons
 MIN_GAP_S = 0.6  # rest between events: a spotter looking ~0.5 s around a movement sees one at a time
 LEAD_IN_S = 1.0  # neutral start: trackers and noise estimates settle before the first event
 FACE_WIDTH = 250.0  # px in a 640x480 frame (the face size amplitudes are quoted at); scales with the height
+MIN_SIZE = (160, 120)  # smallest frame: a 83 px face, still found and aligned by MediaPipe
 NOISE_SIGMA = 2.0  # grey levels before encoding
 MOVE_CLEARANCE_S = 0.3  # a large head move keeps this far from any event
 SECONDS_PER_MICRO = 2.5  # default length: this much per micro-expression ...
@@ -196,6 +197,14 @@ def _head_moves(rng: np.random.Generator, events: list[tuple[str, Timing]], dura
     return moves
 
 
+def frame_size(text: str) -> tuple[int, int]:
+    """(width, height) from "WxH" (`mer-synth video --size`); make_video checks the numbers."""
+    width, x, height = text.lower().partition("x")
+    if not (x and width.strip().isdigit() and height.strip().isdigit()):
+        raise InputError(f"--size {text!r}: give WIDTHxHEIGHT in px, e.g. 640x480")
+    return int(width), int(height)
+
+
 def make_video(out: Path, *, fps: float, duration: float | None = None, micro: int | None = None,
                faces: Path | None = None, seed: int = 0, size: tuple[int, int] = (640, 480), talk: float = 0.0,
                amplitude: float = 1.0, lower_in_speech: float = 0.0, blink_scale: float = 1.0) -> SynthVideo:
@@ -224,12 +233,15 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
     if not 0 < blink_scale <= 1:
         raise InputError(f"--blink {blink_scale}: must be in (0, 1]")
     talk = check_talk(talk)
+    width, height = size
+    if width < MIN_SIZE[0] or height < MIN_SIZE[1] or width % 2 or height % 2:
+        raise InputError(f"frame size {width}x{height}: width and height must be even (H.264's 4:2:0) and at least "
+                         f"{MIN_SIZE[0]}x{MIN_SIZE[1]}")
     if micro is None:
         micro = 20 if duration is None else max(0, int((duration - BASE_DURATION_S) / SECONDS_PER_MICRO))
     duration = float(duration) if duration is not None else SECONDS_PER_MICRO * micro + BASE_DURATION_S
     if duration <= LEAD_IN_S:
         raise InputError(f"duration {duration} s is too short")
-    width, height = size
     rng = np.random.default_rng(seed)
     with FaceMesh(static_image_mode=True) as mesh:
         photos = people(load_photos(faces, mesh))
