@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from support.made_once import made_once
+from support.made_once import DONE, made_once
 from support.shared_data import SHARED_DATA
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Test files with the most slow tests run first (each file's own order kept). pytest-xdist's
+    `--dist loadfile` hands out files in this order (pyproject.toml turns off its reordering by test
+    count, which sent one-test files such as the demo's minute-long run last): long files last left
+    one worker alone at the end of the run."""
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+
+    def cost(tests: list[pytest.Item]) -> tuple[int, int]:
+        return sum(t.get_closest_marker("slow") is not None for t in tests), len(tests)
+
+    items[:] = [item for tests in sorted(files.values(), key=cost, reverse=True) for item in tests]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,6 +57,18 @@ def synth_interview(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = made_once(tmp_path_factory, "interview", lambda out: make_video(out / "interview.mp4", fps=30,
                                                                              duration=12.0, micro=3, seed=7))
     return folder / "interview.mp4"
+
+
+@pytest.fixture
+def demo_out(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """A `mer-process --demo --out` folder that already holds the demo interview, as after a first demo
+    run (the interview is synthesised once per test run: 16 s of 640x480 video, ~12 s of CPU)."""
+    from realtime.cli.demo import demo_interview
+
+    made = made_once(tmp_path_factory, "demo-interview", demo_interview)
+    out = tmp_path / "out"
+    shutil.copytree(made, out, ignore=shutil.ignore_patterns(DONE))
+    return out
 
 
 @pytest.fixture(scope="session")

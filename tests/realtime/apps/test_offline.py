@@ -132,17 +132,18 @@ def test_an_engine_that_does_not_load_is_one_line(synth_interview: Path, tmp_pat
 
 
 @pytest.mark.slow
-def test_spot_only_finds_events_without_a_classifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spot_only_finds_events_without_a_classifier(demo_out: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     refused = runner.invoke(app, ["--demo", "--spot-only", "--engine", str(tmp_path / "engine"), "--out",
-                                  str(tmp_path / "out")])
+                                  str(demo_out)])
     assert refused.exit_code == 2 and "--spot-only" in refused.output and "Traceback" not in refused.output
     monkeypatch.setenv("MER_DEMO_DIR", str(tmp_path / "demo-cache"))
-    result = runner.invoke(app, ["--demo", "--spot-only", "--no-video", "--out", str(tmp_path / "out")])
+    result = runner.invoke(app, ["--demo", "--spot-only", "--no-video", "--out", str(demo_out)])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "demo-cache").exists()  # no demo model was built for spotting only
-    summary = json.loads((tmp_path / "out" / "demo_interview" / "summary.json").read_text())
+    summary = json.loads((demo_out / "demo_interview" / "summary.json").read_text())
     assert summary["micro_expressions"] >= 3 and summary["engine"]["classes"] == []
-    events = _rows(tmp_path / "out" / "demo_interview" / "events.csv")
+    events = _rows(demo_out / "demo_interview" / "events.csv")
     assert len(events) == summary["micro_expressions"] and not any(e["label"] for e in events)
 
 
