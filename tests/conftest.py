@@ -14,6 +14,27 @@ from support.made_once import DONE, made_once
 from support.shared_data import SHARED_DATA
 
 
+# The test files that start Ray (they use `ray_env`): one of them at a time on this machine.
+RAY_TEST_FILES = frozenset({"tests/realtime/distributed/test_ray_local.py", "tests/realtime/distributed/test_videos.py",
+                            "tests/training/loso/test_ray_folds.py", "tests/training/test_evaluation.py"})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile`, except that the Ray test files form one unit that one worker runs file after
+    file: handed out apart, the second worker to reach one waited for `ray_env`'s lock (36 s of a run)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class RayFilesTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "ray" if scope in RAY_TEST_FILES else scope
+
+    return RayFilesTogether(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Test files with the most slow tests run first (each file's own order kept). pytest-xdist's
     `--dist loadfile` hands out files in this order (pyproject.toml turns off its reordering by test
@@ -21,7 +42,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     one worker alone at the end of the run."""
     files: dict[str, list[pytest.Item]] = {}
     for item in items:
-        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+        file = item.nodeid.split("::", 1)[0]
+        if "ray_env" in getattr(item, "fixturenames", ()) and file not in RAY_TEST_FILES:
+            raise pytest.UsageError(f"{file} starts Ray (ray_env): add it to RAY_TEST_FILES in tests/conftest.py")
+        files.setdefault(file, []).append(item)
 
     def cost(tests: list[pytest.Item]) -> tuple[int, int]:
         return sum(t.get_closest_marker("slow") is not None for t in tests), len(tests)

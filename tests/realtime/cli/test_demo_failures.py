@@ -12,12 +12,12 @@ from realtime.cli.process import app
 from realtime.core.errors import MerError
 
 
-@pytest.mark.slow
-def test_unwritable_demo_folder_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unwritable_demo_folder_is_one_error_line(demo_out: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the demo cache should be")
     monkeypatch.setenv("MER_DEMO_DIR", str(blocker / "demo"))
-    result = CliRunner().invoke(app, ["--demo", "--out", str(tmp_path / "out")])
+    result = CliRunner().invoke(app, ["--demo", "--out", str(demo_out)])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
