@@ -8,6 +8,8 @@ nor keeps the fine sensor noise that micro-expression motion sits in.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -143,6 +145,53 @@ class VideoWriter:
         self._container = None
 
     def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class BackgroundVideoWriter:
+    """A VideoWriter that encodes on its own thread, so that a caller making frames (mer-synth's
+    renderer) works while x264, which releases the GIL, encodes the ones before: the same frames in
+    the same order, so the same file. An encoding error is raised by the next `write` or by `close`."""
+
+    def __init__(self, writer: VideoWriter, *, queued_frames: int = 4) -> None:
+        self._writer = writer
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=queued_frames)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._encode, name="video-encoder", daemon=True)
+        self._thread.start()
+
+    def _encode(self) -> None:
+        while (image := self._queue.get()) is not None:
+            if self._error is None:  # after an error, only drain: `write` must never block for good
+                try:
+                    self._writer.write(image)
+                except BaseException as exc:  # handed to the caller's thread
+                    self._error = exc
+
+    def write(self, image: np.ndarray) -> None:
+        """Queue `image`; it must not change afterwards (the encoder reads it later)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(image)
+
+    def close(self) -> None:
+        """Encode what is queued, finish the file, and raise the encoder's error if it had one."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._writer.close()
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def frames_written(self) -> int:
+        return self._writer.frames_written
+
+    def __enter__(self) -> BackgroundVideoWriter:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

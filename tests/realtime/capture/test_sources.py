@@ -12,7 +12,7 @@ import pytest
 
 from realtime.capture.sources import (CameraConfig, CameraSource, ImageFolderSource, VideoFileSource, open_source,
                                      release_fps)
-from realtime.capture.video_io import VideoWriter, read_video
+from realtime.capture.video_io import BackgroundVideoWriter, VideoWriter, read_video
 from realtime.core.errors import InputError, VideoError
 
 
@@ -44,6 +44,31 @@ def test_frames_are_pyavs_own_rgb_conversion_to_the_byte(tmp_path: Path) -> None
     got = [frame.image for frame in read_video(path)]
     assert len(got) == len(expected) == 6
     assert all(np.array_equal(g, e) for g, e in zip(got, expected, strict=True))
+
+
+def test_background_writer_writes_the_same_file_and_hands_errors_back(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (96, 128, 3), dtype=np.uint8) for _ in range(12)]
+    with VideoWriter(tmp_path / "plain.mp4", 50.0, reproducible=True) as writer:
+        for frame in frames:
+            writer.write(frame)
+    with BackgroundVideoWriter(VideoWriter(tmp_path / "threaded.mp4", 50.0, reproducible=True),
+                               queued_frames=2) as writer:
+        for frame in frames:
+            writer.write(frame)
+    assert writer.frames_written == 12
+    assert (tmp_path / "threaded.mp4").read_bytes() == (tmp_path / "plain.mp4").read_bytes()
+
+    writer = BackgroundVideoWriter(VideoWriter(tmp_path / "bad.mp4", 50.0))
+    writer.write(frames[0])
+    writer.write(np.zeros((96, 128, 4), np.uint8))  # not RGB: the encoder thread fails on it
+    with pytest.raises(ValueError):
+        for frame in frames:  # the error comes back on a later write, or at close
+            writer.write(frame)
+        writer.close()
+    with pytest.raises(ValueError):
+        writer.close()  # the file is finished all the same, and the error stays reported
+    assert sum(1 for _ in read_video(tmp_path / "bad.mp4")) >= 1
 
 
 def test_image_folder_is_read_in_numeric_order(tmp_path: Path) -> None:
