@@ -1,7 +1,7 @@
 """The whole pipeline's cost per frame, and its memory over a long stream, measured in one run.
 
 1. Per frame on 640x480 video at 30, 100 and 200 fps: what a user runs, `mer-process VIDEO
-   --spot-only --no-video` end to end (frames / wall time of its processing loop, from
+   --spot-only --no-video` (with --video: without --no-video) end to end (frames / wall time of its processing loop, from
    summary.json, and of the whole command with start-up), and the pipeline in-process with its
    sinks (alignment on a second thread, as mer-process runs it), against decoding + MediaPipe
    face mesh on every frame, the old floor. The aim: <= 0.6 at 100 and 200 fps and <= 1.0 at
@@ -41,7 +41,7 @@ from typing import Any
 
 import cv2
 
-from realtime.capture.video_io import VideoInfo, VideoWriter, read_video
+from realtime.capture.video_io import BackgroundVideoWriter, VideoInfo, VideoWriter, read_video
 from realtime.core.frame import Frame
 from realtime.face.aligner import TRACKED, AlignConfig, FaceAligner
 from realtime.face.mesh import FaceMesh
@@ -54,7 +54,7 @@ from training.synth import make_video
 
 ROOT = Path(__file__).resolve().parents[1]
 WAYS = ("base", "mer-process", "mer-process command", "in-process", "one thread", "decode", "decode+align",
-        "decode+align+occlusion", "checkout", "checkout CPU", "against", "against CPU")
+        "decode+align+occlusion", "checkout", "checkout CPU", "against", "against CPU", "against mer-process")
 FPS = (30.0, 100.0, 200.0)
 AIMS = {30.0: 1.0, 100.0: 0.6, 200.0: 0.6}  # per-frame wall time / (decode + mesh on every frame)
 
@@ -100,14 +100,16 @@ def align_ms(video: Path, *, occlusion: bool) -> float:
     return 1000 * elapsed / n
 
 
-def mer_process_ms(video: Path) -> tuple[float, float]:
-    """`mer-process VIDEO --spot-only --no-video` as a user runs it: ms per frame of its processing
-    loop (frames / wall time in summary.json) and of the whole command (start-up and imports too)."""
+def mer_process_ms(video: Path, *, with_video: bool, root: Path = ROOT) -> tuple[float, float]:
+    """`mer-process VIDEO --spot-only --no-video` (with `with_video`, its annotated.mp4 too) of the checkout
+    at `root`, as a user runs it: ms per frame of its processing loop (frames / wall time in summary.json)
+    and of the whole command (start-up and imports too)."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", "from realtime.cli.process import app; app()", str(video), "--out", tmp,
-                        "--spot-only", "--no-video"], check=True, capture_output=True, env=env, cwd=ROOT)
+                        "--spot-only", *([] if with_video else ["--no-video"])], check=True, capture_output=True,
+                       env=env, cwd=root)
         command = time.perf_counter() - start
         summary = json.loads(next(Path(tmp).glob("*/summary.json")).read_text())
     return 1000 / summary["processing_fps"], 1000 * command / summary["frames"]
@@ -149,7 +151,8 @@ def pipeline_ms(video: Path, *, threaded: bool, with_video: bool) -> tuple[float
     with tempfile.TemporaryDirectory() as tmp, RecognitionPipeline(PipelineConfig(), fps=fps) as pipeline:
         run = RunFolder(Path(tmp), classes=(), regions=pipeline.region_names)
         history = OverlayHistory(pipeline.region_names)
-        writer = VideoWriter(Path(tmp) / "annotated.mp4", fps, preset="veryfast") if with_video else None
+        writer = (BackgroundVideoWriter(VideoWriter(Path(tmp) / "annotated.mp4", fps, preset="veryfast"))
+                  if with_video else None)  # as mer-process's AnnotatedVideo
         start, cpu, n = time.perf_counter(), time.process_time(), 0
         frames = read_video(video)
         for step in pipeline.stream(frames) if threaded else map(pipeline.process, frames):
@@ -258,9 +261,11 @@ def per_frame_ms(video: Path, *, with_video: bool, rounds: int, against: Path | 
     times: dict[str, list[float]] = {name: [] for name in WAYS}
     for _ in range(rounds):
         times["base"].append(decode_and_mesh_ms(video))
-        loop, command = mer_process_ms(video)
+        loop, command = mer_process_ms(video, with_video=with_video)
         times["mer-process"].append(loop)
         times["mer-process command"].append(command)
+        if against is not None:
+            times["against mer-process"].append(mer_process_ms(video, with_video=with_video, root=against)[0])
         for way, root in (("checkout", ROOT), ("against", against)) if against is not None else ():
             wall, cpu = checkout_ms(video, root)
             times[way].append(wall)
@@ -347,7 +352,9 @@ def main() -> None:
                     print(f"{'':>16} this checkout's pipeline {ms['checkout']:.2f} ms wall, {ms['checkout CPU']:.2f} ms "
                           f"CPU per frame; {args.against}'s {ms['against']:.2f} wall, {ms['against CPU']:.2f} CPU; "
                           f"this / that: wall {ms['checkout'] / ms['against']:.2f}, CPU "
-                          f"{ms['checkout CPU'] / ms['against CPU']:.2f} (each in a fresh process, threaded)")
+                          f"{ms['checkout CPU'] / ms['against CPU']:.2f} (each in a fresh process, threaded); "
+                          f"mer-process{' with its video' if args.video else ''}: this {ms['mer-process']:.2f}, that "
+                          f"{ms['against mer-process']:.2f} ms a frame (this / that {ms['mer-process'] / ms['against mer-process']:.2f})")
                 print_stages(*stage_ms(video))
             print("(mer-process: frames / wall time of its processing loop, from summary.json; command: the whole "
                   "command per frame, start-up included; in-process: the pipeline and its sinks in this process; "

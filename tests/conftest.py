@@ -20,7 +20,7 @@ RAY_TEST_FILES = frozenset({"tests/realtime/distributed/test_ray_local.py", "tes
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log):
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object):
     """`--dist loadfile`, except that the Ray test files form one unit that one worker runs file after
     file: handed out apart, the second worker to reach one waited for `ray_env`'s lock (36 s of a run)."""
     if config.getoption("dist") != "loadfile":

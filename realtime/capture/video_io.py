@@ -153,9 +153,10 @@ class VideoWriter:
 
 
 class BackgroundVideoWriter:
-    """A VideoWriter that encodes on its own thread, so that a caller making frames (mer-synth's
-    renderer) works while x264, which releases the GIL, encodes the ones before: the same frames in
-    the same order, so the same file. An encoding error is raised by the next `write` or by `close`."""
+    """A VideoWriter that encodes on its own thread, so that the caller (mer-synth's renderer, the
+    pipeline's frame thread) goes on while x264, which releases the GIL, encodes the frames before:
+    the same frames in the same order, so the same file. An encoding error is raised by the next
+    `write` or by `close`."""
 
     def __init__(self, writer: VideoWriter, *, queued_frames: int = 4) -> None:
         self._writer = writer
