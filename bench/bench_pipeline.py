@@ -41,7 +41,7 @@ from typing import Any
 
 import cv2
 
-from realtime.capture.video_io import BackgroundVideoWriter, VideoInfo, VideoWriter, read_video
+from realtime.capture.video_io import VideoInfo, annotated_video_writer, read_video
 from realtime.core.frame import Frame
 from realtime.face.aligner import TRACKED, AlignConfig, FaceAligner
 from realtime.face.mesh import FaceMesh
@@ -151,8 +151,7 @@ def pipeline_ms(video: Path, *, threaded: bool, with_video: bool) -> tuple[float
     with tempfile.TemporaryDirectory() as tmp, RecognitionPipeline(PipelineConfig(), fps=fps) as pipeline:
         run = RunFolder(Path(tmp), classes=(), regions=pipeline.region_names)
         history = OverlayHistory(pipeline.region_names)
-        writer = (BackgroundVideoWriter(VideoWriter(Path(tmp) / "annotated.mp4", fps, preset="veryfast"))
-                  if with_video else None)  # as mer-process's AnnotatedVideo
+        writer = annotated_video_writer(Path(tmp) / "annotated.mp4", fps) if with_video else None
         start, cpu, n = time.perf_counter(), time.process_time(), 0
         frames = read_video(video)
         for step in pipeline.stream(frames) if threaded else map(pipeline.process, frames):

@@ -21,7 +21,7 @@ import cv2
 
 from realtime.apps.run import run
 from realtime.capture.sources import CameraConfig, CameraSource, Source
-from realtime.capture.video_io import BackgroundVideoWriter, VideoWriter
+from realtime.capture.video_io import annotated_video_writer
 from realtime.core.frame import DEFAULT_FPS, Frame
 from realtime.pipeline.pipeline import PipelineConfig, RecognitionPipeline, Step
 from realtime.pipeline.records import EngineNote, RunSummary, Sink
@@ -51,7 +51,7 @@ class Recording:
     def __init__(self, path: Path, fps: float, *, classes: tuple[str, ...], regions: tuple[str, ...]) -> None:
         log.info("recording to %s", path)
         self.path = path
-        self.video = BackgroundVideoWriter(VideoWriter(path, fps, preset="veryfast"))  # encoded off the frame thread
+        self.video = annotated_video_writer(path, fps)
         self.folder = RunFolder(path.with_name(f"{path.stem}_session"), classes=classes, regions=regions)
 
     def close(self, summary: RunSummary) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from realtime.apps.run import Interval, run
 from realtime.capture.sources import Source, open_source
-from realtime.capture.video_io import BackgroundVideoWriter, VideoWriter
+from realtime.capture.video_io import annotated_video_writer
 from realtime.core.frame import DEFAULT_FPS
 from realtime.pipeline.pipeline import PipelineConfig, RecognitionPipeline, Step
 from realtime.pipeline.records import EngineNote, RunSummary, Sink
@@ -25,8 +25,7 @@ class AnnotatedVideo:
     """annotated.mp4: every frame with the overlay, at the source's rate."""
 
     def __init__(self, path: Path, fps: float, *, regions: tuple[str, ...], model_note: str) -> None:
-        # Encoded on its own thread: x264 releases the GIL, and the frame thread goes on (overlays are new arrays).
-        self.video = BackgroundVideoWriter(VideoWriter(path, fps, preset="veryfast"))
+        self.video = annotated_video_writer(path, fps)
         self.history = OverlayHistory(regions, model_note=model_note)
 
     def write(self, step: Step) -> None:

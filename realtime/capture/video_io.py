@@ -198,3 +198,9 @@ class BackgroundVideoWriter:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def annotated_video_writer(path: str | Path, fps: float) -> BackgroundVideoWriter:
+    """The writer of video drawn while the pipeline runs (mer-process's annotated.mp4, mer-live's
+    recording): x264's veryfast preset, encoded off the frame thread (overlays are new arrays)."""
+    return BackgroundVideoWriter(VideoWriter(path, fps, preset="veryfast"))
