@@ -12,7 +12,9 @@
    alignment, occlusion detection, the rest), ms per frame, by the thread it runs on; and every
    stage timed inside one single-threaded run (wall and the calling thread's CPU: the CPU a
    thread holds, where the GIL is, against the other thread's; MediaPipe's graphs run on
-   threads of their own, so the mesh's and Hands' CPU shows in the wall time only).
+   threads of their own, so the mesh's and Hands' CPU shows in the wall time only). And how many of
+   the cores the threaded pipeline keeps busy (CPU of every thread / wall), and what the GIL does
+   to a face mesh call: alone, beside a thread running Python, beside one running native code.
 2. Resident memory over --frames frames (default 108,000: an hour at 30 fps), fed from a
    decoded clip looped with increasing indices and times: growth after warm-up (aim < 5%).
 
@@ -34,12 +36,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from realtime.capture.video_io import VideoInfo, annotated_video_writer, read_video
 from realtime.core.frame import Frame
@@ -53,7 +57,7 @@ from training.synth import make_video
 
 
 ROOT = Path(__file__).resolve().parents[1]
-WAYS = ("base", "mer-process", "mer-process command", "in-process", "one thread", "decode", "decode+align",
+WAYS = ("base", "mer-process", "mer-process command", "in-process", "in-process CPU", "one thread", "decode", "decode+align",
         "decode+align+occlusion", "checkout", "checkout CPU", "against", "against CPU", "against mer-process")
 FPS = (30.0, 100.0, 200.0)
 AIMS = {30.0: 1.0, 100.0: 0.6, 200.0: 0.6}  # per-frame wall time / (decode + mesh on every frame)
@@ -141,6 +145,39 @@ def decode_and_mesh_ms(video: Path) -> float:
             mesh.process(frame.image)
             n += 1
     return 1000 * (time.perf_counter() - start) / n
+
+
+def mesh_beside_ms(video: Path, busy: str | None, frames: int = 150) -> float:
+    """The face mesh's wall ms per call on one thread while a second thread is `busy`: None (idle),
+    "python" (pure Python: holds the GIL) or "native" (a large matrix product: releases it)."""
+    images = [frame.image for _, frame in zip(range(frames), read_video(video))]
+    stop = threading.Event()
+
+    def python_work() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    def native_work() -> None:
+        a = np.random.default_rng(0).random((300, 300))
+        while not stop.is_set():
+            a @ a
+
+    worker = threading.Thread(target={"python": python_work, "native": native_work}[busy]) if busy else None
+    with FaceMesh(static_image_mode=False) as mesh:
+        for image in images[:10]:  # the tracking graph warmed up
+            mesh.process(image)
+        if worker is not None:
+            worker.start()
+        try:
+            start = time.perf_counter()
+            for image in images:
+                mesh.process(image)
+            elapsed = time.perf_counter() - start
+        finally:
+            stop.set()
+            if worker is not None:
+                worker.join()
+    return 1000 * elapsed / len(images)
 
 
 def pipeline_ms(video: Path, *, threaded: bool, with_video: bool) -> tuple[float, float]:
@@ -269,7 +306,9 @@ def per_frame_ms(video: Path, *, with_video: bool, rounds: int, against: Path | 
             wall, cpu = checkout_ms(video, root)
             times[way].append(wall)
             times[f"{way} CPU"].append(cpu)
-        times["in-process"].append(pipeline_ms(video, threaded=True, with_video=with_video)[0])
+        wall, cpu = pipeline_ms(video, threaded=True, with_video=with_video)
+        times["in-process"].append(wall)
+        times["in-process CPU"].append(cpu)
         times["one thread"].append(pipeline_ms(video, threaded=False, with_video=with_video)[0])
         times["decode"].append(decode_ms(video))
         times["decode+align"].append(align_ms(video, occlusion=False))
@@ -343,6 +382,9 @@ def main() -> None:
                       f"{ms['decode+align']:>7.2f}  {verdict}")
                 align, occlusion = ms["decode+align"] - ms["decode"], ms["decode+align+occlusion"] - ms["decode+align"]
                 rest = ms["one thread"] - ms["decode+align+occlusion"]
+                print(f"{'':>16} in-process, threaded: {ms['in-process CPU']:.2f} ms of CPU (every thread) a frame in "
+                      f"{ms['in-process']:.2f} ms of wall: {ms['in-process CPU'] / ms['in-process']:.2f} of the "
+                      f"{os.cpu_count()} cores")
                 print(f"{'':>16} per thread: alignment {align:.2f} + occlusion {occlusion:.2f} = "
                       f"{align + occlusion:.2f} ms (the align-ahead thread); decoding {ms['decode']:.2f} + the rest "
                       f"(ring, DI builder, motion, spotter, sinks) {rest:.2f} = {ms['decode'] + rest:.2f} ms (the frame "
@@ -362,6 +404,11 @@ def main() -> None:
             print(f"where mer-process and in-process part: making the pipeline, inside mer-process's timed loop, "
                   f"takes {startup_ms():.0f} ms (per frame: that / the video's frames); the command adds Python's "
                   f"start-up and imports")
+            video = test_video(Path(tmp), 30.0)
+            alone, python, native = (mesh_beside_ms(video, busy) for busy in (None, "python", "native"))
+            print(f"the GIL: a face mesh call takes {alone:.2f} ms alone, {python:.2f} ms while another thread runs "
+                  f"Python ({python / alone:.1f}x: its graph hands results back through Python) and {native:.2f} ms "
+                  f"while another thread runs native code without the GIL ({native / alone:.1f}x)")
             print(f"load at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         if not args.skip_memory:
             memory_growth(test_video(Path(tmp), 30.0), args.frames)
