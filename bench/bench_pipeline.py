@@ -57,8 +57,9 @@ from training.synth import make_video
 
 
 ROOT = Path(__file__).resolve().parents[1]
-WAYS = ("base", "mer-process", "mer-process command", "in-process", "in-process CPU", "one thread", "decode", "decode+align",
-        "decode+align+occlusion", "checkout", "checkout CPU", "against", "against CPU", "against mer-process")
+WAYS = ("base", "mer-process", "mer-process command", "in-process", "in-process CPU", "one thread", "decode",
+        "decode+align", "decode+align+occlusion", "checkout", "checkout CPU", "against", "against CPU",
+        "against mer-process")
 FPS = (30.0, 100.0, 200.0)
 AIMS = {30.0: 1.0, 100.0: 0.6, 200.0: 0.6}  # per-frame wall time / (decode + mesh on every frame)
 
@@ -147,10 +148,9 @@ def decode_and_mesh_ms(video: Path) -> float:
     return 1000 * (time.perf_counter() - start) / n
 
 
-def mesh_beside_ms(video: Path, busy: str | None, frames: int = 150) -> float:
-    """The face mesh's wall ms per call on one thread while a second thread is `busy`: None (idle),
-    "python" (pure Python: holds the GIL) or "native" (a large matrix product: releases it)."""
-    images = [frame.image for _, frame in zip(range(frames), read_video(video))]
+def mesh_beside_ms(images: list[np.ndarray], busy: str | None) -> float:
+    """The face mesh's wall ms per call on `images` on one thread while a second thread is `busy`: None
+    (idle), "python" (pure Python: holds the GIL) or "native" (a large matrix product: releases it)."""
     stop = threading.Event()
 
     def python_work() -> None:
@@ -404,8 +404,8 @@ def main() -> None:
             print(f"where mer-process and in-process part: making the pipeline, inside mer-process's timed loop, "
                   f"takes {startup_ms():.0f} ms (per frame: that / the video's frames); the command adds Python's "
                   f"start-up and imports")
-            video = test_video(Path(tmp), 30.0)
-            alone, python, native = (mesh_beside_ms(video, busy) for busy in (None, "python", "native"))
+            images = [frame.image for _, frame in zip(range(150), read_video(test_video(Path(tmp), 30.0)))]
+            alone, python, native = (mesh_beside_ms(images, busy) for busy in (None, "python", "native"))
             print(f"the GIL: a face mesh call takes {alone:.2f} ms alone, {python:.2f} ms while another thread runs "
                   f"Python ({python / alone:.1f}x: its graph hands results back through Python) and {native:.2f} ms "
                   f"while another thread runs native code without the GIL ({native / alone:.1f}x)")

@@ -99,7 +99,7 @@ PRESETS: dict[str, TrainConfig] = {
     # one thread); 10 cosine-decayed epochs of batches of 8: at 6 (DIANet's first fold at 8 epochs of
     # 16 reached validation UF1 0.89 at epoch 5) 7 of DIANet's 8 folds chose their last epoch on the
     # validation subject and MESTI's training loss was still 0.26-0.66 there, i.e. the folds stopped
-    # before they had learnt; 40 training clips make 50 steps.
+    # before they had learnt; a fold's 30 training clips make 40 steps.
     "compare": TrainConfig(preset="compare", backbone="resnet18", size=48, epochs=10, batch_size=8,
                            lr=1e-3, patience=10, schedule="cosine",
                            augment=AugmentConfig(jitter_fraction=COMPARE_JITTER)),
