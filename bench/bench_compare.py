@@ -2,9 +2,11 @@
 
     python bench/bench_compare.py --work DIR [--subjects 8] [--methods dianet,clip_di,shuffled]
                                   [--epochs 8] [--micro 24] [--apex-samples 1] [--interview dianet,shuffled]
+                                  [--amplitude 1]
 
 In DIR (reused and resumed on a second call):
-1. `mer-synth dataset` (--subjects x 5 classes x --clips-per-class, 50 fps, 256 px);
+1. `mer-synth dataset` (--subjects x 5 classes x --clips-per-class, 50 fps, 256 px; movements of
+   --amplitude x 1-3 px at a 250 px face, the interview's too);
 2. `mer-train compare` over it at the compare preset (OUT = DIR/compare), timed;
 3. per method: `mer-build-engine` on its all-subject model.pt;
 4. `mer-synth video`: one interview (a new synthetic person) with --micro micro-expressions of
@@ -76,6 +78,8 @@ def main() -> None:
     parser.add_argument("--apex-samples", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--amplitude", type=float, default=1.0,
+                        help="scale of every movement, dataset and interview (1: as real micro-expressions)")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -83,7 +87,7 @@ def main() -> None:
 
     if not data.is_dir():
         command("training.cli.synth", "dataset", "--out", data, "--subjects", args.subjects, "--clips-per-class",
-                args.clips_per_class, "--fps", FPS, "--size", 256, "--seed", args.seed)
+                args.clips_per_class, "--fps", FPS, "--size", 256, "--seed", args.seed, "--amplitude", args.amplitude)
     compare_args = ["compare", "--dataset", "casme2", "--root", data, "--out", out, "--preset", "compare", "--fps", FPS,
                     "--cache", work / "cache", "--min-clips-per-class", 1, "--device", "cpu", "--threads",
                     args.threads, "--seed", args.seed]
@@ -96,7 +100,7 @@ def main() -> None:
 
     if not video.is_file():
         command("training.cli.synth", "video", "--out", video, "--fps", 30, "--micro", args.micro, "--seed",
-                args.seed + 1000)
+                args.seed + 1000, "--amplitude", args.amplitude)
     truth_csv = video.with_name(f"{video.stem}_groundtruth.csv")
 
     rows = []

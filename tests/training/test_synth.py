@@ -4,6 +4,7 @@ CASME-II reader, and the interview video decodes with consistent ground truth.""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import cv2
@@ -246,6 +247,31 @@ def test_dataset_is_deterministic(synth_dataset: Path, tmp_path: Path) -> None:
         for number in (clip.frame_numbers[0], clip.sheet_frames.apex):
             ours = (synth_dataset / "sub01" / clip.clip_id / f"img{number}.jpg").read_bytes()
             assert (clip.folder / f"img{number}.jpg").read_bytes() == ours
+
+
+def test_dataset_amplitude_scales_the_movement_and_nothing_else(synth_dataset: Path, tmp_path: Path) -> None:
+    """`mer-synth dataset --amplitude 3`: the clips of the same seed, each moving three times as far."""
+    result = CliRunner().invoke(app, ["dataset", "--out", str(tmp_path / "x3"), "--subjects", "1", "--clips-per-class",
+                                      "1", "--fps", "100", "--seed", "3", "--amplitude", "3"])
+    assert result.exit_code == 0, result.output
+    manifest = {name: json.loads((root / "synth_config.json").read_text()) for name, root in
+                (("x1", synth_dataset), ("x3", tmp_path / "x3"))}
+    assert manifest["x3"]["settings"]["amplitude"] == 3 and manifest["x1"]["settings"]["amplitude"] == 1
+    x1 = {c["clip_id"]: c for c in manifest["x1"]["clips"] if c["subject"] == "01"}
+    for clip in manifest["x3"]["clips"]:
+        same = x1[clip["clip_id"]]
+        assert clip["amplitude_px"] == pytest.approx(3 * same["amplitude_px"])
+        drawn = ("action_units", "onset_frame", "apex_frame", "offset_frame", "first_frame")
+        assert {k: clip[k] for k in drawn} == {k: same[k] for k in drawn}  # no other draw changed
+        folders = [root / "sub01" / clip["clip_id"] for root in (synth_dataset, tmp_path / "x3")]
+        first = [(folder / f"img{clip['first_frame']}.jpg").read_bytes() for folder in folders]
+        assert first[0] == first[1]  # the same neutral frame: drift, light and noise are the same draws
+        apex = [_grey(folder, clip["apex_frame"]) for folder in folders]
+        assert np.abs(apex[1] - apex[0]).max() > 20, clip["clip_id"]  # the movement itself differs
+
+
+def _grey(folder: Path, number: int) -> np.ndarray:
+    return cv2.imread(str(folder / f"img{number}.jpg"), cv2.IMREAD_GRAYSCALE).astype(np.float32)
 
 
 def test_video_decodes_with_consistent_ground_truth(synth_interview: Path) -> None:

@@ -45,12 +45,15 @@ def dataset(
     size: Annotated[int, typer.Option("--size", min=128, help="Side of the square frames in px.")] = 320,
     faces: Annotated[Path | None, typer.Option("--faces", help=FACES_HELP)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same data.")] = 0,
+    amplitude: Annotated[float, typer.Option(
+        "--amplitude", min=0.05, max=5, help="Scale of every clip's movement (1: 1-3 px at a 250 px face, as real "
+                                             "micro-expressions; the same clips otherwise).")] = 1.0,
     verbose: VerboseOpt = False,
 ) -> None:
     setup_logging(verbose)
     with user_errors():
         result = make_dataset(out_dir, subjects=subjects, clips_per_class=clips_per_class, fps=fps, size=size,
-                              faces=faces, seed=seed)
+                              faces=faces, seed=seed, amplitude=amplitude)
         counts = Counter(clip.emotion for clip in result.clips)
         frames = sum(len(clip.frame_numbers) for clip in result.clips)
         per_class = ", ".join(f"{k} {v}" for k, v in counts.items())

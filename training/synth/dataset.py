@@ -148,13 +148,21 @@ def people(photos: Sequence[Photo]) -> list[Photo]:
     return ordered
 
 
+def check_amplitude(amplitude: float) -> float:
+    """The scale of the synthetic movements: 1 is 1-3 px at a 250 px face, as real micro-expressions."""
+    if not 0 < amplitude <= 5:
+        raise InputError(f"--amplitude {amplitude}: must be in (0, 5]")
+    return amplitude
+
+
 def make_dataset(out: Path, *, subjects: int = 5, clips_per_class: int = 2, fps: float = 200.0, size: int = 320,
-                 faces: Path | None = None, seed: int = 0) -> SynthDataset:
+                 faces: Path | None = None, seed: int = 0, amplitude: float = 1.0) -> SynthDataset:
     """Write a synthetic CASME-II-layout dataset into the empty or new folder `out`.
 
     Defaults give 10 clips per class, the reader's minimum for keeping a class, at CASME-II's
     200 fps. Deterministic per `seed`; subject k's identity and clips do not depend on how
-    many subjects are made.
+    many subjects are made. `amplitude` scales every clip's movement (1: 1-3 px at a 250 px face,
+    as real micro-expressions) and changes no random draw: 3 gives the same clips three times as large.
     """
     out = Path(out)
     if not 1 <= subjects <= 99 or clips_per_class < 1:
@@ -162,6 +170,7 @@ def make_dataset(out: Path, *, subjects: int = 5, clips_per_class: int = 2, fps:
                          f"got {subjects} and {clips_per_class}")
     if not 24 <= fps <= 1000:
         raise InputError(f"fps {fps} is outside 24..1000")
+    check_amplitude(amplitude)
     if size < 128:
         raise InputError(f"frame size {size} px is too small for MediaPipe to find the face (>= 128)")
     if out.exists() and any(out.iterdir()):
@@ -181,7 +190,8 @@ def make_dataset(out: Path, *, subjects: int = 5, clips_per_class: int = 2, fps:
             for c, emotion in enumerate(CLASSES):
                 for j in range(clips_per_class):
                     clip = _write_clip(out, scene, subject=subject, clip_id=f"EP{c + 1:02d}_{j + 1:02d}",
-                                       emotion=emotion, fps=fps, rng=np.random.default_rng((seed, s, c, j)))
+                                       emotion=emotion, fps=fps, rng=np.random.default_rng((seed, s, c, j)),
+                                       scale=amplitude)
                     clips.append(clip)
                     coded = clip.sheet_frames
                     rows.append((subject, clip.clip_id, None, coded.onset, coded.apex, coded.offset, None,
@@ -189,7 +199,7 @@ def make_dataset(out: Path, *, subjects: int = 5, clips_per_class: int = 2, fps:
     sheet = out / SHEET_NAME
     _write_sheet(sheet, rows)
     settings = {"subjects": subjects, "clips_per_class": clips_per_class, "fps": fps, "size": size,
-                "faces": str(faces) if faces else None, "seed": seed}
+                "faces": str(faces) if faces else None, "seed": seed, "amplitude": amplitude}
     manifest = {"settings": settings, "clips": [_manifest_entry(clip) for clip in clips]}
     (out / "synth_config.json").write_text(json.dumps(manifest, indent=1))
     log.info("wrote %d clips of %d subjects to %s", len(clips), subjects, out)
@@ -197,9 +207,9 @@ def make_dataset(out: Path, *, subjects: int = 5, clips_per_class: int = 2, fps:
 
 
 def _write_clip(out: Path, scene: Scene, *, subject: str, clip_id: str, emotion: str, fps: float,
-                rng: np.random.Generator) -> SynthClip:
+                rng: np.random.Generator, scale: float) -> SynthClip:
     action_units = str(rng.choice(EMOTIONS[emotion]))
-    amplitude = float(rng.uniform(1.0, 3.0))
+    amplitude = float(rng.uniform(1.0, 3.0)) * scale
     warp = expression_warp(scene, action_units, scene.px(amplitude), rng)
     timing = draw_timing(rng, "micro")
     drift = draw_drift(rng, scene.face_width)

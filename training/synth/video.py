@@ -44,7 +44,7 @@ from realtime.core.interval import Interval
 from realtime.face.mesh import FaceMesh
 from training.synth.actions import (BLINK_AUS, EMOTIONS, Timing, action_unit_regions, blink, draw_timing,
                                     expression_warp, min_jerk)
-from training.synth.dataset import CLASSES, people
+from training.synth.dataset import CLASSES, check_amplitude, people
 from training.synth.identity import load_photos, make_scene
 from training.synth.render import Deformation, FaceRenderer, Light, Scene, pose_matrix
 from training.synth.speech import (BROW_RAISE_AUS, SPEECH_AUS, UPPER_FACE_REGIONS, SpeechPlan, check_talk,
@@ -226,8 +226,7 @@ def make_video(out: Path, *, fps: float, duration: float | None = None, micro: i
         raise InputError(f"fps {fps} is outside 24..200")
     if micro is not None and micro < 0:
         raise InputError(f"--micro must be >= 0, got {micro}")
-    if not 0 < amplitude <= 5:
-        raise InputError(f"--amplitude {amplitude}: must be in (0, 5]")
+    check_amplitude(amplitude)
     if not 0 <= lower_in_speech <= 1:
         raise InputError(f"--lower-in-speech {lower_in_speech}: must be in 0..1")
     if not 0 < blink_scale <= 1:
