@@ -2,14 +2,15 @@
 
     python bench/bench_compare.py --work DIR [--subjects 8] [--methods dianet,clip_di,shuffled]
                                   [--epochs 8] [--micro 24] [--apex-samples 1] [--interview dianet,shuffled]
-                                  [--amplitude 1]
+                                  [--amplitude 1] [--faces DIR]
 
 In DIR (reused and resumed on a second call):
 1. `mer-synth dataset` (--subjects x 5 classes x --clips-per-class, 50 fps, 256 px; movements of
-   --amplitude x 1-3 px at a 250 px face, the interview's too);
+   --amplitude x 1-3 px at a 250 px face, the interview's too; subjects made from the photos in
+   --faces, one person each, or all from scikit-image's astronaut without it);
 2. `mer-train compare` over it at the compare preset (OUT = DIR/compare), timed;
 3. per method: `mer-build-engine` on its all-subject model.pt;
-4. `mer-synth video`: one interview (a new synthetic person) with --micro micro-expressions of
+4. `mer-synth video`: one interview (a new scene, seed + 1000; a person of --faces) with --micro micro-expressions of
    the same five classes; `mer-process` on it with every engine, at --apex-samples 1 (and K);
 5. the spotted events matched to the ground truth (IoU >= 0.5, as MEGC): label accuracy and
    expected calibration error over the matched events, beside the method's LOSO accuracy.
@@ -80,14 +81,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--amplitude", type=float, default=1.0,
                         help="scale of every movement, dataset and interview (1: as real micro-expressions)")
+    parser.add_argument("--faces", type=Path, default=None,
+                        help="face photos to make the subjects and the interview's person from (mer-synth --faces)")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     data, out, video = work / "data", work / "compare", work / "interview.mp4"
+    faces = ["--faces", args.faces.resolve()] if args.faces else []
 
     if not data.is_dir():
         command("training.cli.synth", "dataset", "--out", data, "--subjects", args.subjects, "--clips-per-class",
-                args.clips_per_class, "--fps", FPS, "--size", 256, "--seed", args.seed, "--amplitude", args.amplitude)
+                args.clips_per_class, "--fps", FPS, "--size", 256, "--seed", args.seed, "--amplitude", args.amplitude,
+                *faces)
     compare_args = ["compare", "--dataset", "casme2", "--root", data, "--out", out, "--preset", "compare", "--fps", FPS,
                     "--cache", work / "cache", "--min-clips-per-class", 1, "--device", "cpu", "--threads",
                     args.threads, "--seed", args.seed]
@@ -100,7 +105,7 @@ def main() -> None:
 
     if not video.is_file():
         command("training.cli.synth", "video", "--out", video, "--fps", 30, "--micro", args.micro, "--seed",
-                args.seed + 1000, "--amplitude", args.amplitude)
+                args.seed + 1000, "--amplitude", args.amplitude, *faces)
     truth_csv = video.with_name(f"{video.stem}_groundtruth.csv")
 
     rows = []
