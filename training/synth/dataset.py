@@ -148,11 +148,10 @@ def people(photos: Sequence[Photo]) -> list[Photo]:
     return ordered
 
 
-def check_amplitude(amplitude: float) -> float:
+def check_amplitude(amplitude: float) -> None:
     """The scale of the synthetic movements: 1 is 1-3 px at a 250 px face, as real micro-expressions."""
     if not 0 < amplitude <= 5:
         raise InputError(f"--amplitude {amplitude}: must be in (0, 5]")
-    return amplitude
 
 
 def make_dataset(out: Path, *, subjects: int = 5, clips_per_class: int = 2, fps: float = 200.0, size: int = 320,
