@@ -13,8 +13,10 @@
    stage timed inside one single-threaded run (wall and the calling thread's CPU: the CPU a
    thread holds, where the GIL is, against the other thread's; MediaPipe's graphs run on
    threads of their own, so the mesh's and Hands' CPU shows in the wall time only). And how many of
-   the cores the threaded pipeline keeps busy (CPU of every thread / wall), and what the GIL does
-   to a face mesh call: alone, beside a thread running Python, beside one running native code.
+   the cores the threaded pipeline keeps busy (CPU of every thread / wall) against the CPU a frame
+   the aim leaves (aim x the floor x the cores: no threading or process split can do with more),
+   and what the GIL does to a face mesh call: alone, beside a thread running Python, beside one
+   running native code.
 2. Resident memory over --frames frames (default 108,000: an hour at 30 fps), fed from a
    decoded clip looped with increasing indices and times: growth after warm-up (aim < 5%).
 
@@ -384,7 +386,8 @@ def main() -> None:
                 rest = ms["one thread"] - ms["decode+align+occlusion"]
                 print(f"{'':>16} in-process, threaded: {ms['in-process CPU']:.2f} ms of CPU (every thread) a frame in "
                       f"{ms['in-process']:.2f} ms of wall: {ms['in-process CPU'] / ms['in-process']:.2f} of the "
-                      f"{os.cpu_count()} cores")
+                      f"{os.cpu_count()} cores; the aim leaves {AIMS[fps] * base * os.cpu_count():.2f} ms of CPU a "
+                      f"frame even if every core were kept busy")
                 print(f"{'':>16} per thread: alignment {align:.2f} + occlusion {occlusion:.2f} = "
                       f"{align + occlusion:.2f} ms (the align-ahead thread); decoding {ms['decode']:.2f} + the rest "
                       f"(ring, DI builder, motion, spotter, sinks) {rest:.2f} = {ms['decode'] + rest:.2f} ms (the frame "
