@@ -15,7 +15,8 @@
    threads of their own, so the mesh's and Hands' CPU shows in the wall time only). And how many of
    the cores the threaded pipeline keeps busy (CPU of every thread / wall) against the CPU a frame
    the aim leaves (aim x the floor x the cores: no threading or process split can do with more),
-   and what the GIL does to a face mesh call: alone, beside a thread running Python, beside one
+   and how much of it decoding and the mesh calls at their bounded rate leave for every other
+   stage (their CPU measured alone). And what the GIL does to a face mesh call: alone, beside a thread running Python, beside one
    running native code.
 2. Resident memory over --frames frames (default 108,000: an hour at 30 fps), fed from a
    decoded clip looped with increasing indices and times: growth after warm-up (aim < 5%).
@@ -59,7 +60,7 @@ from training.synth import make_video
 
 
 ROOT = Path(__file__).resolve().parents[1]
-WAYS = ("base", "mer-process", "mer-process command", "in-process", "in-process CPU", "one thread", "decode",
+WAYS = ("base", "base CPU", "mer-process", "mer-process command", "in-process", "in-process CPU", "one thread", "decode", "decode CPU",
         "decode+align", "decode+align+occlusion", "checkout", "checkout CPU", "against", "against CPU",
         "against mer-process")
 FPS = (30.0, 100.0, 200.0)
@@ -82,12 +83,12 @@ def test_video(folder: Path, fps: float) -> Path:
     return path
 
 
-def decode_ms(video: Path) -> float:
-    """Decoding alone (PyAV, the decoder's own threads), ms per frame."""
-    start, n = time.perf_counter(), 0
+def decode_ms(video: Path) -> tuple[float, float]:
+    """Decoding alone (PyAV, the decoder's own threads): wall and CPU (every thread) ms per frame."""
+    start, cpu, n = time.perf_counter(), time.process_time(), 0
     for _ in read_video(video):
         n += 1
-    return 1000 * (time.perf_counter() - start) / n
+    return 1000 * (time.perf_counter() - start) / n, 1000 * (time.process_time() - cpu) / n
 
 
 def align_ms(video: Path, *, occlusion: bool) -> float:
@@ -140,14 +141,15 @@ def startup_ms() -> float:
     return 1000 * (time.perf_counter() - start)
 
 
-def decode_and_mesh_ms(video: Path) -> float:
-    """The unavoidable cost: decoding and MediaPipe face mesh alone, ms per frame."""
+def decode_and_mesh_ms(video: Path) -> tuple[float, float]:
+    """The old floor: decoding and MediaPipe face mesh on every frame alone, wall and CPU (every
+    thread) ms per frame."""
     with FaceMesh(static_image_mode=False) as mesh:
-        start, n = time.perf_counter(), 0
+        start, cpu, n = time.perf_counter(), time.process_time(), 0
         for frame in read_video(video):
             mesh.process(frame.image)
             n += 1
-    return 1000 * (time.perf_counter() - start) / n
+    return 1000 * (time.perf_counter() - start) / n, 1000 * (time.process_time() - cpu) / n
 
 
 def mesh_beside_ms(images: list[np.ndarray], busy: str | None) -> float:
@@ -298,7 +300,9 @@ def per_frame_ms(video: Path, *, with_video: bool, rounds: int, against: Path | 
     """Median ms per frame of each way, the ways taking turns so that all see the same load."""
     times: dict[str, list[float]] = {name: [] for name in WAYS}
     for _ in range(rounds):
-        times["base"].append(decode_and_mesh_ms(video))
+        wall, cpu = decode_and_mesh_ms(video)
+        times["base"].append(wall)
+        times["base CPU"].append(cpu)
         loop, command = mer_process_ms(video, with_video=with_video)
         times["mer-process"].append(loop)
         times["mer-process command"].append(command)
@@ -312,7 +316,9 @@ def per_frame_ms(video: Path, *, with_video: bool, rounds: int, against: Path | 
         times["in-process"].append(wall)
         times["in-process CPU"].append(cpu)
         times["one thread"].append(pipeline_ms(video, threaded=False, with_video=with_video)[0])
-        times["decode"].append(decode_ms(video))
+        wall, cpu = decode_ms(video)
+        times["decode"].append(wall)
+        times["decode CPU"].append(cpu)
         times["decode+align"].append(align_ms(video, occlusion=False))
         times["decode+align+occlusion"].append(align_ms(video, occlusion=True))
     return {name: statistics.median(values) for name, values in times.items() if values}
@@ -388,6 +394,12 @@ def main() -> None:
                       f"{ms['in-process']:.2f} ms of wall: {ms['in-process CPU'] / ms['in-process']:.2f} of the "
                       f"{os.cpu_count()} cores; the aim leaves {AIMS[fps] * base * os.cpu_count():.2f} ms of CPU a "
                       f"frame even if every core were kept busy")
+                mesh_hz = AlignConfig().mesh_max_hz
+                calls, mesh_cpu = min(1.0, mesh_hz / fps), ms["base CPU"] - ms["decode CPU"]
+                left = AIMS[fps] * base * os.cpu_count() - ms["decode CPU"] - calls * mesh_cpu
+                print(f"{'':>16} decoding alone takes {ms['decode CPU']:.2f} ms of CPU a frame (every thread) and a face "
+                      f"mesh call {mesh_cpu:.2f}: at most {mesh_hz:g} mesh calls a second ({calls:.2f} a frame) leave "
+                      f"{left:.2f} ms of that CPU for every other stage")
                 print(f"{'':>16} per thread: alignment {align:.2f} + occlusion {occlusion:.2f} = "
                       f"{align + occlusion:.2f} ms (the align-ahead thread); decoding {ms['decode']:.2f} + the rest "
                       f"(ring, DI builder, motion, spotter, sinks) {rest:.2f} = {ms['decode'] + rest:.2f} ms (the frame "
