@@ -46,6 +46,26 @@ def test_frames_are_pyavs_own_rgb_conversion_to_the_byte(tmp_path: Path) -> None
     assert all(np.array_equal(g, e) for g, e in zip(got, expected, strict=True))
 
 
+def test_opencv_colour_conversion_keeps_the_colours_of_swscale(tmp_path: Path) -> None:
+    """The annotated video's writer converts RGB to YUV with OpenCV: decoded, its frames are as close to
+    what went in as those of PyAV's own conversion, with no colour cast."""
+    from skimage import data
+
+    photo = cv2.resize(data.astronaut(), (640, 480))
+    frames = [np.roll(photo, 3 * i, axis=1) for i in range(8)]
+    error, bias = {}, {}
+    for opencv in (False, True):
+        path = tmp_path / f"opencv_{opencv}.mp4"
+        with VideoWriter(path, 30.0, preset="veryfast", opencv_yuv=opencv) as writer:
+            for frame in frames:
+                writer.write(frame)
+        diffs = [got.image.astype(int) - sent.astype(int) for got, sent in zip(read_video(path), frames, strict=True)]
+        error[opencv] = np.mean([np.abs(d).mean() for d in diffs])
+        bias[opencv] = np.mean([d.mean(axis=(0, 1)) for d in diffs], axis=0)  # per channel: a cast shows here
+    assert error[True] <= error[False] + 0.2, error
+    np.testing.assert_allclose(bias[True], bias[False], atol=0.5)
+
+
 def test_background_writer_writes_the_same_file_and_hands_errors_back(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     frames = [rng.integers(0, 256, (96, 128, 3), dtype=np.uint8) for _ in range(12)]

@@ -3,9 +3,12 @@ below it; a frame without a value (face lost, region covered) is a gap in its tr
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from realtime.sinks.overlay import TRACE_COLOURS, YELLOW, OverlayEvent, OverlayState, draw_overlay
+from realtime.sinks.overlay import (LABEL_WIDTH, LINE_PX, TEXT_ROWS, TRACE_COLOURS, YELLOW, OverlayEvent, OverlayState,
+                                     draw_overlay)
 
 
 def _state(values: list[float]) -> OverlayState:
@@ -37,3 +40,19 @@ def test_a_missing_value_is_a_gap_in_the_trace() -> None:
     colour = TRACE_COLOURS[0]
     count = lambda band: int((np.abs(band.astype(int) - colour).sum(axis=2) < 40).sum())  # noqa: E731
     assert count(gap) < count(whole) * 0.9
+
+
+def test_each_lane_is_named_and_no_frame_leaves_anything_on_the_next() -> None:
+    """The lanes' names are drawn once per layout and copied into every frame's band: a frame's
+    traces must not stay behind in a later frame."""
+    frame = np.zeros((360, 640, 3), np.uint8)
+    traced = draw_overlay(frame, _state([30.0] * 120))[360:]
+    quiet = draw_overlay(frame, _state([]))[360:]  # no values yet: names only
+    blank = draw_overlay(frame, replace(_state([]), motion={}))[360:]  # no face yet: no lanes
+    top = TEXT_ROWS * LINE_PX + 6
+    assert blank[:top].any() and not blank[top:].any()  # the text, and nothing where the lanes would be
+    for i, colour in enumerate(TRACE_COLOURS[:2]):
+        lane = quiet[top + i * 66: top + (i + 1) * 66, :LABEL_WIDTH]  # 132 px of traces, two lanes
+        assert (np.abs(lane.astype(int) - colour).sum(axis=2) < 60).sum() > 10  # its name
+        assert (np.abs(traced[:, LABEL_WIDTH:].astype(int) - colour).sum(axis=2) < 40).sum() > 50
+        assert (np.abs(quiet[:, LABEL_WIDTH:].astype(int) - colour).sum(axis=2) < 40).sum() == 0
