@@ -16,8 +16,8 @@
    the cores the threaded pipeline keeps busy (CPU of every thread / wall) against the CPU a frame
    the aim leaves (aim x the floor x the cores: no threading or process split can do with more),
    and how much of it decoding and the mesh calls at their bounded rate leave for every other
-   stage (their CPU measured alone). And what the GIL does to a face mesh call: alone, beside a thread running Python, beside one
-   running native code.
+   stage (their CPU measured alone). And what the GIL does to a face mesh call: alone, beside a
+   thread running Python, beside one running native code.
 2. Resident memory over --frames frames (default 108,000: an hour at 30 fps), fed from a
    decoded clip looped with increasing indices and times: growth after warm-up (aim < 5%).
 
@@ -60,9 +60,9 @@ from training.synth import make_video
 
 
 ROOT = Path(__file__).resolve().parents[1]
-WAYS = ("base", "base CPU", "mer-process", "mer-process command", "in-process", "in-process CPU", "one thread", "decode", "decode CPU",
-        "decode+align", "decode+align+occlusion", "checkout", "checkout CPU", "against", "against CPU",
-        "against mer-process")
+WAYS = ("base", "base CPU", "mer-process", "mer-process command", "in-process", "in-process CPU", "one thread",
+        "decode", "decode CPU", "decode+align", "decode+align+occlusion", "checkout", "checkout CPU", "against",
+        "against CPU", "against mer-process")
 FPS = (30.0, 100.0, 200.0)
 AIMS = {30.0: 1.0, 100.0: 0.6, 200.0: 0.6}  # per-frame wall time / (decode + mesh on every frame)
 

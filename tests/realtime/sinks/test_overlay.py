@@ -43,13 +43,16 @@ def test_a_missing_value_is_a_gap_in_the_trace() -> None:
 
 
 def test_each_lane_is_named_and_no_frame_leaves_anything_on_the_next() -> None:
-    """The lanes' names are drawn once per layout and copied into every frame's band: a frame's
-    traces must not stay behind in a later frame."""
+    """The lanes' names and the steady text rows are drawn once and copied into every frame's band:
+    a frame's traces must not stay behind in a later frame, and changed text must show."""
     frame = np.zeros((360, 640, 3), np.uint8)
     traced = draw_overlay(frame, _state([30.0] * 120))[360:]
     quiet = draw_overlay(frame, _state([]))[360:]  # no values yet: names only
+    talking = draw_overlay(frame, replace(_state([]), spotter_state="talking"))[360:]
     blank = draw_overlay(frame, replace(_state([]), motion={}))[360:]  # no face yet: no lanes
     top = TEXT_ROWS * LINE_PX + 6
+    assert not np.array_equal(talking[LINE_PX:2 * LINE_PX], quiet[LINE_PX:2 * LINE_PX])  # the spotter's row
+    assert np.array_equal(talking[top:], quiet[top:])
     assert blank[:top].any() and not blank[top:].any()  # the text, and nothing where the lanes would be
     for i, colour in enumerate(TRACE_COLOURS[:2]):
         lane = quiet[top + i * 66: top + (i + 1) * 66, :LABEL_WIDTH]  # 132 px of traces, two lanes
