@@ -83,12 +83,23 @@ def test_video(folder: Path, fps: float) -> Path:
     return path
 
 
+class Clock:
+    """Wall and CPU time (every thread of this process) from its making on."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def per_frame_ms(self, frames: int) -> tuple[float, float]:
+        """Wall and CPU ms per frame so far."""
+        return 1000 * (time.perf_counter() - self.wall) / frames, 1000 * (time.process_time() - self.cpu) / frames
+
+
 def decode_ms(video: Path) -> tuple[float, float]:
     """Decoding alone (PyAV, the decoder's own threads): wall and CPU (every thread) ms per frame."""
-    start, cpu, n = time.perf_counter(), time.process_time(), 0
+    clock, n = Clock(), 0
     for _ in read_video(video):
         n += 1
-    return 1000 * (time.perf_counter() - start) / n, 1000 * (time.process_time() - cpu) / n
+    return clock.per_frame_ms(n)
 
 
 def align_ms(video: Path, *, occlusion: bool) -> float:
@@ -145,11 +156,11 @@ def decode_and_mesh_ms(video: Path) -> tuple[float, float]:
     """The old floor: decoding and MediaPipe face mesh on every frame alone, wall and CPU (every
     thread) ms per frame."""
     with FaceMesh(static_image_mode=False) as mesh:
-        start, cpu, n = time.perf_counter(), time.process_time(), 0
+        clock, n = Clock(), 0
         for frame in read_video(video):
             mesh.process(frame.image)
             n += 1
-    return 1000 * (time.perf_counter() - start) / n, 1000 * (time.process_time() - cpu) / n
+    return clock.per_frame_ms(n)
 
 
 def mesh_beside_ms(images: list[np.ndarray], busy: str | None) -> float:
@@ -193,7 +204,7 @@ def pipeline_ms(video: Path, *, threaded: bool, with_video: bool) -> tuple[float
         run = RunFolder(Path(tmp), classes=(), regions=pipeline.region_names)
         history = OverlayHistory(pipeline.region_names)
         writer = annotated_video_writer(Path(tmp) / "annotated.mp4", fps) if with_video else None
-        start, cpu, n = time.perf_counter(), time.process_time(), 0
+        clock, n = Clock(), 0
         frames = read_video(video)
         for step in pipeline.stream(frames) if threaded else map(pipeline.process, frames):
             run.write(step)
@@ -204,7 +215,7 @@ def pipeline_ms(video: Path, *, threaded: bool, with_video: bool) -> tuple[float
         run.close_streams()
         if writer is not None:
             writer.close()
-        return 1000 * (time.perf_counter() - start) / n, 1000 * (time.process_time() - cpu) / n
+        return clock.per_frame_ms(n)
 
 
 class Timed:
@@ -390,16 +401,16 @@ def main() -> None:
                       f"{ms['decode+align']:>7.2f}  {verdict}")
                 align, occlusion = ms["decode+align"] - ms["decode"], ms["decode+align+occlusion"] - ms["decode+align"]
                 rest = ms["one thread"] - ms["decode+align+occlusion"]
+                budget = AIMS[fps] * base * os.cpu_count()  # ms of CPU a frame the aim leaves
                 print(f"{'':>16} in-process, threaded: {ms['in-process CPU']:.2f} ms of CPU (every thread) a frame in "
                       f"{ms['in-process']:.2f} ms of wall: {ms['in-process CPU'] / ms['in-process']:.2f} of the "
-                      f"{os.cpu_count()} cores; the aim leaves {AIMS[fps] * base * os.cpu_count():.2f} ms of CPU a "
-                      f"frame even if every core were kept busy")
+                      f"{os.cpu_count()} cores; the aim leaves {budget:.2f} ms of CPU a frame even if every core "
+                      f"were kept busy")
                 mesh_hz = AlignConfig().mesh_max_hz
                 calls, mesh_cpu = min(1.0, mesh_hz / fps), ms["base CPU"] - ms["decode CPU"]
-                left = AIMS[fps] * base * os.cpu_count() - ms["decode CPU"] - calls * mesh_cpu
-                print(f"{'':>16} decoding alone takes {ms['decode CPU']:.2f} ms of CPU a frame (every thread) and a face "
-                      f"mesh call {mesh_cpu:.2f}: at most {mesh_hz:g} mesh calls a second ({calls:.2f} a frame) leave "
-                      f"{left:.2f} ms of that CPU for every other stage")
+                print(f"{'':>16} decoding alone takes {ms['decode CPU']:.2f} ms of CPU a frame (every thread) and a "
+                      f"face mesh call {mesh_cpu:.2f}: at most {mesh_hz:g} mesh calls a second ({calls:.2f} a frame) "
+                      f"leave {budget - ms['decode CPU'] - calls * mesh_cpu:.2f} ms of that CPU for every other stage")
                 print(f"{'':>16} per thread: alignment {align:.2f} + occlusion {occlusion:.2f} = "
                       f"{align + occlusion:.2f} ms (the align-ahead thread); decoding {ms['decode']:.2f} + the rest "
                       f"(ring, DI builder, motion, spotter, sinks) {rest:.2f} = {ms['decode'] + rest:.2f} ms (the frame "
