@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -70,11 +71,38 @@ def _colour_counts(pixels: np.ndarray, colours: list[tuple[int, int, int]], tole
     return np.array([int((np.abs(pixels - np.array(c)).sum(axis=2) <= tolerance).sum()) for c in colours])
 
 
+def _watch_window(video: Path, display: str, folder: Path, colours: list[tuple[int, int, int]],
+                  enough: Callable[[np.ndarray], bool]) -> tuple[np.ndarray, int, str]:
+    """Plays `video` in mer-live's window and grabs the screen each half second until `enough` of the
+    colours show or mer-live ends: each colour's most on any screen, the screens grabbed, mer-live's stderr."""
+    from PIL import ImageGrab
+
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = shutil.which("mer-live", path=str(Path(sys.executable).parent))
+    live = subprocess.Popen([exe, "--camera", str(video)], env={**os.environ, "DISPLAY": display},
+                            stdout=subprocess.DEVNULL, stderr=(folder / "live.err").open("w"))
+    best, grabs = np.zeros(len(colours), int), 0
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and live.poll() is None:
+            time.sleep(0.5)
+            screen = ImageGrab.grab(xdisplay=display).convert("RGB")
+            grabs += 1
+            counts = _colour_counts(np.asarray(screen), colours)
+            if (counts > best).sum() > len(colours) // 2 or grabs == 1:
+                screen.save(folder / "window.png")
+            best = np.maximum(best, counts)  # each colour's most on any screen: the text may change colour by state
+            if enough(counts):
+                break
+    finally:
+        live.terminate()
+        live.wait(timeout=20)
+    return best, grabs, (folder / "live.err").read_text()[-2000:]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(XVFB is None, reason="Xvfb is not installed (.ci/run installs it)")
 def test_window_shows_traces_and_text(synth_interview: Path, display: str, tmp_path: Path) -> None:
-    from PIL import ImageGrab
-
     from realtime.capture.video_io import read_video
 
     colours = [YELLOW, *TRACE_COLOURS]  # the spotter-state text, then one trace per facial region
@@ -83,24 +111,18 @@ def test_window_shows_traces_and_text(synth_interview: Path, display: str, tmp_p
     # The window shows the overlay pixel for pixel (WINDOW_AUTOSIZE): the state text must show at least
     # the yellow pixels of its shortest state, "spotter: idle" (15 at the time of writing), drawn here.
     text_px = _colour_counts(draw_overlay(video_frame, OverlayState(t_s=0.0, spotter_state="idle")), [YELLOW])[0]
-    exe = shutil.which("mer-live", path=str(Path(sys.executable).parent))
-    live = subprocess.Popen([exe, "--camera", str(synth_interview)], env={**os.environ, "DISPLAY": display},
-                            stdout=subprocess.DEVNULL, stderr=(tmp_path / "live.err").open("w"))
-    best = np.zeros(len(colours), int)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and live.poll() is None:
-            time.sleep(1.0)
-            screen = np.asarray(ImageGrab.grab(xdisplay=display).convert("RGB"))
-            counts = _colour_counts(screen, colours)
-            if (counts > best).sum() > len(colours) // 2:
-                ImageGrab.grab(xdisplay=display).save(tmp_path / "window.png")
-            best = np.maximum(best, counts)  # each colour's most on any screen: the text may change colour by state
-            if counts[0] >= text_px and (counts[1:] >= 30 + 3 * baseline[1:]).sum() >= 6:
-                break
-    finally:
-        live.terminate()
-        live.wait(timeout=20)
-    assert best[0] >= text_px, (f"no spotter-state text on screen ({best[0]} yellow px < {text_px}, see {tmp_path}): "
-                                f"{(tmp_path / 'live.err').read_text()[-2000:]}")
-    assert (best[1:] >= 30 + 3 * baseline[1:]).sum() >= 6, f"traces not on screen: {best} vs video {baseline}"
+
+    def enough(counts: np.ndarray) -> bool:
+        return bool(counts[0] >= text_px and (counts[1:] >= 30 + 3 * baseline[1:]).sum() >= 6)
+
+    # Two plays at most: once, in CI, no screen showed the state text while mer-live played the whole clip
+    # (not reproduced here, idle or beside 6 busy processes); should both plays fail, the message says what
+    # each one's screens showed.
+    seen = []
+    for attempt in range(2):
+        best, grabs, err = _watch_window(synth_interview, display, tmp_path / f"play{attempt}", colours, enough)
+        seen.append(f"play {attempt}: {grabs} screens, most of each colour {best.tolist()}; mer-live: {err!r}")
+        if enough(best):
+            break
+    assert best[0] >= text_px, f"no spotter-state text on screen (< {text_px} yellow px, see {tmp_path}): {seen}"
+    assert (best[1:] >= 30 + 3 * baseline[1:]).sum() >= 6, f"traces not on screen (video {baseline}): {seen}"
