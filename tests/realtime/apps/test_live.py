@@ -63,6 +63,7 @@ def display():
     yield f":{number}"
     server.terminate()
     server.wait(timeout=10)
+    server.stdout.close()
 
 
 def _colour_counts(pixels: np.ndarray, colours: list[tuple[int, int, int]], tolerance: int = 40) -> np.ndarray:
@@ -79,24 +80,25 @@ def _watch_window(video: Path, display: str, folder: Path, colours: list[tuple[i
 
     folder.mkdir(parents=True, exist_ok=True)
     exe = shutil.which("mer-live", path=str(Path(sys.executable).parent))
-    live = subprocess.Popen([exe, "--camera", str(video)], env={**os.environ, "DISPLAY": display},
-                            stdout=subprocess.DEVNULL, stderr=(folder / "live.err").open("w"))
     best, grabs = np.zeros(len(colours), int), 0
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and live.poll() is None:
-            time.sleep(0.5)
-            screen = ImageGrab.grab(xdisplay=display).convert("RGB")
-            grabs += 1
-            counts = _colour_counts(np.asarray(screen), colours)
-            if (counts > best).sum() > len(colours) // 2 or grabs == 1:
-                screen.save(folder / "window.png")
-            best = np.maximum(best, counts)  # each colour's most on any screen: the text may change colour by state
-            if enough(counts):
-                break
-    finally:
-        live.terminate()
-        live.wait(timeout=20)
+    with (folder / "live.err").open("w") as err:
+        live = subprocess.Popen([exe, "--camera", str(video)], env={**os.environ, "DISPLAY": display},
+                                stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and live.poll() is None:
+                time.sleep(0.5)
+                screen = ImageGrab.grab(xdisplay=display).convert("RGB")
+                grabs += 1
+                counts = _colour_counts(np.asarray(screen), colours)
+                if (counts > best).sum() > len(colours) // 2 or grabs == 1:
+                    screen.save(folder / "window.png")
+                best = np.maximum(best, counts)  # each colour's most on any screen: the text may change by state
+                if enough(counts):
+                    break
+        finally:
+            live.terminate()
+            live.wait(timeout=20)
     return best, grabs, (folder / "live.err").read_text()[-2000:]
 
 
