@@ -33,6 +33,7 @@ processes inflates least) per frame of both.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -94,11 +95,15 @@ class Clock:
         return 1000 * (time.perf_counter() - self.wall) / frames, 1000 * (time.process_time() - self.cpu) / frames
 
 
-def decode_ms(video: Path) -> tuple[float, float]:
-    """Decoding alone (PyAV, the decoder's own threads): wall and CPU (every thread) ms per frame."""
-    clock, n = Clock(), 0
-    for _ in read_video(video):
-        n += 1
+def decode_ms(video: Path, *, mesh: bool = False) -> tuple[float, float]:
+    """Decoding alone (PyAV, the decoder's own threads), or with MediaPipe face mesh on every frame (the
+    old floor): wall and CPU (every thread) ms per frame."""
+    with FaceMesh(static_image_mode=False) if mesh else contextlib.nullcontext() as face_mesh:
+        clock, n = Clock(), 0
+        for frame in read_video(video):
+            if face_mesh is not None:
+                face_mesh.process(frame.image)
+            n += 1
     return clock.per_frame_ms(n)
 
 
@@ -150,17 +155,6 @@ def startup_ms() -> float:
     with RecognitionPipeline(PipelineConfig(), fps=30.0):
         pass
     return 1000 * (time.perf_counter() - start)
-
-
-def decode_and_mesh_ms(video: Path) -> tuple[float, float]:
-    """The old floor: decoding and MediaPipe face mesh on every frame alone, wall and CPU (every
-    thread) ms per frame."""
-    with FaceMesh(static_image_mode=False) as mesh:
-        clock, n = Clock(), 0
-        for frame in read_video(video):
-            mesh.process(frame.image)
-            n += 1
-    return clock.per_frame_ms(n)
 
 
 def mesh_beside_ms(images: list[np.ndarray], busy: str | None) -> float:
@@ -310,26 +304,23 @@ def print_stages(stages: dict[str, Timed], frames: int) -> None:
 def per_frame_ms(video: Path, *, with_video: bool, rounds: int, against: Path | None) -> dict[str, float]:
     """Median ms per frame of each way, the ways taking turns so that all see the same load."""
     times: dict[str, list[float]] = {name: [] for name in WAYS}
+
+    def record(way: str, wall_and_cpu: tuple[float, float]) -> None:
+        times[way].append(wall_and_cpu[0])
+        times[f"{way} CPU"].append(wall_and_cpu[1])
+
     for _ in range(rounds):
-        wall, cpu = decode_and_mesh_ms(video)
-        times["base"].append(wall)
-        times["base CPU"].append(cpu)
+        record("base", decode_ms(video, mesh=True))
         loop, command = mer_process_ms(video, with_video=with_video)
         times["mer-process"].append(loop)
         times["mer-process command"].append(command)
         if against is not None:
             times["against mer-process"].append(mer_process_ms(video, with_video=with_video, root=against)[0])
         for way, root in (("checkout", ROOT), ("against", against)) if against is not None else ():
-            wall, cpu = checkout_ms(video, root)
-            times[way].append(wall)
-            times[f"{way} CPU"].append(cpu)
-        wall, cpu = pipeline_ms(video, threaded=True, with_video=with_video)
-        times["in-process"].append(wall)
-        times["in-process CPU"].append(cpu)
+            record(way, checkout_ms(video, root))
+        record("in-process", pipeline_ms(video, threaded=True, with_video=with_video))
         times["one thread"].append(pipeline_ms(video, threaded=False, with_video=with_video)[0])
-        wall, cpu = decode_ms(video)
-        times["decode"].append(wall)
-        times["decode CPU"].append(cpu)
+        record("decode", decode_ms(video))
         times["decode+align"].append(align_ms(video, occlusion=False))
         times["decode+align+occlusion"].append(align_ms(video, occlusion=True))
     return {name: statistics.median(values) for name, values in times.items() if values}

@@ -79,12 +79,12 @@ LABEL_WIDTH = 84  # px left of the traces for the lanes' names
 Text = tuple[str, tuple[int, int], tuple[int, int, int], float]  # what, where (baseline's left end), colour, scale
 
 
-def _lane_floors(top: int, height: int, lanes: int) -> list[float]:
-    """The y px each trace lane's values rise from, top to bottom."""
+def _lanes(top: int, height: int, lanes: int) -> tuple[float, list[float]]:
+    """Each trace lane's height and the y px its values rise from, top to bottom."""
     if not lanes:
-        return []
+        return 0.0, []
     lane = height / lanes
-    return [top + (i + 1) * lane - 1 for i in range(lanes)]
+    return lane, [top + (i + 1) * lane - 1 for i in range(lanes)]
 
 
 def _steady_texts(state: OverlayState, width: int) -> tuple[Text, ...]:
@@ -115,8 +115,9 @@ def _band_background(width: int, top: int, height: int, regions: tuple[str, ...]
     band = np.zeros((top + height, width, 3), np.uint8)
     for text, org, colour, scale in texts:
         _text(band, text, org, colour, scale)
-    for i, (region, base) in enumerate(zip(regions, _lane_floors(top, height, len(regions)))):
-        cv2.putText(band, region, (3, int(base - height / len(regions) / 2 + 4)), FONT, 0.33,
+    lane, floors = _lanes(top, height, len(regions))
+    for i, (region, base) in enumerate(zip(regions, floors)):
+        cv2.putText(band, region, (3, int(base - lane / 2 + 4)), FONT, 0.33,
                     TRACE_COLOURS[i % len(TRACE_COLOURS)], 1, cv2.LINE_AA)
     band.flags.writeable = False
     return band
@@ -131,9 +132,9 @@ def _traces(band: np.ndarray, state: OverlayState, top: int, height: int) -> Non
     width = band.shape[1]
     if not state.motion:
         return
-    lane = height / len(state.motion)
+    lane, floors = _lanes(top, height, len(state.motion))
     points = max(2, (width - LABEL_WIDTH) // 2)
-    for i, (values, base) in enumerate(zip(state.motion.values(), _lane_floors(top, height, len(state.motion)))):
+    for i, (values, base) in enumerate(zip(state.motion.values(), floors)):
         colour = TRACE_COLOURS[i % len(TRACE_COLOURS)]
         if len(values) < 2:
             continue
